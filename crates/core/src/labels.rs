@@ -1,0 +1,396 @@
+//! Label sets: sorted, validated, compact and cheap to clone.
+//!
+//! A [`Labels`] is one reference-counted byte buffer holding each label as
+//! `varint(len) name varint(len) value`, sorted by name. One allocation per series keeps
+//! the head small and makes cloning a label set (one per sample in a write batch) a
+//! reference-count increment. The metric name is the label `__name__`, as in Prometheus.
+
+use std::cmp::Ordering;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+/// The label that holds the metric name.
+pub const METRIC_NAME: &str = "__name__";
+
+/// Why a label set was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LabelError {
+    #[error("invalid label name {0:?}: must match [a-zA-Z_][a-zA-Z0-9_]*")]
+    InvalidName(String),
+    #[error("invalid metric name {0:?}: must match [a-zA-Z_:][a-zA-Z0-9_:]*")]
+    InvalidMetricName(String),
+    #[error("duplicate label name {0:?}")]
+    Duplicate(String),
+    #[error("malformed encoded label set")]
+    Malformed,
+}
+
+/// One label, borrowed from its [`Labels`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Label<'a> {
+    pub name: &'a str,
+    pub value: &'a str,
+}
+
+/// True for a valid Prometheus label name.
+pub fn is_valid_label_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    matches!(bytes.next(), Some(b'a'..=b'z' | b'A'..=b'Z' | b'_'))
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// True for a valid Prometheus metric name.
+pub fn is_valid_metric_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    matches!(bytes.next(), Some(b'a'..=b'z' | b'A'..=b'Z' | b'_' | b':'))
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':')
+}
+
+/// A sorted set of labels with unique names and non-empty values.
+#[derive(Clone, Default)]
+pub struct Labels {
+    buf: Arc<[u8]>,
+}
+
+impl Labels {
+    /// Builds a validated label set from pairs in any order. Empty values drop the label.
+    pub fn new<N: AsRef<str>, V: AsRef<str>>(
+        pairs: impl IntoIterator<Item = (N, V)>,
+    ) -> Result<Labels, LabelError> {
+        let mut b = LabelsBuilder::new();
+        for (n, v) in pairs {
+            b.push(n.as_ref(), v.as_ref());
+        }
+        b.build()
+    }
+
+    /// The empty label set.
+    pub fn empty() -> Labels {
+        Labels::default()
+    }
+
+    /// Iterates the labels in name order.
+    pub fn iter(&self) -> LabelIter<'_> {
+        LabelIter { rest: &self.buf }
+    }
+
+    /// The value of label `name`, if present.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.iter().find(|l| l.name == name).map(|l| l.value)
+    }
+
+    /// The metric name (`__name__`), if present.
+    pub fn metric_name(&self) -> Option<&str> {
+        self.get(METRIC_NAME)
+    }
+
+    pub fn len(&self) -> usize {
+        self.iter().count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    /// A stable 64-bit hash of the label set (xxh3 of its encoding); equal sets hash equal
+    /// in every process and version, so it may be persisted.
+    pub fn hash64(&self) -> u64 {
+        xxhash_rust::xxh3::xxh3_64(&self.buf)
+    }
+
+    /// The encoded form, for persisting. [`Labels::from_bytes`] reads it back.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Reads back an encoding made by [`Labels::as_bytes`], checking its structure, order
+    /// and UTF-8 (not name syntax: it was validated when first built).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Labels, LabelError> {
+        let mut rest = bytes;
+        let mut prev: Option<&str> = None;
+        while !rest.is_empty() {
+            let (name, r) = read_str(rest).ok_or(LabelError::Malformed)?;
+            let (_, r) = read_str(r).ok_or(LabelError::Malformed)?;
+            if prev.is_some_and(|p| p >= name) {
+                return Err(LabelError::Malformed);
+            }
+            prev = Some(name);
+            rest = r;
+        }
+        Ok(Labels { buf: bytes.into() })
+    }
+
+    /// A builder starting from this set, to add, change or drop labels.
+    pub fn to_builder(&self) -> LabelsBuilder {
+        let mut b = LabelsBuilder::new();
+        for l in self.iter() {
+            b.pairs.push((l.name.to_owned(), l.value.to_owned()));
+        }
+        b
+    }
+
+    /// The set without the named labels.
+    pub fn without(&self, names: &[impl AsRef<str>]) -> Labels {
+        self.filtered(|n| !names.iter().any(|x| x.as_ref() == n))
+    }
+
+    /// The set with only the named labels.
+    pub fn keep(&self, names: &[impl AsRef<str>]) -> Labels {
+        self.filtered(|n| names.iter().any(|x| x.as_ref() == n))
+    }
+
+    /// The set without its metric name.
+    pub fn without_metric_name(&self) -> Labels {
+        self.filtered(|n| n != METRIC_NAME)
+    }
+
+    fn filtered(&self, mut keep: impl FnMut(&str) -> bool) -> Labels {
+        let mut buf = Vec::with_capacity(self.buf.len());
+        for l in self.iter().filter(|l| keep(l.name)) {
+            write_str(&mut buf, l.name);
+            write_str(&mut buf, l.value);
+        }
+        Labels { buf: buf.into() }
+    }
+}
+
+impl PartialEq for Labels {
+    fn eq(&self, other: &Self) -> bool {
+        self.buf == other.buf
+    }
+}
+
+impl Eq for Labels {}
+
+impl Hash for Labels {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.buf.hash(state)
+    }
+}
+
+impl Ord for Labels {
+    /// Label by label, name then value, as Prometheus orders label sets.
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.iter().cmp(other.iter())
+    }
+}
+
+impl PartialOrd for Labels {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl fmt::Display for Labels {
+    /// Prometheus notation: `name{a="b", c="d"}`, values escaped.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(name) = self.metric_name() {
+            f.write_str(name)?;
+        }
+        f.write_str("{")?;
+        let mut first = true;
+        for l in self.iter().filter(|l| l.name != METRIC_NAME) {
+            if !first {
+                f.write_str(", ")?;
+            }
+            first = false;
+            write!(f, "{}={:?}", l.name, l.value)?;
+        }
+        f.write_str("}")
+    }
+}
+
+impl fmt::Debug for Labels {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// Iterator over a label set, in name order.
+pub struct LabelIter<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for LabelIter<'a> {
+    type Item = Label<'a>;
+
+    fn next(&mut self) -> Option<Label<'a>> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        // The buffer was written by this module (or checked by `from_bytes`), so both reads succeed.
+        let (name, r) = read_str(self.rest)?;
+        let (value, r) = read_str(r)?;
+        self.rest = r;
+        Some(Label { name, value })
+    }
+}
+
+/// Collects labels in any order and builds a sorted, checked [`Labels`].
+#[derive(Debug, Clone, Default)]
+pub struct LabelsBuilder {
+    pairs: Vec<(String, String)>,
+}
+
+impl LabelsBuilder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a label; a second label of the same name is an error at [`Self::build`].
+    pub fn push(&mut self, name: &str, value: &str) -> &mut Self {
+        self.pairs.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Sets a label, replacing any of the same name; an empty value removes it.
+    pub fn set(&mut self, name: &str, value: &str) -> &mut Self {
+        self.pairs.retain(|(n, _)| n != name);
+        if !value.is_empty() {
+            self.pairs.push((name.to_owned(), value.to_owned()));
+        }
+        self
+    }
+
+    /// Removes a label.
+    pub fn del(&mut self, name: &str) -> &mut Self {
+        self.pairs.retain(|(n, _)| n != name);
+        self
+    }
+
+    /// The current value of a label.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Validates names, sorts and encodes. Labels with empty values are dropped.
+    pub fn build(mut self) -> Result<Labels, LabelError> {
+        for (n, v) in &self.pairs {
+            if n == METRIC_NAME {
+                if !is_valid_metric_name(v) {
+                    return Err(LabelError::InvalidMetricName(v.clone()));
+                }
+            } else if !is_valid_label_name(n) {
+                return Err(LabelError::InvalidName(n.clone()));
+            }
+        }
+        self.pairs.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        if let Some(w) = self.pairs.windows(2).find(|w| w[0].0 == w[1].0) {
+            return Err(LabelError::Duplicate(w[0].0.clone()));
+        }
+        Ok(self.encode())
+    }
+
+    /// Sorts and encodes without checking name syntax, for label sets computed by the
+    /// query engine; later labels of the same name win.
+    pub fn build_unchecked(mut self) -> Labels {
+        self.pairs.reverse();
+        self.pairs.sort_by(|a, b| a.0.cmp(&b.0));
+        self.pairs.dedup_by(|later, earlier| later.0 == earlier.0);
+        self.encode()
+    }
+
+    fn encode(self) -> Labels {
+        let mut buf = Vec::new();
+        for (n, v) in self.pairs.iter().filter(|(_, v)| !v.is_empty()) {
+            write_str(&mut buf, n);
+            write_str(&mut buf, v);
+        }
+        Labels { buf: buf.into() }
+    }
+}
+
+fn write_str(buf: &mut Vec<u8>, s: &str) {
+    let mut n = s.len();
+    while n >= 0x80 {
+        buf.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    buf.push(n as u8);
+    buf.extend_from_slice(s.as_bytes());
+}
+
+fn read_str(buf: &[u8]) -> Option<(&str, &[u8])> {
+    let mut len = 0usize;
+    let mut shift = 0;
+    let mut i = 0;
+    loop {
+        let b = *buf.get(i)?;
+        i += 1;
+        len |= ((b & 0x7f) as usize) << shift;
+        if b < 0x80 {
+            break;
+        }
+        shift += 7;
+        if shift > 28 {
+            return None;
+        }
+    }
+    let end = i.checked_add(len)?;
+    let s = std::str::from_utf8(buf.get(i..end)?).ok()?;
+    Some((s, &buf[end..]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn sorted_and_validated() {
+        let l = Labels::new([("b", "2"), ("__name__", "up"), ("a", "1")]).unwrap();
+        let names: Vec<_> = l.iter().map(|l| l.name).collect();
+        assert_eq!(names, ["__name__", "a", "b"]);
+        assert_eq!(l.metric_name(), Some("up"));
+        assert_eq!(l.to_string(), r#"up{a="1", b="2"}"#);
+        assert!(matches!(
+            Labels::new([("1a", "x")]),
+            Err(LabelError::InvalidName(_))
+        ));
+        assert!(matches!(
+            Labels::new([("__name__", "a-b")]),
+            Err(LabelError::InvalidMetricName(_))
+        ));
+        assert!(matches!(
+            Labels::new([("a", "x"), ("a", "y")]),
+            Err(LabelError::Duplicate(_))
+        ));
+    }
+
+    #[test]
+    fn empty_values_drop_the_label() {
+        let l = Labels::new([("a", ""), ("b", "1")]).unwrap();
+        assert_eq!(l.len(), 1);
+        assert_eq!(l.get("a"), None);
+    }
+
+    #[test]
+    fn long_values_round_trip() {
+        let v = "x".repeat(70_000);
+        let l = Labels::new([("a", v.as_str())]).unwrap();
+        assert_eq!(l.get("a"), Some(v.as_str()));
+        assert_eq!(Labels::from_bytes(l.as_bytes()).unwrap(), l);
+    }
+
+    proptest! {
+        #[test]
+        fn from_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            if let Ok(l) = Labels::from_bytes(&bytes) {
+                prop_assert_eq!(l.iter().count(), l.len());
+            }
+        }
+
+        #[test]
+        fn encoding_round_trips(pairs in proptest::collection::btree_map("[a-z_][a-z0-9_]{0,8}", ".{1,12}", 0..6)) {
+            let l = Labels::new(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))).unwrap();
+            prop_assert_eq!(Labels::from_bytes(l.as_bytes()).unwrap(), l.clone());
+            let back: Vec<_> = l.iter().map(|x| (x.name.to_owned(), x.value.to_owned())).collect();
+            let want: Vec<_> = pairs.into_iter().collect();
+            prop_assert_eq!(back, want);
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! The traits between the pipeline, the stores and the query engine.
+
+use crate::labels::Labels;
+use crate::matcher::Matcher;
+use crate::metadata::MetricMetadata;
+use crate::sample::{Sample, Series};
+use crate::time::TimeRange;
+use std::time::Duration;
+
+/// Samples (and the metadata of their families) to store together.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WriteBatch {
+    pub samples: Vec<Sample>,
+    pub metadata: Vec<MetricMetadata>,
+}
+
+impl WriteBatch {
+    pub fn is_empty(&self) -> bool {
+        self.samples.is_empty() && self.metadata.is_empty()
+    }
+
+    /// The number of distinct series among the samples.
+    pub fn series_count(&self) -> usize {
+        let mut hashes: Vec<u64> = self.samples.iter().map(|s| s.labels.hash64()).collect();
+        hashes.sort_unstable();
+        hashes.dedup();
+        hashes.len()
+    }
+
+    pub fn extend(&mut self, other: WriteBatch) {
+        self.samples.extend(other.samples);
+        self.metadata.extend(other.metadata);
+    }
+}
+
+/// What an append did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AppendStats {
+    pub samples: u64,
+    /// Series the store had not seen before.
+    pub new_series: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// A limit (head series, memory) is reached; the caller should retry later.
+    #[error("{what}; retry after {retry_after:?}")]
+    Backpressure { what: String, retry_after: Duration },
+    #[error("samples are older than the retention period: {0}")]
+    OutOfRetention(String),
+    #[error("storage I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("storage corrupt: {0}")]
+    Corrupt(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Where samples go. `append` returns only once the batch is durable: a crash after it
+/// returns loses nothing of the batch.
+pub trait Appender: Send + Sync {
+    fn append(&self, batch: &WriteBatch) -> Result<AppendStats, StorageError>;
+}
+
+/// How stored data is read. Every method takes one set of matchers (all must hold);
+/// callers union the answers for several sets. An empty matcher list selects every series.
+pub trait Querier: Send + Sync {
+    /// Series matching `matchers` with their points within `range`, sorted by labels.
+    /// Series without points in the range are left out.
+    fn select(&self, matchers: &[Matcher], range: TimeRange) -> Result<Vec<Series>, StorageError>;
+
+    /// Label sets of series matching `matchers` with data within `range`, sorted.
+    fn series(&self, matchers: &[Matcher], range: TimeRange) -> Result<Vec<Labels>, StorageError>;
+
+    /// Label names of matching series, sorted.
+    fn label_names(
+        &self,
+        matchers: &[Matcher],
+        range: TimeRange,
+    ) -> Result<Vec<String>, StorageError>;
+
+    /// Values of label `name` among matching series, sorted.
+    fn label_values(
+        &self,
+        name: &str,
+        matchers: &[Matcher],
+        range: TimeRange,
+    ) -> Result<Vec<String>, StorageError>;
+
+    /// Metadata of metric families, optionally of one metric.
+    fn metadata(&self, metric: Option<&str>) -> Result<Vec<MetricMetadata>, StorageError>;
+}
+
+/// A store that can be both written and read.
+pub trait Storage: Appender + Querier {}
+
+impl<T: Appender + Querier> Storage for T {}
