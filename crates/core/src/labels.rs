@@ -65,6 +65,19 @@ impl Labels {
         b.build()
     }
 
+    /// Builds a validated label set from borrowed pairs, sorting them in place: the
+    /// allocation-free path for parsers (one allocation, for the result).
+    pub fn from_pairs(pairs: &mut [(&str, &str)]) -> Result<Labels, LabelError> {
+        for (n, v) in pairs.iter() {
+            check_label(n, v)?;
+        }
+        pairs.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        if let Some(w) = pairs.windows(2).find(|w| w[0].0 == w[1].0) {
+            return Err(LabelError::Duplicate(w[0].0.to_owned()));
+        }
+        Ok(encode(pairs.iter().map(|(n, v)| (*n, *v))))
+    }
+
     /// The empty label set.
     pub fn empty() -> Labels {
         Labels::default()
@@ -270,13 +283,7 @@ impl LabelsBuilder {
     /// Validates names, sorts and encodes. Labels with empty values are dropped.
     pub fn build(mut self) -> Result<Labels, LabelError> {
         for (n, v) in &self.pairs {
-            if n == METRIC_NAME {
-                if !is_valid_metric_name(v) {
-                    return Err(LabelError::InvalidMetricName(v.clone()));
-                }
-            } else if !is_valid_label_name(n) {
-                return Err(LabelError::InvalidName(n.clone()));
-            }
+            check_label(n, v)?;
         }
         self.pairs.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         if let Some(w) = self.pairs.windows(2).find(|w| w[0].0 == w[1].0) {
@@ -295,13 +302,30 @@ impl LabelsBuilder {
     }
 
     fn encode(self) -> Labels {
-        let mut buf = Vec::new();
-        for (n, v) in self.pairs.iter().filter(|(_, v)| !v.is_empty()) {
-            write_str(&mut buf, n);
-            write_str(&mut buf, v);
-        }
-        Labels { buf: buf.into() }
+        encode(self.pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())))
     }
+}
+
+fn check_label(name: &str, value: &str) -> Result<(), LabelError> {
+    if name == METRIC_NAME {
+        if !is_valid_metric_name(value) {
+            return Err(LabelError::InvalidMetricName(value.to_owned()));
+        }
+    } else if !is_valid_label_name(name) {
+        return Err(LabelError::InvalidName(name.to_owned()));
+    }
+    Ok(())
+}
+
+/// Encodes sorted pairs, leaving out empty values.
+fn encode<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)> + Clone) -> Labels {
+    let size: usize = pairs.clone().map(|(n, v)| n.len() + v.len() + 4).sum();
+    let mut buf = Vec::with_capacity(size);
+    for (n, v) in pairs.filter(|(_, v)| !v.is_empty()) {
+        write_str(&mut buf, n);
+        write_str(&mut buf, v);
+    }
+    Labels { buf: buf.into() }
 }
 
 fn write_str(buf: &mut Vec<u8>, s: &str) {
@@ -359,6 +383,15 @@ mod tests {
             Labels::new([("a", "x"), ("a", "y")]),
             Err(LabelError::Duplicate(_))
         ));
+    }
+
+    #[test]
+    fn from_pairs_sorts_and_checks() {
+        let mut pairs = [("job", "x"), ("__name__", "up")];
+        let l = Labels::from_pairs(&mut pairs).unwrap();
+        assert_eq!(l, Labels::new([("__name__", "up"), ("job", "x")]).unwrap());
+        let mut dup = [("a", "1"), ("a", "2")];
+        assert!(Labels::from_pairs(&mut dup).is_err());
     }
 
     #[test]
