@@ -1,1 +1,3 @@
-//! (being written)
+//! Strata's embedded time-series engine (being written).
+
+pub mod chunk;
