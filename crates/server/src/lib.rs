@@ -1,0 +1,3 @@
+//! The `strata` server (being written).
+
+pub mod api;
