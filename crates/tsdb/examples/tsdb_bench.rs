@@ -33,7 +33,7 @@ fn series_labels(i: usize) -> Labels {
 }
 
 fn value(i: usize, k: usize) -> f64 {
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         (k * (i % 7 + 1)) as f64
     } else {
         ((i * 31 + k * 17) % 10_000) as f64 / 100.0
