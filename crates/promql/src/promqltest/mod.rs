@@ -166,8 +166,6 @@ pub fn run_script(name: &str, text: &str, backend: &mut dyn TestBackend) -> Scri
 struct State {
     /// Series that are native histograms in Prometheus and were not loaded.
     native: Vec<Labels>,
-    /// A `load_with_nhcb` is in effect.
-    nhcb: bool,
 }
 
 fn run_command(
@@ -204,7 +202,6 @@ fn run_command(
                     state.native.extend(nhcb_series(&s.labels));
                 }
             }
-            state.nhcb |= *with_nhcb;
             for (n, s) in native {
                 state.native.push(s.labels.clone());
                 report.skipped.push(Outcome {
@@ -239,12 +236,6 @@ fn run_command(
                     line,
                     reason: format!("{expr}: {reason}"),
                 }),
-            }
-            if state.nhcb && expr.contains("_bucket") {
-                report.skipped.push(Outcome {
-                    line,
-                    reason: "its native-histogram (NHCB) variant is not run".into(),
-                });
             }
         }
     }
@@ -514,4 +505,42 @@ fn expected_series(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const SCRIPT: &str = "load 1m\n  m{a=\"x\"} 1+1x5 stale\n  h {{schema:0 sum:1 count:1}}\n\neval instant at 2m m\n  m{a=\"x\"} 3\n\neval range from 0 to 2m step 1m m * 2\n  {a=\"x\"} 2 4 6\n\neval_fail instant at 0m m{a=~\"(\"}\n\neval instant at 2m h\n  {} 1\n\neval instant at 2m m\n  m{a=\"x\"} 4\n";
+
+    #[test]
+    fn reports_passes_failures_and_skips() {
+        let r = run_script("t", SCRIPT, &mut EngineBackend::new());
+        assert_eq!(r.passed, 3, "{r:?}");
+        assert_eq!(r.failed.len(), 1);
+        assert_eq!(r.failed[0].line, 16);
+        assert!(
+            r.failed[0].reason.contains("expected 4"),
+            "{}",
+            r.failed[0].reason
+        );
+        // The native series line and the eval selecting it.
+        assert_eq!(r.skipped.len(), 2);
+    }
+
+    proptest! {
+        #[test]
+        fn random_scripts_never_panic(text in "(load 1m\n|eval instant at 1m |clear\n|m\\{a=\"b\"\\} |[0-9x+_ ]{0,6}|\n){0,12}") {
+            let _ = run_script("p", &text, &mut EngineBackend::new());
+        }
+
+        #[test]
+        fn mutated_scripts_never_panic(at in 0usize..SCRIPT.len(), junk in ".{0,4}") {
+            let mut text = SCRIPT.to_owned();
+            let at = (0..=at).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
+            text.insert_str(at, &junk);
+            let _ = run_script("p", &text, &mut EngineBackend::new());
+        }
+    }
 }
