@@ -108,16 +108,7 @@ pub async fn batch(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) 
             let max_items = app.config.batch_max_items;
             let decoded =
                 strata_ingest::batch::parse(data, now, max_items, &mut app.events.lock())?;
-            let rejected = decoded
-                .items
-                .iter()
-                .filter_map(|item| {
-                    item.error.as_ref().map(|reason| Rejection {
-                        item: item.index,
-                        reason: reason.clone(),
-                    })
-                })
-                .collect();
+            let rejected = batch_rejections(&decoded.items);
             Ok(Outcome {
                 batch: decoded.batch,
                 rejected,
@@ -127,6 +118,23 @@ pub async fn batch(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) 
         },
     )
     .await
+}
+
+/// Whole items refused, then the refused parts of the other items, under the item's index.
+fn batch_rejections(items: &[ItemOutcome]) -> Vec<Rejection> {
+    let whole = items.iter().filter_map(|item| {
+        item.error.as_ref().map(|reason| Rejection {
+            item: item.index,
+            reason: reason.clone(),
+        })
+    });
+    let parts = items.iter().flat_map(|item| {
+        item.rejected.iter().map(|part| Rejection {
+            item: item.index,
+            reason: format!("part {}: {}", part.item, part.reason),
+        })
+    });
+    whole.chain(parts).collect()
 }
 
 async fn ingest(
