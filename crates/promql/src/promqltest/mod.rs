@@ -166,8 +166,6 @@ pub fn run_script(name: &str, text: &str, backend: &mut dyn TestBackend) -> Scri
 struct State {
     /// Series that are native histograms in Prometheus and were not loaded.
     native: Vec<Labels>,
-    /// A `load_with_nhcb` is in effect.
-    nhcb: bool,
 }
 
 fn run_command(
@@ -204,7 +202,6 @@ fn run_command(
                     state.native.extend(nhcb_series(&s.labels));
                 }
             }
-            state.nhcb |= *with_nhcb;
             for (n, s) in native {
                 state.native.push(s.labels.clone());
                 report.skipped.push(Outcome {
@@ -239,12 +236,6 @@ fn run_command(
                     line,
                     reason: format!("{expr}: {reason}"),
                 }),
-            }
-            if state.nhcb && expr.contains("_bucket") {
-                report.skipped.push(Outcome {
-                    line,
-                    reason: "its native-histogram (NHCB) variant is not run".into(),
-                });
             }
         }
     }
@@ -316,10 +307,55 @@ fn run_eval(
     expect: &Expectation,
     results: &[Expected],
 ) -> Result<(), String> {
-    let got = match time {
-        EvalTime::Instant(t) => backend.instant(expr, t),
-        EvalTime::Range { start, end, step } => backend.range(expr, start, end, step),
+    let t = match time {
+        EvalTime::Range { start, end, step } => {
+            return check_outcome(backend.range(expr, start, end, step), expect, results, time);
+        }
+        EvalTime::Instant(t) => t,
     };
+    run_instant(backend, expr, t, expect, results)?;
+    for (pinned, at) in pinned_variants(expr, t) {
+        run_instant(backend, &pinned, at, expect, results)
+            .map_err(|e| format!("as `{pinned}` at {at}ms: {e}"))?;
+    }
+    Ok(())
+}
+
+/// An instant eval, then (for unordered vectors and scalars) the same query as a range
+/// query around `t`, whose middle step must agree.
+fn run_instant(
+    backend: &mut dyn TestBackend,
+    expr: &str,
+    t: i64,
+    expect: &Expectation,
+    results: &[Expected],
+) -> Result<(), String> {
+    let time = EvalTime::Instant(t);
+    let got = backend.instant(expr, t);
+    let value = match &got {
+        Ok(out) => Some(out.value.clone()),
+        Err(_) => None,
+    };
+    check_outcome(got, expect, results, time)?;
+    let ordered = matches!(expect, Expectation::Success { ordered: true, .. });
+    let Some(value) =
+        value.filter(|v| !ordered && matches!(v, Value::Vector(_) | Value::Scalar { .. }))
+    else {
+        return Ok(());
+    };
+    let ranged = backend
+        .range(expr, t - 60_000, t + 60_000, 60_000)
+        .map_err(|e| format!("in range mode: unexpected error: {e}"))?;
+    let middle = middle_step(&ranged.value, t, matches!(value, Value::Scalar { .. }));
+    compare(&middle, results, false, time).map_err(|e| format!("in range mode: {e}"))
+}
+
+fn check_outcome(
+    got: Result<QueryOutput, QueryError>,
+    expect: &Expectation,
+    results: &[Expected],
+    time: EvalTime,
+) -> Result<(), String> {
     let (ordered, warn, info) = match expect {
         Expectation::Fail { message, regexp } => return check_failure(got, message, regexp),
         Expectation::Success {
@@ -338,17 +374,84 @@ fn run_eval(
     if info && out.infos.is_empty() {
         return Err("expected info annotations, got none".into());
     }
-    compare(&out.value, results, ordered, time)?;
-    if let (EvalTime::Instant(t), false) = (time, ordered) {
-        if matches!(out.value, Value::Vector(_) | Value::Scalar { .. }) {
-            let ranged = backend
-                .range(expr, t - 60_000, t + 60_000, 60_000)
-                .map_err(|e| format!("in range mode: unexpected error: {e}"))?;
-            let middle = middle_step(&ranged.value, t, matches!(out.value, Value::Scalar { .. }));
-            compare(&middle, results, false, time).map_err(|e| format!("in range mode: {e}"))?;
-        }
+    compare(&out.value, results, ordered, time)
+}
+
+/// Functions whose result depends on the evaluation time even when their arguments are
+/// pinned with `@`.
+const AT_UNSAFE_FUNCTIONS: [&str; 11] = [
+    "days_in_month",
+    "day_of_month",
+    "day_of_week",
+    "day_of_year",
+    "hour",
+    "minute",
+    "month",
+    "year",
+    "predict_linear",
+    "time",
+    "timestamp",
+];
+
+/// Prometheus's runner also checks that pinning every selector and subquery with
+/// `@ t` gives the same result at other evaluation times: the query rewritten that way,
+/// with the times to run it at. None when a function depends on the evaluation time.
+fn pinned_variants(expr: &str, t: i64) -> Vec<(String, i64)> {
+    let Ok(mut e) = promql_parser::parser::parse(expr) else {
+        return Vec::new();
+    };
+    let Some(at) =
+        std::time::UNIX_EPOCH.checked_add(std::time::Duration::from_millis(t.max(0) as u64))
+    else {
+        return Vec::new();
+    };
+    if t < 0 || pin(&mut e, &promql_parser::parser::AtModifier::At(at)) {
+        return Vec::new();
     }
-    Ok(())
+    let times = if t == 0 {
+        vec![0, 10, 1000]
+    } else {
+        vec![-10 * t, 0, t / 5, t, 10 * t]
+    };
+    let text = e.to_string();
+    times.into_iter().map(|at| (text.clone(), at)).collect()
+}
+
+/// Sets `@` on every selector and subquery lacking one (not inside subqueries); true if
+/// an `@`-unsafe function is met.
+fn pin(e: &mut Expr, at: &promql_parser::parser::AtModifier) -> bool {
+    match e {
+        Expr::VectorSelector(vs) => {
+            vs.at.get_or_insert_with(|| at.clone());
+            false
+        }
+        Expr::MatrixSelector(ms) => {
+            ms.vs.at.get_or_insert_with(|| at.clone());
+            false
+        }
+        Expr::Subquery(sq) => {
+            sq.at.get_or_insert_with(|| at.clone());
+            false
+        }
+        Expr::Call(c) => {
+            let mut unsafe_fn = AT_UNSAFE_FUNCTIONS.contains(&c.func.name);
+            for a in c.args.args.iter_mut() {
+                unsafe_fn |= pin(a, at);
+            }
+            unsafe_fn
+        }
+        Expr::Aggregate(a) => {
+            let mut unsafe_fn = pin(&mut a.expr, at);
+            if let Some(p) = &mut a.param {
+                unsafe_fn |= pin(p, at);
+            }
+            unsafe_fn
+        }
+        Expr::Unary(u) => pin(&mut u.expr, at),
+        Expr::Binary(b) => pin(&mut b.lhs, at) | pin(&mut b.rhs, at),
+        Expr::Paren(p) => pin(&mut p.expr, at),
+        Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => false,
+    }
 }
 
 fn check_failure(
@@ -514,4 +617,54 @@ fn expected_series(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const SCRIPT: &str = "load 1m\n  m{a=\"x\"} 1+1x5 stale\n  h {{schema:0 sum:1 count:1}}\n\neval instant at 2m m\n  m{a=\"x\"} 3\n\neval range from 0 to 2m step 1m m * 2\n  {a=\"x\"} 2 4 6\n\neval_fail instant at 0m m{a=~\"(\"}\n\neval instant at 2m h\n  {} 1\n\neval instant at 2m m\n  m{a=\"x\"} 4\n";
+
+    #[test]
+    fn reports_passes_failures_and_skips() {
+        let r = run_script("t", SCRIPT, &mut EngineBackend::new());
+        assert_eq!(r.passed, 3, "{r:?}");
+        assert_eq!(r.failed.len(), 1);
+        assert_eq!(r.failed[0].line, 16);
+        assert!(
+            r.failed[0].reason.contains("expected 4"),
+            "{}",
+            r.failed[0].reason
+        );
+        // The native series line and the eval selecting it.
+        assert_eq!(r.skipped.len(), 2);
+    }
+
+    #[test]
+    fn pins_selectors_but_not_inside_subqueries() {
+        let v = pinned_variants("sum(rate(x[5m])) + max_over_time(y[10m:1m])", 60_000);
+        assert_eq!(v.len(), 5);
+        assert_eq!(
+            v[0].0,
+            "sum(rate(x[5m] @ 60.000)) + max_over_time(y[10m:1m] @ 60.000)"
+        );
+        assert_eq!(v.iter().map(|x| x.1).collect::<Vec<_>>(), [-600_000, 0, 12_000, 60_000, 600_000]);
+        assert!(pinned_variants("time() + x", 60_000).is_empty());
+    }
+
+    proptest! {
+        #[test]
+        fn random_scripts_never_panic(text in "(load 1m\n|eval instant at 1m |clear\n|m\\{a=\"b\"\\} |[0-9x+_ ]{0,6}|\n){0,12}") {
+            let _ = run_script("p", &text, &mut EngineBackend::new());
+        }
+
+        #[test]
+        fn mutated_scripts_never_panic(at in 0usize..SCRIPT.len(), junk in ".{0,4}") {
+            let mut text = SCRIPT.to_owned();
+            let at = (0..=at).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
+            text.insert_str(at, &junk);
+            let _ = run_script("p", &text, &mut EngineBackend::new());
+        }
+    }
 }
