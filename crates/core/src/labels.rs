@@ -33,18 +33,52 @@ pub struct Label<'a> {
     pub value: &'a str,
 }
 
+// Character classes of names, as bit flags in a byte table: parsers validate every
+// name of every line, so this is on the ingest hot path.
+const NAME_START: u8 = 1;
+const NAME_REST: u8 = 2;
+const METRIC_START: u8 = 4;
+const METRIC_REST: u8 = 8;
+
+const NAME_CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        let alpha = c.is_ascii_alphabetic() || c == b'_';
+        let digit = c.is_ascii_digit();
+        if alpha {
+            t[b] |= NAME_START | NAME_REST | METRIC_START | METRIC_REST;
+        }
+        if digit {
+            t[b] |= NAME_REST | METRIC_REST;
+        }
+        if c == b':' {
+            t[b] |= METRIC_START | METRIC_REST;
+        }
+        b += 1;
+    }
+    t
+};
+
+fn is_name_of_class(name: &str, start: u8, rest: u8) -> bool {
+    match name.as_bytes().split_first() {
+        Some((first, tail)) => {
+            NAME_CLASS[*first as usize] & start != 0
+                && tail.iter().all(|b| NAME_CLASS[*b as usize] & rest != 0)
+        }
+        None => false,
+    }
+}
+
 /// True for a valid Prometheus label name.
 pub fn is_valid_label_name(name: &str) -> bool {
-    let mut bytes = name.bytes();
-    matches!(bytes.next(), Some(b'a'..=b'z' | b'A'..=b'Z' | b'_'))
-        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    is_name_of_class(name, NAME_START, NAME_REST)
 }
 
 /// True for a valid Prometheus metric name.
 pub fn is_valid_metric_name(name: &str) -> bool {
-    let mut bytes = name.bytes();
-    matches!(bytes.next(), Some(b'a'..=b'z' | b'A'..=b'Z' | b'_' | b':'))
-        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':')
+    is_name_of_class(name, METRIC_START, METRIC_REST)
 }
 
 /// A sorted set of labels with unique names and non-empty values.
@@ -158,13 +192,12 @@ impl Labels {
         self.filtered(|n| n != METRIC_NAME)
     }
 
-    fn filtered(&self, mut keep: impl FnMut(&str) -> bool) -> Labels {
-        let mut buf = Vec::with_capacity(self.buf.len());
-        for l in self.iter().filter(|l| keep(l.name)) {
-            write_str(&mut buf, l.name);
-            write_str(&mut buf, l.value);
-        }
-        Labels { buf: buf.into() }
+    fn filtered(&self, keep: impl Fn(&str) -> bool + Clone) -> Labels {
+        encode(
+            self.iter()
+                .filter(move |l| keep(l.name))
+                .map(|l| (l.name, l.value)),
+        )
     }
 }
 
@@ -221,6 +254,7 @@ impl fmt::Debug for Labels {
 }
 
 /// Iterator over a label set, in name order.
+#[derive(Clone)]
 pub struct LabelIter<'a> {
     rest: &'a [u8],
 }
@@ -317,25 +351,51 @@ fn check_label(name: &str, value: &str) -> Result<(), LabelError> {
     Ok(())
 }
 
-/// Encodes sorted pairs, leaving out empty values.
+/// Encodes sorted pairs, leaving out empty values, straight into the shared buffer (one
+/// allocation: parsers build a label set per series they have not seen).
 fn encode<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)> + Clone) -> Labels {
-    let size: usize = pairs.clone().map(|(n, v)| n.len() + v.len() + 4).sum();
-    let mut buf = Vec::with_capacity(size);
-    for (n, v) in pairs.filter(|(_, v)| !v.is_empty()) {
-        write_str(&mut buf, n);
-        write_str(&mut buf, v);
+    let pairs = pairs.filter(|(_, v)| !v.is_empty());
+    let size: usize = pairs
+        .clone()
+        .map(|(n, v)| encoded_len(n) + encoded_len(v))
+        .sum();
+    let mut buf: Arc<[u8]> = Arc::default();
+    if size > 0 {
+        // SAFETY: zeroed memory is a valid `[u8]`.
+        buf = unsafe { Arc::<[u8]>::new_zeroed_slice(size).assume_init() };
+        let out = Arc::get_mut(&mut buf).expect("a new Arc is unique");
+        let mut at = 0;
+        for (n, v) in pairs {
+            at = put_str(out, at, n);
+            at = put_str(out, at, v);
+        }
+        debug_assert_eq!(at, size);
     }
-    Labels { buf: buf.into() }
+    Labels { buf }
 }
 
-fn write_str(buf: &mut Vec<u8>, s: &str) {
+fn encoded_len(s: &str) -> usize {
+    let mut n = s.len();
+    let mut len = 1;
+    while n >= 0x80 {
+        n >>= 7;
+        len += 1;
+    }
+    len + s.len()
+}
+
+/// Writes `s` with its varint length at `out[at..]`, returning the end.
+fn put_str(out: &mut [u8], mut at: usize, s: &str) -> usize {
     let mut n = s.len();
     while n >= 0x80 {
-        buf.push((n as u8) | 0x80);
+        out[at] = (n as u8) | 0x80;
         n >>= 7;
+        at += 1;
     }
-    buf.push(n as u8);
-    buf.extend_from_slice(s.as_bytes());
+    out[at] = n as u8;
+    at += 1;
+    out[at..at + s.len()].copy_from_slice(s.as_bytes());
+    at + s.len()
 }
 
 fn read_str(buf: &[u8]) -> Option<(&str, &[u8])> {
