@@ -207,6 +207,16 @@ fn bench_prometheus(c: &mut Bench) {
         });
     }
     let (body, samples) = node_exporter_body(false);
+    g.throughput(Throughput::Elements(samples));
+    g.bench_function("text_repeat_scrape", |b| {
+        // A decoder kept across bodies, as the server keeps one: the series are known.
+        let mut decoder = prometheus::Decoder::new(100_000);
+        b.iter(|| {
+            decoder
+                .parse(black_box(body.as_bytes()), Format::Text, 1)
+                .unwrap()
+        })
+    });
     let gz = {
         let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         std::io::Write::write_all(&mut e, body.as_bytes()).unwrap();
