@@ -19,6 +19,8 @@
 //!   (Prometheus's default); in text format there is no such convention and they are kept.
 //! - OpenMetrics bodies must end with `# EOF` and have nothing but blanks after it.
 //! - Exemplars (` # {labels} value [ts]`) are checked for syntax and dropped, in both formats.
+//! - Metric and label names are the classic Prometheus names; Prometheus 3's quoted
+//!   UTF-8 names (`{"my.metric"}`) are refused, as Strata's label model does not hold them.
 //! - `\r` before a line feed is ignored; blank lines are skipped; in text format, comments
 //!   other than `HELP`/`TYPE` are ignored, while OpenMetrics allows only `HELP`, `TYPE`,
 //!   `UNIT` and `EOF`.
@@ -48,6 +50,8 @@ pub enum Format {
 
 /// Chooses the format: OpenMetrics when the Content-Type says
 /// `application/openmetrics-text` or the body's last line is `# EOF`, text otherwise.
+/// (Some exporters end text-format bodies with `# EOF` too; such bodies parse the same
+/// either way unless they carry timestamps, which OpenMetrics reads as seconds.)
 pub fn detect_format(content_type: Option<&str>, body: &[u8]) -> Format {
     let declared_om = content_type.is_some_and(|ct| {
         ct.split(';').next().is_some_and(|m| {
