@@ -91,15 +91,15 @@ pub fn parse(body: &[u8], format: Format, default_ts_ms: i64) -> Result<WriteBat
     Decoder::new(0).parse(body, format, default_ts_ms)
 }
 
-/// A parser that remembers the label sets of the series it decoded, so the next body
-/// from the same sources (the next scrape or push) decodes faster. Keep one per
-/// thread or behind a lock; results are identical to [`parse`].
+/// A parser that remembers the label sets of the previous body's series, so the next
+/// body from the same source (the next scrape or push) decodes faster. Keep one per
+/// source (or per connection) for the best effect; results are identical to [`parse`].
 pub struct Decoder {
     cache: SeriesCache,
 }
 
 impl Decoder {
-    /// Remembers at most `max_series` series (0: none, which is [`parse`]).
+    /// Remembers at most `max_series` series of a body (0: none, which is [`parse`]).
     pub fn new(max_series: usize) -> Self {
         Decoder {
             cache: SeriesCache::new(max_series),
@@ -114,6 +114,7 @@ impl Decoder {
         default_ts_ms: i64,
     ) -> Result<WriteBatch, ParseError> {
         let text = std::str::from_utf8(body).map_err(|e| utf8_error(body, e))?;
+        self.cache.start_body();
         let mut parser = Parser::new(format, default_ts_ms, &mut self.cache);
         // One sample per line at most: reserving up front avoids regrowing a large vector.
         let lines = memchr::memchr_iter(b'\n', body).count() + 1;
@@ -122,7 +123,7 @@ impl Decoder {
         Ok(parser.batch)
     }
 
-    /// How many series it remembers.
+    /// How many series it remembers from the latest body.
     pub fn cached_series(&self) -> usize {
         self.cache.len()
     }
@@ -322,16 +323,15 @@ impl<'c> Parser<'c> {
         };
         let series_text = &line.as_bytes()[..s.series_end];
         let labels = match self.cache.get(mode, series_text) {
-            Some(labels) => labels.clone(),
+            Some(labels) => labels,
             None => {
                 if let Some(label) = mode.name() {
                     self.normalise_float_label(line, label);
                 }
-                let labels = self.labels(line, s.name)?;
-                self.cache.insert(mode, series_text, &labels);
-                labels
+                self.labels(line, s.name)?
             }
         };
+        self.cache.record(mode, series_text, &labels);
         self.batch.samples.push(Sample {
             labels,
             t,
