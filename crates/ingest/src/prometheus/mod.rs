@@ -37,7 +37,7 @@ use strata_core::{
     LabelError, Labels, MetricMetadata, MetricType, Sample, WriteBatch, METRIC_NAME,
 };
 
-use crate::value::{format_float, parse_float};
+use crate::value::{format_float, is_formatted_float, parse_float};
 
 /// Which of the two text formats a body is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -358,14 +358,18 @@ impl<'c> Parser<'c> {
     /// Rewrites the value of label `name` (if present and a float) in Prometheus's
     /// float formatting. Bounds repeat across a body, so their formatting is cached.
     fn normalise_float_label(&mut self, line: &str, name: &str) {
+        // `le` and `quantile` usually come last.
         let Some(i) = self
             .spans
             .iter()
-            .position(|s| &line[s.name.clone()] == name)
+            .rposition(|s| &line[s.name.clone()] == name)
         else {
             return;
         };
         let raw = self.spans[i].value.resolve(line, &self.scratch);
+        if is_formatted_float(raw) {
+            return;
+        }
         let normal = match self.normal_floats.get(raw) {
             Some(normal) => normal,
             None => {
