@@ -203,9 +203,10 @@ impl<'c> Parser<'c> {
                 }
                 return Err(at(LineError::new(0, "unexpected content after \"# EOF\"")));
             }
+            let indented = matches!(line.as_bytes().first(), Some(b' ' | b'\t'));
             let lead = match self.format {
-                Format::Text => line.len() - line.trim_start_matches([' ', '\t']).len(),
-                Format::OpenMetrics => 0,
+                Format::Text if indented => line.len() - line.trim_start_matches([' ', '\t']).len(),
+                _ => 0,
             };
             let shifted = |mut e: LineError| {
                 e.pos += lead;
@@ -295,7 +296,7 @@ impl<'c> Parser<'c> {
         self.spans.clear();
         self.scratch.clear();
         let s = scan_sample(line, &mut self.spans, &mut self.scratch)?;
-        if s.name != self.last_name || s.name.is_empty() {
+        if s.name != self.last_name {
             self.last_family = self.family_of(s.name);
             self.last_name.clear();
             self.last_name.push_str(s.name);
