@@ -230,6 +230,78 @@ fn detects_the_format() {
     );
 }
 
+#[test]
+fn decoder_cache_gives_identical_results() {
+    let mut d = Decoder::new(1000);
+    let first = d
+        .parse(fixtures::PROMETHEUS.as_bytes(), Format::Text, 1)
+        .unwrap();
+    assert_eq!(d.cached_series(), 8);
+    let again = d
+        .parse(fixtures::PROMETHEUS.as_bytes(), Format::Text, 1)
+        .unwrap();
+    assert_eq!(first, again);
+    assert_eq!(
+        first,
+        parse(fixtures::PROMETHEUS.as_bytes(), Format::Text, 1).unwrap()
+    );
+    // The same series text means another label set under another # TYPE.
+    let typed = "# TYPE h histogram\nh_bucket{le=\"1\"} 1\n";
+    let untyped = "h_bucket{le=\"1\"} 1\n";
+    assert_eq!(
+        d.parse(typed.as_bytes(), Format::Text, 0).unwrap().samples[0]
+            .labels
+            .get("le"),
+        Some("1.0")
+    );
+    assert_eq!(
+        d.parse(untyped.as_bytes(), Format::Text, 0)
+            .unwrap()
+            .samples[0]
+            .labels
+            .get("le"),
+        Some("1")
+    );
+}
+
+#[test]
+fn decoder_cache_is_bounded() {
+    let mut d = Decoder::new(3);
+    let body: String = (0..10).map(|i| format!("m{{i=\"{i}\"}} 1\n")).collect();
+    for _ in 0..2 {
+        let b = d.parse(body.as_bytes(), Format::Text, 0).unwrap();
+        assert_eq!(d.cached_series(), 3);
+        assert_eq!(b, parse(body.as_bytes(), Format::Text, 0).unwrap());
+    }
+}
+
+#[test]
+fn decoder_cache_survives_added_and_missing_series() {
+    let mut d = Decoder::new(100);
+    let body = |skip: usize, extra: bool| -> String {
+        let mut b: String = (0..6)
+            .filter(|i| *i != skip)
+            .map(|i| format!("m{{i=\"{i}\"}} {i}\n"))
+            .collect();
+        if extra {
+            b.insert_str(0, "new 1\n");
+        }
+        b
+    };
+    for (skip, extra) in [
+        (9, false),
+        (2, false),
+        (9, true),
+        (0, true),
+        (5, false),
+        (1, false),
+    ] {
+        let b = body(skip, extra);
+        let want = parse(b.as_bytes(), Format::Text, 0).unwrap();
+        assert_eq!(d.parse(b.as_bytes(), Format::Text, 0).unwrap(), want, "{b}");
+    }
+}
+
 fn shared_file(name: &str) -> Vec<u8> {
     let path = format!("{}/../../../shared/data/{name}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read(&path).unwrap_or_else(|e| panic!("test data {path} is missing: {e}"))
@@ -326,6 +398,23 @@ proptest! {
         let body = write_text(&samples);
         let b = parse(body.as_bytes(), Format::Text, 0).unwrap();
         prop_assert_eq!(b.samples, samples);
+    }
+
+    #[test]
+    fn cached_decoding_equals_plain(
+        pool in proptest::collection::vec(arb_sample(), 1..10),
+        bodies in proptest::collection::vec(proptest::collection::vec(any::<proptest::sample::Index>(), 0..12), 1..5),
+        capacity in 0usize..12,
+    ) {
+        // Bodies drawn from one pool of series, reordered, repeated and thinned, so the
+        // cache both hits and misses.
+        let mut d = Decoder::new(capacity);
+        for picks in bodies {
+            let samples: Vec<Sample> = picks.iter().map(|i| i.get(&pool).clone()).collect();
+            let body = write_text(&samples);
+            let plain = parse(body.as_bytes(), Format::Text, 0).unwrap();
+            prop_assert_eq!(d.parse(body.as_bytes(), Format::Text, 0).unwrap(), plain);
+        }
     }
 
     #[test]
