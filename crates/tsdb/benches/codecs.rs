@@ -426,7 +426,7 @@ fn print_table(sets: &[DataSet]) {
         "head KiB"
     );
     for set in sets {
-        for size in [120, 240, 480] {
+        for size in [120, 240, 480, 1024] {
             let n = set.samples() as f64;
             let mut line = format!("{:<15} {:>5}", set.name, size);
             for c in Candidate::ALL {
