@@ -132,6 +132,10 @@ impl DecimalEncoder {
             .collect()
     }
 
+    pub(crate) fn parts(&self) -> (Decimal, Trend, u8) {
+        (self.decimal, self.trend, self.ints.order())
+    }
+
     /// True when [`Self::write`] can take `v`.
     pub(crate) fn accepts(&self, v: f64) -> bool {
         is_special(v) || self.decimal.to_int(v).is_some()

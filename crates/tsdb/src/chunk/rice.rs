@@ -85,6 +85,10 @@ impl IntEncoder {
         }
     }
 
+    pub(crate) fn order(&self) -> u8 {
+        self.order
+    }
+
     pub(crate) fn write(&mut self, w: &mut BitWriter, x: i64) {
         let delta = x.wrapping_sub(self.prev);
         let residual = match (self.order, self.seen) {

@@ -160,7 +160,6 @@ enum ValueEncoder {
 /// An appendable stream of points.
 #[derive(Debug, Clone)]
 pub(crate) struct StreamEncoder {
-    codec: ValueCodec,
     bits: BitWriter,
     len: usize,
     times: Times,
@@ -185,7 +184,6 @@ impl StreamEncoder {
             ValueCodec::Constant => ValueEncoder::Constant(None),
         };
         Self {
-            codec,
             bits: BitWriter::new(),
             len: 0,
             times,
@@ -207,6 +205,26 @@ impl StreamEncoder {
 
     pub(crate) fn len(&self) -> usize {
         self.len
+    }
+
+    /// The value codec, read back from the encoder rather than stored twice: head
+    /// chunks exist by the million.
+    fn codec(&self) -> ValueCodec {
+        match &self.values {
+            ValueEncoder::Xor(_) => ValueCodec::Xor,
+            ValueEncoder::Decimal(d) => {
+                let (decimal, trend, order) = d.parts();
+                ValueCodec::Decimal {
+                    decimal,
+                    trend,
+                    order,
+                }
+            }
+            ValueEncoder::FloatBits(ints) => ValueCodec::FloatBits {
+                order: ints.order(),
+            },
+            ValueEncoder::Constant(_) => ValueCodec::Constant,
+        }
     }
 
     fn len_bits(&self) -> usize {
@@ -247,11 +265,12 @@ impl StreamEncoder {
     /// The sealed chunk bytes.
     pub(crate) fn to_chunk(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(24 + self.bits.as_bytes().len());
-        out.push(self.codec.encoding() as u8);
+        let codec = self.codec();
+        out.push(codec.encoding() as u8);
         put_uvarint(&mut out, self.len as u64);
         // Order 0 is taken around the base, order 1 along the slope; only that
         // part of the trend is stored.
-        let (exp, decimal_params) = match self.codec {
+        let (exp, decimal_params) = match codec {
             ValueCodec::Decimal {
                 decimal,
                 trend,
@@ -271,7 +290,7 @@ impl StreamEncoder {
             Times::Grid(grid) => (Some(grid.t0), Some(grid.step), GRID_FLAG),
             Times::Jittered { step, .. } => (None, Some(step), JITTERED_FLAG),
         };
-        out.push(exp | (self.codec.order() << 4) | flag);
+        out.push(exp | (codec.order() << 4) | flag);
         if let Some((unit, line)) = decimal_params {
             put_uvarint(&mut out, unit);
             if let Some(line) = line {
@@ -297,7 +316,13 @@ impl StreamEncoder {
             },
         };
         // The stream was written by this encoder, so it decodes.
-        let decoded = decode_bits(self.codec, times, self.len, self.bits.as_bytes(), &mut out);
+        let decoded = decode_bits(
+            self.codec(),
+            times,
+            self.len,
+            self.bits.as_bytes(),
+            &mut out,
+        );
         debug_assert!(decoded.is_ok(), "own stream failed to decode: {decoded:?}");
         out
     }
