@@ -5,11 +5,13 @@
 //! delta-of-delta with an adaptive Rice code in which a regular scrape costs one bit
 //! (`rice`), and values by Gorilla XOR (`xor`), by a decimal transform that turns
 //! values with few decimals into integers coded as deltas (`decimal`), or by deltas
-//! of their raw float bits. These are streaming (`stream`), so the head keeps its
-//! chunks in that form ([`HeadChunk`]); sealed, a chunk on an exact time grid stores
-//! just the grid. Sealed chunks also try the `pco` crate (`pcodec`), and [`encode`]
-//! keeps whichever candidate is smallest; the first byte of every chunk names its
-//! [`Encoding`].
+//! of their raw float bits; a repeated value is stored once. These are streaming
+//! (`stream`), so the head keeps its chunks in that form ([`HeadChunk`]). Sealed, a
+//! chunk on an exact time grid stores just the grid, one jittering around a grid
+//! codes the offsets from it, and decimal values may be coded around a fitted
+//! level or rate. Noisy chunks also try the `pco` crate (`pcodec`); [`encode`]
+//! keeps whichever candidate is smallest, and the first byte of every chunk names
+//! its [`Encoding`].
 //!
 //! Deliberately not here: ordering, deduplication and merging of points (callers
 //! pass ascending unique timestamps), checksums (the block and WAL layers own
