@@ -758,44 +758,46 @@ impl Inner {
         range: TimeRange,
         f: &mut dyn FnMut(&Labels, Vec<Point>),
     ) -> Result<(), StorageError> {
-        let (blocks, frozen);
-        {
-            // Holding the cut lock keeps head samples from moving to a frozen head we
-            // did not snapshot.
+        // The head is read under the cut lock, so none of its samples can move to a
+        // frozen head we did not snapshot; blocks and frozen heads are immutable and
+        // read after releasing it, so a long query never holds up a cut (and appenders).
+        let (blocks, frozen, head) = {
             let _no_cut = self.cut_lock.read();
-            {
-                let r = self.readable.read();
-                blocks = r.blocks.clone();
-                frozen = r.frozen.clone();
-            }
-            for b in blocks
-                .iter()
-                .filter(|b| range.overlaps(b.meta().min_t, b.meta().max_t))
-            {
-                for id in crate::index::select(&**b, matchers) {
-                    let entry = b.series(id)?;
-                    if entry.overlaps(range) {
-                        let mut pts = Vec::new();
-                        b.read_points(&entry.chunks, range, &mut pts)?;
-                        if !pts.is_empty() {
-                            f(&entry.labels, pts);
-                        }
-                    }
-                }
-            }
-            for fz in &frozen {
-                for s in fz
-                    .series
-                    .iter()
-                    .filter(|s| Matcher::all_match(matchers, &s.labels))
-                {
-                    let pts = s.points_in(range);
+            let (blocks, frozen) = self.snapshot();
+            let mut head = Vec::new();
+            self.head
+                .select(matchers, range, |l, p| head.push((l.clone(), p)));
+            (blocks, frozen, head)
+        };
+        for b in blocks
+            .iter()
+            .filter(|b| range.overlaps(b.meta().min_t, b.meta().max_t))
+        {
+            for id in crate::index::select(&**b, matchers) {
+                let entry = b.series(id)?;
+                if entry.overlaps(range) {
+                    let mut pts = Vec::new();
+                    b.read_points(&entry.chunks, range, &mut pts)?;
                     if !pts.is_empty() {
-                        f(&s.labels, pts);
+                        f(&entry.labels, pts);
                     }
                 }
             }
-            self.head.select(matchers, range, |l, p| f(l, p));
+        }
+        for fz in &frozen {
+            for s in fz
+                .series
+                .iter()
+                .filter(|s| Matcher::all_match(matchers, &s.labels))
+            {
+                let pts = s.points_in(range);
+                if !pts.is_empty() {
+                    f(&s.labels, pts);
+                }
+            }
+        }
+        for (labels, points) in head {
+            f(&labels, points);
         }
         Ok(())
     }
@@ -929,10 +931,10 @@ enum Source<'a> {
 
 impl Inner {
     fn with_sources(&self, range: TimeRange, mut f: impl FnMut(Source<'_>)) {
-        let _no_cut = self.cut_lock.read();
         let (blocks, frozen) = {
-            let r = self.readable.read();
-            (r.blocks.clone(), r.frozen.clone())
+            let _no_cut = self.cut_lock.read();
+            f(Source::Head(&self.head));
+            self.snapshot()
         };
         for b in blocks
             .iter()
@@ -945,6 +947,10 @@ impl Inner {
                 f(Source::Frozen(s));
             }
         }
-        f(Source::Head(&self.head));
+    }
+
+    fn snapshot(&self) -> (Arc<Vec<Arc<Block>>>, Vec<Arc<Frozen>>) {
+        let r = self.readable.read();
+        (r.blocks.clone(), r.frozen.clone())
     }
 }

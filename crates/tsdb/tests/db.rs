@@ -215,9 +215,9 @@ fn discovery_and_matchers_across_head_and_blocks() {
         ["__name__", "env", "job"]
     );
     assert_eq!(
-        db.label_values("__name__", &[], TimeRange::new(4000, 6000))
+        db.label_values("__name__", &[], TimeRange::new(0, 2000))
             .unwrap(),
-        ["down"]
+        ["up"]
     );
     let no_env = [Matcher::equal("__name__", "up"), Matcher::equal("env", "")];
     assert_eq!(db.series(&no_env, TimeRange::ALL).unwrap(), vec![a.clone()]);
