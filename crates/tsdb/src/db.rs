@@ -9,9 +9,9 @@
 //! older segments can go. Queries merge blocks (by write sequence), frozen heads being
 //! written, and the head, later writes winning.
 
-use crate::block::{write_block, writer::NewBlock, Block, BLOCK_NAME_DIGITS};
+use crate::block::{cmp_labels, write_block, writer::NewBlock, Block, BLOCK_NAME_DIGITS};
 use crate::compaction;
-use crate::head::{shard_of, FrozenSeries, Head, HeadSample};
+use crate::head::{shard_of, FrozenSeries, Head, HeadSample, SHARDS};
 use crate::merge::merge_last_wins;
 use crate::retention;
 use crate::wal::{self, record, Wal, WalSync};
@@ -475,7 +475,9 @@ impl Inner {
     fn write_frozen(&self, frozen: &Frozen) -> Result<Vec<Arc<Block>>, StorageError> {
         let bd = self.block_ms();
         let mut order: Vec<usize> = (0..frozen.series.len()).collect();
-        order.sort_by(|&a, &b| frozen.series[a].labels.cmp(&frozen.series[b].labels));
+        order.sort_unstable_by(|&a, &b| {
+            cmp_labels(&frozen.series[a].labels, &frozen.series[b].labels)
+        });
         let mut windows = BTreeSet::new();
         for s in &frozen.series {
             let Some((min, max)) = s.bounds() else {
@@ -666,9 +668,7 @@ impl Inner {
         let hashes: Vec<u64> = batch.samples.iter().map(|s| s.labels.hash64()).collect();
         // Sample indices grouped by shard, batch order kept within a shard (same series,
         // same shard: so a repeated timestamp keeps its last value).
-        let mut order: Vec<u32> = (0..n as u32).collect();
-        order.sort_by_key(|&i| shard_of(hashes[i as usize]));
-        let groups = shard_groups(&order, &hashes);
+        let (order, groups) = group_by_shard(&hashes);
 
         let _writers = self.cut_lock.read();
         let mut ids = vec![0u64; n];
@@ -803,17 +803,30 @@ impl Inner {
     }
 }
 
-/// Consecutive runs of `order` with the same shard: `(shard, index range in order)`.
-fn shard_groups(order: &[u32], hashes: &[u64]) -> Vec<(usize, std::ops::Range<usize>)> {
-    let mut groups: Vec<(usize, std::ops::Range<usize>)> = Vec::new();
-    for (k, &i) in order.iter().enumerate() {
-        let shard = shard_of(hashes[i as usize]);
-        match groups.last_mut() {
-            Some((s, r)) if *s == shard => r.end = k + 1,
-            _ => groups.push((shard, k..k + 1)),
-        }
+/// Sample indices ordered by shard (a stable counting sort), and per shard with
+/// samples its range in that order.
+fn group_by_shard(hashes: &[u64]) -> (Vec<u32>, Vec<(usize, std::ops::Range<usize>)>) {
+    let mut next = [0usize; SHARDS];
+    for &h in hashes {
+        next[shard_of(h)] += 1;
     }
-    groups
+    let mut groups = Vec::new();
+    let mut start = 0;
+    for (shard, slot) in next.iter_mut().enumerate() {
+        let count = *slot;
+        if count > 0 {
+            groups.push((shard, start..start + count));
+        }
+        *slot = start;
+        start += count;
+    }
+    let mut order = vec![0u32; hashes.len()];
+    for (i, &h) in hashes.iter().enumerate() {
+        let slot = &mut next[shard_of(h)];
+        order[*slot] = i as u32;
+        *slot += 1;
+    }
+    (order, groups)
 }
 
 impl Appender for Tsdb {

@@ -87,12 +87,7 @@ impl Shard {
             }
         }
         for l in labels.iter() {
-            let list = self
-                .postings
-                .entry(l.name.into())
-                .or_default()
-                .entry(l.value.into())
-                .or_default();
+            let list = postings_list(&mut self.postings, l.name, l.value);
             // Local ids only grow, except on replay: keep the list sorted either way.
             match list.last() {
                 Some(&last) if last > local => {
@@ -153,6 +148,23 @@ impl LabelIndex for Shard {
     }
 }
 
+/// The postings list of `name="value"`, created if needed; allocates the key strings
+/// only for a new name or value.
+fn postings_list<'a, T: Default>(
+    map: &'a mut HashMap<Box<str>, HashMap<Box<str>, T>>,
+    name: &str,
+    value: &str,
+) -> &'a mut T {
+    if !map.contains_key(name) {
+        map.insert(name.into(), HashMap::new());
+    }
+    let values = map.get_mut(name).expect("inserted above");
+    if !values.contains_key(value) {
+        values.insert(value.into(), T::default());
+    }
+    values.get_mut(value).expect("inserted above")
+}
+
 /// A series taken out of the head to be written into a block.
 pub struct FrozenSeries {
     pub labels: Labels,
@@ -202,11 +214,7 @@ fn count_labels<'a>(counts: &mut LabelCounts, sets: impl Iterator<Item = &'a Lab
     for labels in sets {
         for l in labels.iter() {
             if add {
-                *counts
-                    .entry(l.name.into())
-                    .or_default()
-                    .entry(l.value.into())
-                    .or_default() += 1;
+                *postings_list(counts, l.name, l.value) += 1;
                 continue;
             }
             let Some(values) = counts.get_mut(l.name) else {
