@@ -446,8 +446,9 @@ impl Inner {
             }
             self.last_cut_ms.store(now_ms(), Ordering::Relaxed);
         }
+        self.persist_frozen()?;
         self.counters.head_cuts.fetch_add(1, Ordering::Relaxed);
-        self.persist_frozen()
+        Ok(())
     }
 
     /// Writes every frozen head into blocks, publishes them, then checkpoints the WAL.
