@@ -42,8 +42,10 @@ pub struct QueryApiConfig {
     pub timeout: Duration,
     /// METRICS_QUERY_MAX_SERIES: the most series one query may select.
     pub max_series: usize,
-    /// The most samples one query (or one export) may load.
+    /// The most samples one query may load.
     pub max_samples: usize,
+    /// The most samples one `/api/v1/export` answers (its body is built in memory).
+    pub export_max_samples: usize,
     /// METRICS_MAX_CONCURRENT_QUERIES: requests evaluating at once; later ones queue.
     pub max_concurrent: usize,
     /// METRICS_CACHE_TTL: how long a closed-range result is reused; zero disables the cache.
@@ -68,6 +70,7 @@ impl Default for QueryApiConfig {
             timeout: Duration::from_secs(30),
             max_series: 10_000,
             max_samples: 50_000_000,
+            export_max_samples: 10_000_000,
             max_concurrent: 100,
             cache_ttl: Duration::from_secs(300),
             lookback_delta: Duration::from_secs(300),
