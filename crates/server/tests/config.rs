@@ -9,7 +9,10 @@ use common::{run_strata, StrataProcess};
 fn effective(strata: &StrataProcess) -> (String, String) {
     let health = strata.get("/api/v1/internal/metrics/health").json;
     (
-        health["settings"]["warm_storage_retention"].as_str().unwrap().to_owned(),
+        health["settings"]["warm_storage_retention"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
         health["statsd"]["flush_interval"]
             .as_str()
             .unwrap()
