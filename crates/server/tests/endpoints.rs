@@ -207,3 +207,31 @@ fn sigterm_shuts_down_gracefully_and_keeps_data() {
     strata.restart();
     assert_eq!(strata.export("before_shutdown")[0].1, [(t, 3.0)]);
 }
+
+#[test]
+fn a_second_server_on_the_same_data_dir_is_refused() {
+    let strata = StrataProcess::start(&[]);
+    let out = common::run_strata(
+        &[
+            "serve",
+            "--data-dir",
+            strata.data_dir().to_str().unwrap(),
+            "--http-addr",
+            "127.0.0.1:0",
+            "--statsd-addr",
+            "off",
+        ],
+        &[],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("in use by another strata process"),
+        "{stderr}"
+    );
+    assert_eq!(
+        strata.get("/-/healthy").status,
+        200,
+        "the first one runs on"
+    );
+}
