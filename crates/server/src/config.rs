@@ -76,8 +76,8 @@ pub struct Settings {
     #[arg(long, env = "METRICS_STATSD_TIMER_BUCKETS", value_name = "LIST")]
     pub statsd_timer_buckets: Option<String>,
 
-    /// Time the hot tier keeps samples (Redis in scale-out mode; reported, not yet
-    /// enforced by the embedded store, whose head is the hot tier). [default: 300s]
+    /// Age below which data is "hot": still arriving, never served from the query cache,
+    /// and reported as `hot_storage` by the spec's query API. [default: 300s]
     #[arg(long, env = "METRICS_HOT_STORAGE_TTL", value_name = "DURATION")]
     pub hot_storage_ttl: Option<String>,
 
@@ -90,7 +90,8 @@ pub struct Settings {
     #[arg(long, env = "METRICS_COLD_STORAGE_RETENTION", value_name = "DURATION")]
     pub cold_storage_retention: Option<String>,
 
-    /// Compression effort, 1 (fastest) to 9 (smallest). [default: 6]
+    /// Compression effort, 1 (fastest) to 9 (smallest); checked and reported, while the
+    /// embedded store picks the smallest codec per chunk on its own. [default: 6]
     #[arg(long, env = "METRICS_COMPRESSION_LEVEL", value_name = "1-9")]
     pub compression_level: Option<u32>,
 
