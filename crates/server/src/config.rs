@@ -37,8 +37,9 @@ pub struct Settings {
     #[arg(long, env = "METRICS_LOG_LEVEL", value_name = "FILTER")]
     pub log_level: Option<String>,
 
-    /// Ingest requests allowed to wait for a worker; beyond it requests get 429 with
-    /// Retry-After. [default: 10000]
+    /// Ingest requests allowed to queue (receiving their body or waiting for a worker)
+    /// beyond those being worked on; past it requests get 429 with Retry-After.
+    /// [default: 10000]
     #[arg(long, env = "METRICS_INGESTION_BUFFER_SIZE", value_name = "REQUESTS")]
     pub ingestion_buffer_size: Option<usize>,
 

@@ -235,3 +235,54 @@ fn a_second_server_on_the_same_data_dir_is_refused() {
         "the first one runs on"
     );
 }
+
+#[test]
+fn a_full_ingest_queue_answers_429_and_recovers() {
+    use std::io::Write;
+    let strata =
+        StrataProcess::start(&["--ingestion-workers", "1", "--ingestion-buffer-size", "1"]);
+    // Two uploads that never finish their body fill the one worker and the queue of one.
+    let addr = strata.http_url().trim_start_matches("http://").to_owned();
+    let slow: Vec<std::net::TcpStream> = (0..2)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(&addr).unwrap();
+            write!(
+                s,
+                "POST /api/v1/import/prometheus HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nslow 1"
+            )
+            .unwrap();
+            s
+        })
+        .collect();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let refused = loop {
+        let answer = strata.post("/api/v1/import/prometheus", &[], "fast 1\n");
+        if answer.status == 429 {
+            break answer;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never refused: {}",
+            answer.text
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(refused.headers["retry-after"], "1");
+    assert!(refused.json["error"]
+        .as_str()
+        .unwrap()
+        .contains("METRICS_INGESTION_BUFFER_SIZE"));
+    drop(slow);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while strata
+        .post("/api/v1/import/prometheus", &[], "fast 1\n")
+        .status
+        != 200
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the queue never drained"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
