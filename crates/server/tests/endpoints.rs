@@ -134,6 +134,8 @@ fn metrics_expose_ingest_storage_and_query_figures() {
         "strata_ingest_requests_total{format=\"prometheus\"} 2",
         "strata_ingest_failed_requests_total{format=\"prometheus\"} 1",
         "strata_storage_head_series 2",
+        "# TYPE strata_storage_samples_appended_total counter",
+        "strata_storage_samples_appended_total 2",
         "strata_statsd_lines_accepted_total 0",
     ] {
         assert!(text.contains(line), "/metrics lacks {line:?}:\n{text}");
