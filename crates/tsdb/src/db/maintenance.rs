@@ -119,7 +119,7 @@ impl Inner {
         let bd = self.block_ms();
         let mut order: Vec<usize> = (0..frozen.series.len()).collect();
         order.sort_unstable_by(|&a, &b| {
-            cmp_labels(&frozen.series[a].labels, &frozen.series[b].labels)
+            series_order(&frozen.series[a].labels, &frozen.series[b].labels)
         });
         let mut windows = BTreeSet::new();
         for s in &frozen.series {

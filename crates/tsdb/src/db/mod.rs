@@ -13,7 +13,7 @@ mod append;
 mod maintenance;
 mod query;
 
-use crate::block::{cmp_labels, write_block, writer::NewBlock, Block, BLOCK_NAME_DIGITS};
+use crate::block::{series_order, write_block, writer::NewBlock, Block, BLOCK_NAME_DIGITS};
 use crate::compaction;
 use crate::head::{shard_of, FrozenSeries, Head, HeadSample, SHARDS};
 use crate::merge::merge_last_wins;
