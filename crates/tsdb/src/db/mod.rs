@@ -73,26 +73,34 @@ impl Default for Options {
 /// A snapshot of the store's figures, for `/metrics` and the health endpoint.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TsdbStats {
+    /// Series in the head (those with samples since the previous cut).
     pub head_series: u64,
     pub head_samples: u64,
+    /// Of which out of order (kept uncompressed until the next cut).
     pub head_ooo_samples: u64,
     pub head_min_t: Option<i64>,
     pub head_max_t: Option<i64>,
     pub blocks: u64,
     pub block_samples: u64,
+    /// Bytes on disk of all blocks.
     pub block_bytes: u64,
+    /// Bytes in the WAL's live segments.
     pub wal_bytes: u64,
+    /// WAL files whose damaged tail was cut off at the last open.
     pub wal_corruptions_repaired: u64,
     pub wal_replayed_records: u64,
     /// Replayed samples whose series record was lost with a damaged WAL tail.
     pub wal_replay_unknown_series: u64,
+    /// Since open.
     pub samples_appended: u64,
     pub series_created: u64,
+    /// Head cuts whose blocks are written.
     pub head_cuts: u64,
     pub compactions: u64,
     pub compaction_seconds_total: f64,
     pub last_compaction_seconds: f64,
     pub blocks_dropped_by_retention: u64,
+    /// Failed background cuts, compactions or retention passes (retried).
     pub maintenance_errors: u64,
 }
 
