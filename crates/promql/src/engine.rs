@@ -220,7 +220,7 @@ fn to_matrix(sv: crate::eval::StepVectors, steps: &Steps) -> Vec<Series> {
                 *index.entry(l).or_insert_with(|| {
                     out.push(Series {
                         labels: l.clone(),
-                        points: Vec::new(),
+                        points: Vec::with_capacity(sv.steps.len() - i),
                     });
                     out.len() - 1
                 })

@@ -4,7 +4,7 @@
 //! step then only folds values into per-group accumulators.
 
 use super::math::{format_float, nan_first, quantile, quantile_warning, KahanSum, Mean, Variance};
-use super::signature::LabelSubset;
+use super::signature::{LabelSubset, SigMap};
 use super::{Evaluator, Result, SeriesTable, StepVectors, Steps};
 use crate::error::QueryError;
 use promql_parser::parser::token::*;
@@ -90,12 +90,14 @@ fn group(series: &[Labels], modifier: &Option<LabelModifier>) -> Groups {
         Some(LabelModifier::Include(l)) => LabelSubset::Only(l.labels.clone()),
         Some(LabelModifier::Exclude(l)) => LabelSubset::AllBut(l.labels.clone()),
     };
-    let mut by_hash: HashMap<u64, u32> = HashMap::new();
+    let mut by_hash: SigMap<u32> = SigMap::default();
     let mut labels = Vec::new();
-    let of_series = series
-        .iter()
-        .map(|l| {
-            *by_hash.entry(subset.hash(l)).or_insert_with(|| {
+    let of_series = subset
+        .hashes(series)
+        .into_iter()
+        .zip(series)
+        .map(|(h, l)| {
+            *by_hash.entry(h).or_insert_with(|| {
                 labels.push(subset.labels(l));
                 labels.len() as u32 - 1
             })

@@ -1,7 +1,7 @@
 //! Binary operators: arithmetic, comparisons (with `bool`), set operators, and vector
 //! matching with `on`/`ignoring` and `group_left`/`group_right`.
 
-use super::signature::LabelSubset;
+use super::signature::{LabelSubset, SigMap, SigSet};
 use super::{Evaluator, Result, SeriesTable, StepVectors, Steps, Val};
 use crate::error::QueryError;
 use promql_parser::label::METRIC_NAME;
@@ -184,11 +184,11 @@ fn set_op(
     rhs: StepVectors,
 ) -> Result<StepVectors> {
     let subset = matching_subset(m);
-    let lsig: Vec<u64> = lhs.series.iter().map(|l| subset.hash(l)).collect();
-    let rsig: Vec<u64> = rhs.series.iter().map(|l| subset.hash(l)).collect();
+    let lsig = subset.hashes(&lhs.series);
+    let rsig = subset.hashes(&rhs.series);
     let offset = lhs.series.len() as u32;
     let mut steps = Vec::with_capacity(lhs.steps.len());
-    let mut sigs = HashSet::new();
+    let mut sigs = SigSet::default();
     for (ls, rs) in lhs.steps.iter().zip(&rhs.steps) {
         ev.check()?;
         sigs.clear();
@@ -275,14 +275,14 @@ fn vector_vector(
     };
     // The loop runs over the "many" side; for group_right that is the right operand.
     let (many, one) = if one_to_many { (rhs, lhs) } else { (lhs, rhs) };
-    let many_sig: Vec<u64> = many.series.iter().map(|l| subset.hash(l)).collect();
-    let one_sig: Vec<u64> = one.series.iter().map(|l| subset.hash(l)).collect();
+    let many_sig = subset.hashes(&many.series);
+    let one_sig = subset.hashes(&one.series);
     let one_side = if one_to_many { "left" } else { "right" };
     let mut out = SeriesTable::default();
     let mut out_ids: HashMap<(u32, u32), u32> = HashMap::new();
     let mut steps = Vec::with_capacity(many.steps.len());
-    let mut by_sig: HashMap<u64, (u32, f64)> = HashMap::new();
-    let mut matched: HashMap<u64, HashSet<u32>> = HashMap::new();
+    let mut by_sig: SigMap<(u32, f64)> = SigMap::default();
+    let mut matched: SigMap<HashSet<u32>> = SigMap::default();
     for (ms, os) in many.steps.iter().zip(&one.steps) {
         ev.check()?;
         let mut step = Vec::new();

@@ -2,8 +2,8 @@
 //! repairs Prometheus applies: merged duplicate bounds and forced monotonicity.
 
 use super::math::{almost_equal, quantile_warning};
+use super::signature::LabelsMap;
 use super::{Evaluator, Relabel, Result, StepVectors};
-use std::collections::HashMap;
 use strata_core::Labels;
 
 /// Differences this small between cumulative bucket counts are float noise.
@@ -22,7 +22,7 @@ pub(super) fn histogram_quantile(
     input: StepVectors,
 ) -> Result<StepVectors> {
     // Each series' histogram (its labels without `le`) and bucket bound.
-    let mut histograms: HashMap<Labels, u32> = HashMap::new();
+    let mut histograms: LabelsMap<u32> = LabelsMap::default();
     let mut keys: Vec<Labels> = Vec::new();
     let mut of_series: Vec<Option<(u32, f64)>> = Vec::with_capacity(input.series.len());
     for (id, l) in input.series.iter().enumerate() {

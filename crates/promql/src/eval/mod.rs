@@ -21,7 +21,7 @@ use crate::error::{ErrorKind, QueryError};
 use crate::value::QueryStats;
 use promql_parser::label::{MatchOp as ParserOp, Matcher as ParserMatcher, METRIC_NAME};
 use promql_parser::parser::{AtModifier, Expr, Offset, VectorSelector};
-use std::collections::HashMap;
+use signature::LabelsMap;
 use std::sync::atomic::Ordering;
 use std::time::{Instant, UNIX_EPOCH};
 use strata_core::{is_stale_nan, Labels, MatchOp, Matcher, Point, Querier, TimeRange};
@@ -136,7 +136,7 @@ impl MatrixArg {
 #[derive(Default)]
 pub(crate) struct SeriesTable {
     pub labels: Vec<Labels>,
-    index: HashMap<Labels, u32>,
+    index: LabelsMap<u32>,
 }
 
 impl SeriesTable {
@@ -165,6 +165,19 @@ impl Relabel {
         Relabel {
             out: SeriesTable::default(),
             map: vec![u32::MAX; inputs],
+            collided: false,
+            stamp: Vec::new(),
+        }
+    }
+
+    /// A mapping known to keep distinct input series distinct: output id = input id.
+    pub fn one_to_one(out: Vec<Labels>) -> Self {
+        Relabel {
+            map: (0..out.len() as u32).collect(),
+            out: SeriesTable {
+                labels: out,
+                index: LabelsMap::default(),
+            },
             collided: false,
             stamp: Vec::new(),
         }
@@ -425,7 +438,7 @@ impl<'a> Evaluator<'a> {
             eff(s.end),
         );
         let series = self.select(vs, range)?;
-        let mut steps = vec![Vec::new(); n];
+        let mut steps = step_buffers(n, series.len());
         for (id, ser) in series.iter().enumerate() {
             self.check()?;
             let pts = &ser.points;
@@ -518,6 +531,12 @@ impl<'a> Evaluator<'a> {
             ))),
         }
     }
+}
+
+/// One sample buffer per step, each sized for every series: growing them one push at a
+/// time would copy each step's samples several times over.
+pub(crate) fn step_buffers(steps: usize, series: usize) -> Vec<Vec<(u32, f64)>> {
+    (0..steps).map(|_| Vec::with_capacity(series)).collect()
 }
 
 pub(crate) fn offset_ms(o: &Option<Offset>) -> i64 {

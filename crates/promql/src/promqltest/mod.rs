@@ -649,7 +649,10 @@ mod tests {
             v[0].0,
             "sum(rate(x[5m] @ 60.000)) + max_over_time(y[10m:1m] @ 60.000)"
         );
-        assert_eq!(v.iter().map(|x| x.1).collect::<Vec<_>>(), [-600_000, 0, 12_000, 60_000, 600_000]);
+        assert_eq!(
+            v.iter().map(|x| x.1).collect::<Vec<_>>(),
+            [-600_000, 0, 12_000, 60_000, 600_000]
+        );
         assert!(pinned_variants("time() + x", 60_000).is_empty());
     }
 
