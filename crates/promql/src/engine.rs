@@ -79,7 +79,12 @@ pub fn format_query(expr: &str) -> Result<String, QueryError> {
 }
 
 impl Engine {
-    pub fn new(opts: EngineOptions) -> Self {
+    /// An engine with these options; a zero lookback delta means the default (5m), as
+    /// in Prometheus.
+    pub fn new(mut opts: EngineOptions) -> Self {
+        if opts.lookback_delta.is_zero() {
+            opts.lookback_delta = EngineOptions::default().lookback_delta;
+        }
         Engine { opts }
     }
 

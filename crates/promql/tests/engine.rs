@@ -141,6 +141,8 @@ fn errors_are_classified() {
         ErrorKind::BadData
     );
     assert_eq!(ErrorKind::Execution.as_str(), "execution");
+    // Go reads a `{` that opens no repetition as a literal, and so does Strata.
+    assert!(e.instant(&s, "up{job=~\"a{b}|a\"}", 60_000, &ctx()).is_ok());
 }
 
 #[test]

@@ -102,6 +102,13 @@ fn go_pow(x: f64, y: f64) -> f64 {
 
 pub(super) fn eval(ev: &mut Evaluator<'_>, b: &BinaryExpr, s: &Steps) -> Result<Val> {
     let op = Op::from_token(b.op.id())?;
+    if let Some(m) = &b.modifier {
+        if m.fill_values.lhs.is_some() || m.fill_values.rhs.is_some() {
+            return Err(QueryError::bad_data(
+                "fill modifiers are not part of Prometheus 3 PromQL and are not supported",
+            ));
+        }
+    }
     let return_bool = b.modifier.as_ref().is_some_and(|m| m.return_bool);
     let lhs = ev.eval(&b.lhs, s)?;
     let rhs = ev.eval(&b.rhs, s)?;

@@ -59,9 +59,7 @@ pub(super) fn histogram_quantile(
     for (i, samples) in input.steps.iter().enumerate() {
         ev.check()?;
         if let Some(w) = quantile_warning(q[i]) {
-            if !samples.is_empty() {
-                ev.warn(w);
-            }
+            ev.warn(w);
         }
         let mut touched = Vec::new();
         for &(id, v) in samples {

@@ -577,7 +577,53 @@ fn convert_matcher(m: &ParserMatcher) -> Result<Matcher> {
         ParserOp::Re(_) => MatchOp::Regex,
         ParserOp::NotRe(_) => MatchOp::NotRegex,
     };
-    Matcher::new(op, &m.name, &m.value).map_err(|e| QueryError::bad_data(e.to_string()))
+    Matcher::new(op, &m.name, &m.value)
+        .or_else(|e| {
+            // Go's regexp reads a `{` that opens no repetition as a literal; Rust's refuses it.
+            let escaped = escape_literal_braces(&m.value);
+            if escaped == m.value {
+                return Err(e);
+            }
+            Matcher::new(op, &m.name, &escaped)
+        })
+        .map_err(|e| QueryError::bad_data(e.to_string()))
+}
+
+/// Escapes each `{` that does not open a repetition (`{n}`, `{n,}`, `{n,m}`).
+fn escape_literal_braces(re: &str) -> String {
+    let chars: Vec<char> = re.chars().collect();
+    let mut out = String::with_capacity(re.len() + 2);
+    let mut i = 0;
+    while i < chars.len() {
+        match chars[i] {
+            '\\' => {
+                out.extend(&chars[i..(i + 2).min(chars.len())]);
+                i += 2;
+                continue;
+            }
+            '{' if !opens_repetition(&chars[i + 1..]) => out.push_str("\\{"),
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    out
+}
+
+fn opens_repetition(rest: &[char]) -> bool {
+    let digits = |from: usize| {
+        rest[from..]
+            .iter()
+            .take_while(|c| c.is_ascii_digit())
+            .count()
+    };
+    let mut j = digits(0);
+    if j == 0 {
+        return false;
+    }
+    if rest.get(j) == Some(&',') {
+        j += 1 + digits(j + 1);
+    }
+    rest.get(j) == Some(&'}')
 }
 
 impl Evaluator<'_> {
@@ -594,5 +640,29 @@ impl Evaluator<'_> {
             Ok(())
         })?;
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn braces_without_repetition_become_literal() {
+        assert_eq!(escape_literal_braces("a{b}"), "a\\{b}");
+        assert_eq!(escape_literal_braces("a{2}b{1,}c{1,3}"), "a{2}b{1,}c{1,3}");
+        assert_eq!(escape_literal_braces("\\{x{"), "\\{x\\{");
+    }
+
+    #[test]
+    fn steps_count_inclusive_ends() {
+        let s = Steps {
+            start: -60,
+            end: 60,
+            step: 60,
+        };
+        assert_eq!(s.len(), 3);
+        assert_eq!(s.time(2), 60);
+        assert_eq!(Steps::instant(5).len(), 1);
     }
 }
