@@ -5,8 +5,8 @@
 //! [`StepVectors`]: a table of label sets plus, per step, `(series id, value)` pairs, so
 //! label sets are built once per series rather than once per step and per-series work
 //! (grouping keys, matching signatures) is cached by id. Range vectors exist only as
-//! function arguments ([`MatrixArg`]): their series are loaded once for the whole query
-//! and each step's window is found with a per-series cursor.
+//! function arguments ([`MatrixArg`]): their series are loaded once for the
+//! whole query and each step's window is found with a per-series cursor.
 
 mod aggregate;
 mod binary;
@@ -14,17 +14,19 @@ mod functions;
 mod histogram;
 pub(crate) mod math;
 mod range_functions;
+mod selector;
 mod signature;
+
+pub(crate) use selector::MatrixArg;
 
 use crate::engine::{EngineOptions, QueryContext};
 use crate::error::{ErrorKind, QueryError};
 use crate::value::QueryStats;
-use promql_parser::label::{MatchOp as ParserOp, Matcher as ParserMatcher, METRIC_NAME};
-use promql_parser::parser::{AtModifier, Expr, Offset, VectorSelector};
+use promql_parser::parser::Expr;
 use signature::LabelsMap;
 use std::sync::atomic::Ordering;
-use std::time::{Instant, UNIX_EPOCH};
-use strata_core::{is_stale_nan, Labels, MatchOp, Matcher, Point, Querier, TimeRange};
+use std::time::Instant;
+use strata_core::{Labels, Querier};
 
 pub(crate) type Result<T> = std::result::Result<T, QueryError>;
 
@@ -79,57 +81,6 @@ pub(crate) enum Val {
     Scalar(Vec<f64>),
     Str(String),
     Vector(StepVectors),
-}
-
-/// A range-vector argument: its series loaded for all steps, and how to find each step's
-/// window `(end - range, end]`.
-pub(crate) struct MatrixArg {
-    pub series: Vec<Labels>,
-    pub points: Vec<Vec<Point>>,
-    pub range: i64,
-    offset: i64,
-    at: Option<i64>,
-    /// The selector, when the argument is a plain range selector (not a subquery).
-    pub selector: Option<VectorSelector>,
-}
-
-impl MatrixArg {
-    /// The time a step's function call sees as "now" (`@` replaces the step time).
-    pub fn call_time(&self, t: i64) -> i64 {
-        self.at.unwrap_or(t)
-    }
-
-    /// The inclusive end of the window for step time `t`.
-    pub fn range_end(&self, t: i64) -> i64 {
-        self.call_time(t) - self.offset
-    }
-
-    /// Calls `f(series id, step index, window)` for every non-empty window, walking each
-    /// series once with two cursors.
-    pub fn for_each_window(
-        &self,
-        ev: &mut Evaluator<'_>,
-        steps: &Steps,
-        mut f: impl FnMut(usize, usize, &[Point]) -> Result<()>,
-    ) -> Result<()> {
-        for (id, pts) in self.points.iter().enumerate() {
-            ev.check()?;
-            let (mut lo, mut hi) = (0, 0);
-            for i in 0..steps.len() {
-                let end = self.range_end(steps.time(i));
-                while hi < pts.len() && pts[hi].t <= end {
-                    hi += 1;
-                }
-                while lo < hi && pts[lo].t <= end - self.range {
-                    lo += 1;
-                }
-                if lo < hi {
-                    f(id, i, &pts[lo..hi])?;
-                }
-            }
-        }
-        Ok(())
-    }
 }
 
 /// Label sets built by a node, each stored once and found again by value.
@@ -363,174 +314,6 @@ impl<'a> Evaluator<'a> {
             steps,
         })
     }
-
-    /// The `@` time of a selector or subquery, in milliseconds.
-    pub fn at_time(&self, at: &Option<AtModifier>) -> Option<i64> {
-        match at {
-            None => None,
-            Some(AtModifier::Start) => Some(self.query_start),
-            Some(AtModifier::End) => Some(self.query_end),
-            Some(AtModifier::At(t)) => Some(match t.duration_since(UNIX_EPOCH) {
-                Ok(d) => d.as_millis() as i64,
-                Err(e) => -(e.duration().as_millis() as i64),
-            }),
-        }
-    }
-
-    /// Selects the series of `vs` with points in `range`, enforcing the series and
-    /// sample limits.
-    fn select(
-        &mut self,
-        vs: &VectorSelector,
-        range: TimeRange,
-    ) -> Result<Vec<strata_core::Series>> {
-        let sets = matcher_sets(vs)?;
-        let mut out = Vec::new();
-        for set in &sets {
-            out.extend(self.store.select(set, range)?);
-        }
-        if sets.len() > 1 {
-            out.sort_by(|a, b| a.labels.cmp(&b.labels));
-            out.dedup_by(|a, b| a.labels == b.labels);
-        }
-        self.stats.series_loaded += out.len();
-        if self.stats.series_loaded > self.opts.max_series {
-            return Err(QueryError::new(
-                ErrorKind::TooManySeries,
-                format!(
-                    "query would select more than {} series (the series limit, METRICS_QUERY_MAX_SERIES)",
-                    self.opts.max_series
-                ),
-            ));
-        }
-        self.stats.samples_loaded += out.iter().map(|s| s.points.len()).sum::<usize>();
-        if self.stats.samples_loaded > self.opts.max_samples {
-            return Err(QueryError::new(
-                ErrorKind::TooManySamples,
-                format!(
-                    "query processing would load too many samples into memory in query execution (the samples limit is {})",
-                    self.opts.max_samples
-                ),
-            ));
-        }
-        Ok(out)
-    }
-
-    /// An instant vector selector at every step: each series' latest sample within the
-    /// lookback window `(t - lookback, t]`, unless that sample is a staleness marker.
-    /// `value` turns the chosen point into the sample value.
-    pub fn vector_selector(
-        &mut self,
-        vs: &VectorSelector,
-        s: &Steps,
-        value: impl Fn(Point) -> f64,
-    ) -> Result<StepVectors> {
-        let at = self.at_time(&vs.at);
-        let offset = offset_ms(&vs.offset);
-        let eff = |t: i64| at.unwrap_or(t) - offset;
-        let lookback = self.opts.lookback_delta.as_millis() as i64;
-        let n = s.len();
-        if n == 0 {
-            return Ok(StepVectors::empty(0));
-        }
-        let range = TimeRange::new(
-            eff(s.start).saturating_sub(lookback).saturating_add(1),
-            eff(s.end),
-        );
-        let series = self.select(vs, range)?;
-        let mut steps = step_buffers(n, series.len());
-        for (id, ser) in series.iter().enumerate() {
-            self.check()?;
-            let pts = &ser.points;
-            let mut j = 0;
-            for (i, step) in steps.iter_mut().enumerate() {
-                let t = eff(s.time(i));
-                while j < pts.len() && pts[j].t <= t {
-                    j += 1;
-                }
-                if j > 0 {
-                    let p = pts[j - 1];
-                    if p.t > t - lookback && !is_stale_nan(p.v) {
-                        step.push((id as u32, value(p)));
-                    }
-                }
-            }
-        }
-        Ok(StepVectors {
-            series: series.into_iter().map(|s| s.labels).collect(),
-            steps,
-        })
-    }
-
-    /// Loads a range-vector argument (a range selector or a subquery, maybe in
-    /// parentheses) for every step of `s`.
-    pub fn matrix_arg(&mut self, e: &Expr, s: &Steps) -> Result<MatrixArg> {
-        match e {
-            Expr::Paren(p) => self.matrix_arg(&p.expr, s),
-            Expr::MatrixSelector(ms) => {
-                let vs = &ms.vs;
-                let at = self.at_time(&vs.at);
-                let offset = offset_ms(&vs.offset);
-                let range = ms.range.as_millis() as i64;
-                let first = at.unwrap_or(s.start) - offset;
-                let last = at.unwrap_or(s.end) - offset;
-                let series = self.select(vs, TimeRange::new(first - range + 1, last))?;
-                let (labels, points) = series
-                    .into_iter()
-                    .map(|mut s| {
-                        s.points.retain(|p| !is_stale_nan(p.v));
-                        (s.labels, s.points)
-                    })
-                    .unzip();
-                Ok(MatrixArg {
-                    series: labels,
-                    points,
-                    range,
-                    offset,
-                    at,
-                    selector: Some(vs.clone()),
-                })
-            }
-            Expr::Subquery(sq) => {
-                let at = self.at_time(&sq.at);
-                let offset = offset_ms(&sq.offset);
-                let range = sq.range.as_millis() as i64;
-                let step = match sq.step {
-                    Some(d) if !d.is_zero() => d.as_millis() as i64,
-                    _ => self.opts.no_step_subquery_interval.as_millis().max(1) as i64,
-                };
-                let first = at.unwrap_or(s.start) - offset - range;
-                let last = at.unwrap_or(s.end) - offset;
-                let inner = Steps {
-                    start: first.div_euclid(step) * step
-                        + if first.rem_euclid(step) == 0 { 0 } else { step },
-                    end: last,
-                    step,
-                };
-                let v = self.eval_vector(&sq.expr, &inner)?;
-                let mut points = vec![Vec::new(); v.series.len()];
-                for (i, samples) in v.steps.iter().enumerate() {
-                    for &(id, x) in samples {
-                        points[id as usize].push(Point {
-                            t: inner.time(i),
-                            v: x,
-                        });
-                    }
-                }
-                Ok(MatrixArg {
-                    series: v.series,
-                    points,
-                    range,
-                    offset,
-                    at,
-                    selector: None,
-                })
-            }
-            _ => Err(QueryError::bad_data(format!(
-                "expected a range vector, got {e}"
-            ))),
-        }
-    }
 }
 
 /// One sample buffer per step, each sized for every series: growing them one push at a
@@ -539,120 +322,9 @@ pub(crate) fn step_buffers(steps: usize, series: usize) -> Vec<Vec<(u32, f64)>> 
     (0..steps).map(|_| Vec::with_capacity(series)).collect()
 }
 
-pub(crate) fn offset_ms(o: &Option<Offset>) -> i64 {
-    match o {
-        None => 0,
-        Some(Offset::Pos(d)) => d.as_millis() as i64,
-        Some(Offset::Neg(d)) => -(d.as_millis() as i64),
-    }
-}
-
-/// The selector's matchers as Strata matchers: one set, or one per `or` alternative.
-fn matcher_sets(vs: &VectorSelector) -> Result<Vec<Vec<Matcher>>> {
-    let convert = |ms: &[ParserMatcher]| -> Result<Vec<Matcher>> {
-        let mut out: Vec<Matcher> = ms.iter().map(convert_matcher).collect::<Result<_>>()?;
-        if let Some(name) = &vs.name {
-            out.push(Matcher::equal(METRIC_NAME, name));
-        }
-        Ok(out)
-    };
-    if vs.matchers.or_matchers.is_empty() {
-        return Ok(vec![convert(&vs.matchers.matchers)?]);
-    }
-    vs.matchers
-        .or_matchers
-        .iter()
-        .map(|set| {
-            let mut all = vs.matchers.matchers.clone();
-            all.extend(set.iter().cloned());
-            convert(&all)
-        })
-        .collect()
-}
-
-fn convert_matcher(m: &ParserMatcher) -> Result<Matcher> {
-    let op = match m.op {
-        ParserOp::Equal => MatchOp::Equal,
-        ParserOp::NotEqual => MatchOp::NotEqual,
-        ParserOp::Re(_) => MatchOp::Regex,
-        ParserOp::NotRe(_) => MatchOp::NotRegex,
-    };
-    Matcher::new(op, &m.name, &m.value)
-        .or_else(|e| {
-            // Go's regexp reads a `{` that opens no repetition as a literal; Rust's refuses it.
-            let escaped = escape_literal_braces(&m.value);
-            if escaped == m.value {
-                return Err(e);
-            }
-            Matcher::new(op, &m.name, &escaped)
-        })
-        .map_err(|e| QueryError::bad_data(e.to_string()))
-}
-
-/// Escapes each `{` that does not open a repetition (`{n}`, `{n,}`, `{n,m}`).
-fn escape_literal_braces(re: &str) -> String {
-    let chars: Vec<char> = re.chars().collect();
-    let mut out = String::with_capacity(re.len() + 2);
-    let mut i = 0;
-    while i < chars.len() {
-        match chars[i] {
-            '\\' => {
-                out.extend(&chars[i..(i + 2).min(chars.len())]);
-                i += 2;
-                continue;
-            }
-            '{' if !opens_repetition(&chars[i + 1..]) => out.push_str("\\{"),
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    out
-}
-
-fn opens_repetition(rest: &[char]) -> bool {
-    let digits = |from: usize| {
-        rest[from..]
-            .iter()
-            .take_while(|c| c.is_ascii_digit())
-            .count()
-    };
-    let mut j = digits(0);
-    if j == 0 {
-        return false;
-    }
-    if rest.get(j) == Some(&',') {
-        j += 1 + digits(j + 1);
-    }
-    rest.get(j) == Some(&'}')
-}
-
-impl Evaluator<'_> {
-    /// A range-vector expression evaluated at one instant: each series' window.
-    pub fn matrix_at(&mut self, e: &Expr, t: i64) -> Result<Vec<strata_core::Series>> {
-        let steps = Steps::instant(t);
-        let m = self.matrix_arg(e, &steps)?;
-        let mut out = Vec::new();
-        m.for_each_window(self, &steps, |id, _, w| {
-            out.push(strata_core::Series {
-                labels: m.series[id].clone(),
-                points: w.to_vec(),
-            });
-            Ok(())
-        })?;
-        Ok(out)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn braces_without_repetition_become_literal() {
-        assert_eq!(escape_literal_braces("a{b}"), "a\\{b}");
-        assert_eq!(escape_literal_braces("a{2}b{1,}c{1,3}"), "a{2}b{1,}c{1,3}");
-        assert_eq!(escape_literal_braces("\\{x{"), "\\{x\\{");
-    }
 
     #[test]
     fn steps_count_inclusive_ends() {
