@@ -181,6 +181,15 @@ fn limits_stop_the_query_and_name_the_limit() {
     let err = e.instant(&s, "up", 60_000, &ctx()).unwrap_err();
     assert_eq!(err.kind, ErrorKind::TooManySamples);
     assert!(err.message.contains("5"), "{}", err.message);
+    // Samples a subquery produces count too, though none come from the store.
+    let e = Engine::new(EngineOptions {
+        max_samples: 100,
+        ..EngineOptions::default()
+    });
+    let err = e
+        .instant(&s, "max_over_time(vector(1)[1h:1s])", 60_000, &ctx())
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::TooManySamples);
 }
 
 #[test]

@@ -176,6 +176,7 @@ pub(crate) struct Evaluator<'a> {
     pub stats: QueryStats,
     pub warnings: Vec<String>,
     pub infos: Vec<String>,
+    held_samples: usize,
     ticks: u32,
 }
 
@@ -196,6 +197,7 @@ impl<'a> Evaluator<'a> {
             stats: QueryStats::default(),
             warnings: Vec::new(),
             infos: Vec::new(),
+            held_samples: 0,
             ticks: 0,
         }
     }
@@ -218,6 +220,22 @@ impl<'a> Evaluator<'a> {
                     ));
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Accounts for `n` more samples held in memory (read from the store or produced by a
+    /// subquery) and stops the query past the samples limit.
+    pub fn hold_samples(&mut self, n: usize) -> Result<()> {
+        self.held_samples += n;
+        if self.held_samples > self.opts.max_samples {
+            return Err(QueryError::new(
+                ErrorKind::TooManySamples,
+                format!(
+                    "query processing would load too many samples into memory in query execution (the samples limit is {})",
+                    self.opts.max_samples
+                ),
+            ));
         }
         Ok(())
     }

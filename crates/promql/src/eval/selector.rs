@@ -95,16 +95,9 @@ impl Evaluator<'_> {
                 ),
             ));
         }
-        self.stats.samples_loaded += out.iter().map(|s| s.points.len()).sum::<usize>();
-        if self.stats.samples_loaded > self.opts.max_samples {
-            return Err(QueryError::new(
-                ErrorKind::TooManySamples,
-                format!(
-                    "query processing would load too many samples into memory in query execution (the samples limit is {})",
-                    self.opts.max_samples
-                ),
-            ));
-        }
+        let loaded = out.iter().map(|s| s.points.len()).sum::<usize>();
+        self.stats.samples_loaded += loaded;
+        self.hold_samples(loaded)?;
         Ok(out)
     }
 
@@ -200,6 +193,7 @@ impl Evaluator<'_> {
                     step,
                 };
                 let v = self.eval_vector(&sq.expr, &inner)?;
+                self.hold_samples(v.steps.iter().map(Vec::len).sum())?;
                 let mut points = vec![Vec::new(); v.series.len()];
                 for (i, samples) in v.steps.iter().enumerate() {
                     for &(id, x) in samples {
