@@ -253,7 +253,7 @@ fn pick_per_group(
     for g in order {
         let mut m = members.remove(&g).unwrap_or_default();
         match op {
-            T_TOPK => m.sort_by(|a, b| nan_first(&b.1, &a.1).then(std::cmp::Ordering::Equal)),
+            T_TOPK => m.sort_by(|a, b| nan_first(&b.1, &a.1)),
             T_BOTTOMK => m.sort_by(|a, b| nan_last(&a.1, &b.1)),
             _ => {}
         }

@@ -25,14 +25,14 @@ pub(super) fn histogram_quantile(
     let mut histograms: LabelsMap<u32> = LabelsMap::default();
     let mut keys: Vec<Labels> = Vec::new();
     let mut of_series: Vec<Option<(u32, f64)>> = Vec::with_capacity(input.series.len());
+    let mut present = vec![false; input.series.len()];
+    for &(id, _) in input.steps.iter().flatten() {
+        present[id as usize] = true;
+    }
     for (id, l) in input.series.iter().enumerate() {
         let Some(upper) = l.get("le").and_then(parse_le) else {
             of_series.push(None);
-            if input
-                .steps
-                .iter()
-                .any(|s| s.iter().any(|&(i, _)| i as usize == id))
-            {
+            if present[id] {
                 ev.warn(format!(
                     "PromQL warning: bucket label \"le\" is missing or has a malformed value of {:?} for metric name {:?}",
                     l.get("le").unwrap_or_default(),
