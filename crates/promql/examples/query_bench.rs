@@ -169,7 +169,12 @@ fn range_queries(engine: &Engine, ctx: &QueryContext) {
     let m = [Matcher::equal("__name__", "x")];
     let day = 24 * 3_600_000;
     let store = load(1_000, day);
-    for q in ["sum by (job) (rate(x[5m]))", "rate(x[5m])", "x"] {
+    for q in [
+        "sum by (job) (rate(x[5m]))",
+        "rate(x[5m])",
+        "x",
+        "x / on(job, instance) x",
+    ] {
         report(
             &format!("range 24h step 60s {q}, 1k series"),
             time(10, || {

@@ -7,8 +7,9 @@ use crate::error::QueryError;
 use promql_parser::label::METRIC_NAME;
 use promql_parser::parser::token::*;
 use promql_parser::parser::{BinModifier, BinaryExpr, LabelModifier, VectorMatchCardinality};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use strata_core::Labels;
+use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Op {
@@ -258,6 +259,11 @@ impl ResultLabels<'_> {
     }
 }
 
+/// Two ids as one well-spread map key.
+fn mix(a: u32, b: u32) -> u64 {
+    ((u64::from(a) << 32) | u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
 /// Arithmetic and comparisons between two vectors, one-to-one or with a "one" side.
 fn vector_vector(
     ev: &mut Evaluator<'_>,
@@ -286,10 +292,14 @@ fn vector_vector(
     let one_sig = subset.hashes(&one.series);
     let one_side = if one_to_many { "left" } else { "right" };
     let mut out = SeriesTable::default();
-    let mut out_ids: HashMap<(u32, u32), u32> = HashMap::new();
+    // Result series by (many, one) pair; one-to-one results depend on the many side only.
+    let mut out_of_many = vec![u32::MAX; if one_to_one { many.series.len() } else { 0 }];
+    let mut out_of_pair: SigMap<u32> = SigMap::default();
     let mut steps = Vec::with_capacity(many.steps.len());
     let mut by_sig: SigMap<(u32, f64)> = SigMap::default();
-    let mut matched: SigMap<HashSet<u32>> = SigMap::default();
+    // Per step: the signatures matched (one-to-one), or the (signature, result) pairs.
+    let mut matched = SigSet::default();
+    let mut matched_pairs: HashSet<(u64, u32), Xxh3DefaultBuilder> = HashSet::default();
     for (ms, os) in many.steps.iter().zip(&one.steps) {
         ev.check()?;
         let mut step = Vec::new();
@@ -299,6 +309,7 @@ fn vector_vector(
         }
         by_sig.clear();
         matched.clear();
+        matched_pairs.clear();
         for &(id, v) in os {
             if let Some((prev, _)) = by_sig.insert(one_sig[id as usize], (id, v)) {
                 let group = subset.labels(&one.series[id as usize]);
@@ -320,16 +331,23 @@ fn vector_vector(
             } else if !keep {
                 continue;
             }
-            let id = *out_ids.entry((mid, oid)).or_insert_with(|| {
-                out.intern(labels.build(&many.series[mid as usize], &one.series[oid as usize]))
-            });
-            let seen = matched.entry(sig).or_default();
-            if one_to_one && !seen.is_empty() {
+            let mut result =
+                || out.intern(labels.build(&many.series[mid as usize], &one.series[oid as usize]));
+            let id = if one_to_one {
+                let slot = &mut out_of_many[mid as usize];
+                if *slot == u32::MAX {
+                    *slot = result();
+                }
+                *slot
+            } else {
+                *out_of_pair.entry(mix(mid, oid)).or_insert_with(result)
+            };
+            if one_to_one && !matched.insert(sig) {
                 return Err(QueryError::execution(
                     "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)",
                 ));
             }
-            if !seen.insert(id) {
+            if !one_to_one && !matched_pairs.insert((sig, id)) {
                 return Err(QueryError::execution(
                     "multiple matches for labels: grouping labels must ensure unique matches",
                 ));
