@@ -243,3 +243,54 @@ fn parse_check_and_format() {
     );
     assert_eq!(format_query("sum(x)by(job)").unwrap(), "sum by (job) (x)");
 }
+
+fn vector(e: &Engine, s: &MemStorage, q: &str, t: i64) -> Vec<strata_promql::VectorSample> {
+    match e.instant(s, q, t, &ctx()).unwrap().value {
+        Value::Vector(v) => v,
+        other => panic!("{q}: {other:?}"),
+    }
+}
+
+#[test]
+fn limitk_and_limit_ratio_pick_stable_subsets() {
+    let s = store(10);
+    let e = Engine::default();
+    let per_job = vector(&e, &s, "limitk by (job) (3, up)", 60_000);
+    assert_eq!(per_job.len(), 6);
+    let mut half = vector(&e, &s, "limit_ratio(0.5, up)", 60_000);
+    let other = vector(&e, &s, "limit_ratio(-0.5, up)", 60_000);
+    // The two halves partition the input, and each is stable across evaluations.
+    assert_eq!(half.len() + other.len(), 20);
+    assert!(half
+        .iter()
+        .all(|a| other.iter().all(|b| a.labels != b.labels)));
+    let again = vector(&e, &s, "limit_ratio(0.5, up)", 120_000);
+    half.sort_by(|a, b| a.labels.cmp(&b.labels));
+    let mut again_labels: Vec<_> = again.into_iter().map(|x| x.labels).collect();
+    again_labels.sort();
+    assert_eq!(
+        half.into_iter().map(|x| x.labels).collect::<Vec<_>>(),
+        again_labels
+    );
+}
+
+#[test]
+fn count_values_and_group_left_build_labels() {
+    let s = store(2);
+    let e = Engine::default();
+    let counts = vector(&e, &s, "count_values by (job) (\"v\", up)", 120_000);
+    assert_eq!(counts.len(), 2);
+    assert!(counts
+        .iter()
+        .all(|c| c.labels.get("v") == Some("2") && c.v == 2.0));
+    let joined = vector(
+        &e,
+        &s,
+        "up * on(job) group_left(extra) label_replace(sum by (job) (up), \"extra\", \"$1\", \"job\", \"(.*)\")",
+        60_000,
+    );
+    assert_eq!(joined.len(), 4);
+    assert!(joined
+        .iter()
+        .all(|x| x.labels.get("extra") == x.labels.get("job") && x.labels.metric_name().is_none()));
+}
