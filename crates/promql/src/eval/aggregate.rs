@@ -195,6 +195,9 @@ fn select_series(
         ev.check()?;
         let p = param[i];
         if op == T_LIMIT_RATIO {
+            if p.is_nan() {
+                return Err(QueryError::execution("Ratio value is NaN"));
+            }
             if !(-1.0..=1.0).contains(&p) {
                 ev.warn(format!(
                     "PromQL warning: ratio value should be between -1 and 1, got {}",
