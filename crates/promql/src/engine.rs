@@ -2,7 +2,7 @@
 //! range query, and shapes the result as the Prometheus HTTP API does.
 
 use crate::error::{ErrorKind, QueryError};
-use crate::eval::{Evaluator, Steps, Val};
+use crate::eval::{clamp_ms, Evaluator, Steps, Val};
 use crate::value::{QueryOutput, Value, VectorSample};
 use promql_parser::parser::value::ValueType;
 use promql_parser::parser::{self, Expr};
@@ -101,6 +101,7 @@ impl Engine {
         ctx: &QueryContext,
     ) -> Result<QueryOutput, QueryError> {
         let e = parse(expr)?;
+        let t_ms = clamp_ms(t_ms.into());
         let mut ev = Evaluator::new(store, &self.opts, ctx, t_ms, t_ms);
         let value = if e.value_type() == ValueType::Matrix {
             Value::Matrix(ev.matrix_at(&e, t_ms)?)
@@ -140,6 +141,7 @@ impl Engine {
         step_ms: i64,
         ctx: &QueryContext,
     ) -> Result<QueryOutput, QueryError> {
+        let (start_ms, end_ms) = (clamp_ms(start_ms.into()), clamp_ms(end_ms.into()));
         if step_ms <= 0 {
             return Err(QueryError::bad_data(
                 "zero or negative query resolution step widths are not accepted. Try a positive integer",
@@ -150,6 +152,7 @@ impl Engine {
                 "end timestamp must not be before start time",
             ));
         }
+        // Clamped times cannot overflow the subtraction.
         if (end_ms - start_ms) / step_ms >= self.opts.max_points_per_series as i64 {
             return Err(QueryError::bad_data(format!(
                 "exceeded maximum resolution of {} points per timeseries. Try decreasing the query resolution (?step=XX)",

@@ -294,3 +294,64 @@ fn count_values_and_group_left_build_labels() {
         .iter()
         .all(|x| x.labels.get("extra") == x.labels.get("job") && x.labels.metric_name().is_none()));
 }
+
+#[test]
+fn extreme_times_and_ranges_are_answered_or_refused() {
+    let s = store(1);
+    let e = Engine::default();
+    for q in [
+        "up offset 300000000y",
+        "up offset -300000000y",
+        "rate(up[300000000y])",
+        "up @ 9999999999999",
+    ] {
+        assert!(e.instant(&s, q, 300_000, &ctx()).is_ok(), "{q}");
+    }
+    let err = e
+        .instant(&s, "max_over_time(up[200000000y:1m])", 300_000, &ctx())
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::TooManySamples);
+    assert!(e.instant(&s, "up", i64::MAX, &ctx()).is_ok());
+    assert!(e
+        .range(&s, "up", i64::MIN, i64::MAX, i64::MAX, &ctx())
+        .is_ok());
+}
+
+mod never_panics {
+    use super::*;
+    use proptest::prelude::*;
+
+    const QUERIES: [&str; 8] = [
+        "sum by (job) (rate(up[5m]))",
+        "topk(2, up) + on(job) group_left sum by (job) (up)",
+        "histogram_quantile(0.9, sum by (le) (rate(up[5m])))",
+        "label_replace(up, \"x\", \"$1\", \"job\", \"(.*)\") or absent(nope)",
+        "max_over_time(deriv(up[2m])[10m:30s] offset 1m) @ 300",
+        "quantile_over_time(0.5, up[5m]) > bool 2",
+        "count_values(\"v\", up) unless sort_by_label(up, \"job\")",
+        "double_exponential_smoothing(up[5m], 0.5, 0.5) / scalar(sum(up))",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        #[test]
+        fn mutated_queries(q in 0..QUERIES.len(), at in 0usize..60, junk in "[(){}\\[\\]@:,+*/^<>=!~\"a-z0-9 .-]{0,4}") {
+            let mut text = QUERIES[q].to_owned();
+            let at = at.min(text.len());
+            text.insert_str(at, &junk);
+            let s = store(2);
+            let e = Engine::default();
+            let _ = e.instant(&s, &text, 300_000, &ctx());
+            let _ = e.range(&s, &text, 0, 600_000, 45_000, &ctx());
+        }
+
+        #[test]
+        fn random_queries(text in "[(){}\\[\\]@:,+*/^<>=!~\"a-z_0-9 .-]{0,30}") {
+            let s = store(1);
+            let e = Engine::default();
+            let _ = e.instant(&s, &text, 300_000, &ctx());
+            let _ = e.range(&s, &text, -60_000, 600_000, 30_000, &ctx());
+        }
+    }
+}

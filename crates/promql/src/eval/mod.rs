@@ -17,7 +17,7 @@ mod range_functions;
 mod selector;
 mod signature;
 
-pub(crate) use selector::MatrixArg;
+pub(crate) use selector::{clamp_ms, MatrixArg};
 
 use crate::engine::{EngineOptions, QueryContext};
 use crate::error::{ErrorKind, QueryError};

@@ -5,7 +5,7 @@ use super::{step_buffers, Evaluator, Result, StepVectors, Steps};
 use crate::error::{ErrorKind, QueryError};
 use promql_parser::label::{MatchOp as ParserOp, Matcher as ParserMatcher, METRIC_NAME};
 use promql_parser::parser::{AtModifier, Expr, Offset, VectorSelector};
-use std::time::UNIX_EPOCH;
+use std::time::{Duration, UNIX_EPOCH};
 use strata_core::{is_stale_nan, Labels, MatchOp, Matcher, Point, Series, TimeRange};
 
 /// A range-vector argument: its series loaded for all steps, and how to find each step's
@@ -67,8 +67,8 @@ impl Evaluator<'_> {
             Some(AtModifier::Start) => Some(self.query_start),
             Some(AtModifier::End) => Some(self.query_end),
             Some(AtModifier::At(t)) => Some(match t.duration_since(UNIX_EPOCH) {
-                Ok(d) => d.as_millis() as i64,
-                Err(e) => -(e.duration().as_millis() as i64),
+                Ok(d) => millis(d),
+                Err(e) => -millis(e.duration()),
             }),
         }
     }
@@ -113,7 +113,7 @@ impl Evaluator<'_> {
         let at = self.at_time(&vs.at);
         let offset = offset_ms(&vs.offset);
         let eff = |t: i64| at.unwrap_or(t) - offset;
-        let lookback = self.opts.lookback_delta.as_millis() as i64;
+        let lookback = millis(self.opts.lookback_delta);
         let n = s.len();
         if n == 0 {
             return Ok(StepVectors::empty(0));
@@ -156,7 +156,7 @@ impl Evaluator<'_> {
                 let vs = &ms.vs;
                 let at = self.at_time(&vs.at);
                 let offset = offset_ms(&vs.offset);
-                let range = ms.range.as_millis() as i64;
+                let range = millis(ms.range);
                 let first = at.unwrap_or(s.start) - offset;
                 let last = at.unwrap_or(s.end) - offset;
                 let series = self.select(vs, TimeRange::new(first - range + 1, last))?;
@@ -179,10 +179,10 @@ impl Evaluator<'_> {
             Expr::Subquery(sq) => {
                 let at = self.at_time(&sq.at);
                 let offset = offset_ms(&sq.offset);
-                let range = sq.range.as_millis() as i64;
+                let range = millis(sq.range);
                 let step = match sq.step {
-                    Some(d) if !d.is_zero() => d.as_millis() as i64,
-                    _ => self.opts.no_step_subquery_interval.as_millis().max(1) as i64,
+                    Some(d) if !d.is_zero() => millis(d),
+                    _ => millis(self.opts.no_step_subquery_interval).max(1),
                 };
                 let first = at.unwrap_or(s.start) - offset - range;
                 let last = at.unwrap_or(s.end) - offset;
@@ -192,6 +192,16 @@ impl Evaluator<'_> {
                     end: last,
                     step,
                 };
+                if inner.len() > self.opts.max_samples {
+                    return Err(QueryError::new(
+                        ErrorKind::TooManySamples,
+                        format!(
+                            "subquery would evaluate {} steps, more than the samples limit of {}",
+                            inner.len(),
+                            self.opts.max_samples
+                        ),
+                    ));
+                }
                 let v = self.eval_vector(&sq.expr, &inner)?;
                 self.hold_samples(v.steps.iter().map(Vec::len).sum())?;
                 let mut points = vec![Vec::new(); v.series.len()];
@@ -219,11 +229,24 @@ impl Evaluator<'_> {
     }
 }
 
+/// A duration in milliseconds, capped at [`MAX_MS`].
+pub(crate) fn millis(d: Duration) -> i64 {
+    clamp_ms(d.as_millis() as i128)
+}
+
+/// Capped times and durations: a sum of a few of them cannot overflow an `i64`.
+pub(crate) const MAX_MS: i64 = 1 << 60;
+
+/// A time or duration in milliseconds, capped to ±[`MAX_MS`] (36 million years).
+pub(crate) fn clamp_ms(v: i128) -> i64 {
+    v.clamp(-i128::from(MAX_MS), i128::from(MAX_MS)) as i64
+}
+
 pub(crate) fn offset_ms(o: &Option<Offset>) -> i64 {
     match o {
         None => 0,
-        Some(Offset::Pos(d)) => d.as_millis() as i64,
-        Some(Offset::Neg(d)) => -(d.as_millis() as i64),
+        Some(Offset::Pos(d)) => millis(*d),
+        Some(Offset::Neg(d)) => -millis(*d),
     }
 }
 
