@@ -9,11 +9,14 @@
 //! aggregation and every float function. Queries can be cancelled, time out, and are
 //! stopped when they would read too many series or samples.
 //!
-//! Deliberately not here: native histograms (rejected by the test harness, ignored by the
-//! `histogram_*` functions), the HTTP API (the server crate shapes [`QueryOutput`] into
-//! JSON), query planning across storage tiers, and result caching.
+//! Deliberately not here: native histograms (the store has none; the native-only
+//! `histogram_*` functions fail with a clear error and the test harness skips scripts'
+//! native-histogram cases), Prometheus's experimental delayed `__name__` removal, the HTTP
+//! API (the server crate shapes [`QueryOutput`] into JSON), query planning across storage
+//! tiers, and result caching.
 //!
-//! [`promqltest`] runs Prometheus's own test scripts against any [`promqltest::TestBackend`].
+//! [`promqltest`] runs Prometheus's own test scripts against any [`promqltest::TestBackend`]:
+//! this engine over an in-memory store, or a whole server through its HTTP API.
 
 mod engine;
 mod error;
