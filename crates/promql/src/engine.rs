@@ -217,25 +217,33 @@ fn output(value: Value, ev: Evaluator<'_>) -> QueryOutput {
 
 /// Per-step vectors as series of points, one series per label set, sorted by labels.
 fn to_matrix(sv: crate::eval::StepVectors, steps: &Steps) -> Vec<Series> {
+    // Each series' points are counted first so that each is allocated once, exactly.
     let mut index: HashMap<&Labels, usize> = HashMap::new();
-    let mut slot_of: Vec<Option<usize>> = vec![None; sv.series.len()];
+    let mut slot_of: Vec<usize> = Vec::with_capacity(sv.series.len());
     let mut out: Vec<Series> = Vec::new();
+    for l in &sv.series {
+        slot_of.push(*index.entry(l).or_insert_with(|| {
+            out.push(Series {
+                labels: l.clone(),
+                points: Vec::new(),
+            });
+            out.len() - 1
+        }));
+    }
+    let mut counts = vec![0usize; out.len()];
+    for &(id, _) in sv.steps.iter().flatten() {
+        counts[slot_of[id as usize]] += 1;
+    }
+    for (series, n) in out.iter_mut().zip(counts) {
+        series.points.reserve_exact(n);
+    }
     for (i, samples) in sv.steps.iter().enumerate() {
         let t = steps.time(i);
         for &(id, v) in samples {
-            let slot = *slot_of[id as usize].get_or_insert_with(|| {
-                let l = &sv.series[id as usize];
-                *index.entry(l).or_insert_with(|| {
-                    out.push(Series {
-                        labels: l.clone(),
-                        points: Vec::with_capacity(sv.steps.len() - i),
-                    });
-                    out.len() - 1
-                })
-            });
-            out[slot].points.push(Point { t, v });
+            out[slot_of[id as usize]].points.push(Point { t, v });
         }
     }
+    out.retain(|s| !s.points.is_empty());
     out.sort_by(|a, b| a.labels.cmp(&b.labels));
     out
 }

@@ -334,10 +334,13 @@ impl<'a> Evaluator<'a> {
     }
 }
 
-/// One sample buffer per step, each sized for every series: growing them one push at a
-/// time would copy each step's samples several times over.
-pub(crate) fn step_buffers(steps: usize, series: usize) -> Vec<Vec<(u32, f64)>> {
-    (0..steps).map(|_| Vec::with_capacity(series)).collect()
+/// One sample buffer per step, each sized for every series when that is not far more
+/// than the `points` the series hold: growing them one push at a time would copy each
+/// step's samples several times over, but sparse series must not reserve steps × series.
+pub(crate) fn step_buffers(steps: usize, series: usize, points: usize) -> Vec<Vec<(u32, f64)>> {
+    let dense = steps.saturating_mul(series) <= points.max(1 << 16).saturating_mul(4);
+    let capacity = if dense { series } else { 0 };
+    (0..steps).map(|_| Vec::with_capacity(capacity)).collect()
 }
 
 #[cfg(test)]

@@ -125,7 +125,8 @@ pub(super) fn eval(
     } else {
         Relabel::new(m.series.len())
     };
-    let mut steps = step_buffers(s.len(), m.series.len());
+    let points = m.points.iter().map(Vec::len).sum();
+    let mut steps = step_buffers(s.len(), m.series.len(), points);
     let mut warnings = Vec::new();
     let mut step_args = vec![0.0; scalars.len()];
     m.for_each_window(ev, s, |id, i, pts| {

@@ -123,7 +123,8 @@ impl Evaluator<'_> {
             eff(s.end),
         );
         let series = self.select(vs, range)?;
-        let mut steps = step_buffers(n, series.len());
+        let points = series.iter().map(|s| s.points.len()).sum();
+        let mut steps = step_buffers(n, series.len(), points);
         for (id, ser) in series.iter().enumerate() {
             self.check()?;
             let pts = &ser.points;
