@@ -15,6 +15,24 @@
 //! API (the server crate shapes [`QueryOutput`] into JSON), query planning across storage
 //! tiers, and result caching.
 //!
+//! ```
+//! use strata_core::{Appender, Labels, MemStorage, Sample, WriteBatch};
+//! use strata_promql::{Engine, QueryContext, Value};
+//!
+//! let store = MemStorage::new();
+//! let labels = Labels::new([("__name__", "up"), ("job", "api")]).unwrap();
+//! let samples = (0..10)
+//!     .map(|m| Sample { labels: labels.clone(), t: m * 60_000, v: m as f64 })
+//!     .collect();
+//! store.append(&WriteBatch { samples, metadata: vec![] }).unwrap();
+//!
+//! let out = Engine::default()
+//!     .instant(&store, "sum by (job) (rate(up[5m]))", 540_000, &QueryContext::default())
+//!     .unwrap();
+//! let Value::Vector(v) = out.value else { unreachable!() };
+//! assert!((v[0].v - 1.0 / 60.0).abs() < 1e-12);
+//! ```
+//!
 //! [`promqltest`] runs Prometheus's own test scripts against any [`promqltest::TestBackend`]:
 //! this engine over an in-memory store, or a whole server through its HTTP API.
 
