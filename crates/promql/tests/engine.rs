@@ -355,3 +355,24 @@ mod never_panics {
         }
     }
 }
+
+#[test]
+fn pinned_windows_repeat_across_steps() {
+    let s = store(1);
+    let e = Engine::default();
+    let out = e
+        .range(
+            &s,
+            "rate(up{job=\"a\"}[5m] @ 300)",
+            0,
+            600_000,
+            60_000,
+            &ctx(),
+        )
+        .unwrap();
+    let Value::Matrix(m) = out.value else {
+        panic!("not a matrix")
+    };
+    assert_eq!(m[0].points.len(), 11);
+    assert!(m[0].points.iter().all(|p| (p.v - 1.0 / 60.0).abs() < 1e-12));
+}

@@ -129,7 +129,19 @@ pub(super) fn eval(
     let mut steps = step_buffers(s.len(), m.series.len(), points);
     let mut warnings = Vec::new();
     let mut step_args = vec![0.0; scalars.len()];
-    m.for_each_window(ev, s, |id, i, pts| {
+    // Under `@` every step sees the same window: unless the function reads the step time
+    // or its other arguments vary, compute each series once and repeat the value.
+    let invariant = m.is_pinned()
+        && name != "predict_linear"
+        && scalars
+            .iter()
+            .all(|v| v.windows(2).all(|w| w[0].to_bits() == w[1].to_bits()));
+    let walk = if invariant {
+        Steps::instant(s.start)
+    } else {
+        *s
+    };
+    m.for_each_window(ev, &walk, |id, i, pts| {
         for (slot, values) in step_args.iter_mut().zip(&scalars) {
             *slot = values[i];
         }
@@ -149,7 +161,11 @@ pub(super) fn eval(
                     labels.without_metric_name()
                 })
             })?;
-            steps[i].push((oid, v));
+            if invariant {
+                steps.iter_mut().for_each(|step| step.push((oid, v)));
+            } else {
+                steps[i].push((oid, v));
+            }
         }
         Ok(())
     })?;

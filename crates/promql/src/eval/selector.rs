@@ -26,6 +26,11 @@ impl MatrixArg {
         self.at.unwrap_or(t)
     }
 
+    /// Whether `@` fixes the window, the same for every step.
+    pub fn is_pinned(&self) -> bool {
+        self.at.is_some()
+    }
+
     /// The inclusive end of the window for step time `t`.
     pub fn range_end(&self, t: i64) -> i64 {
         self.call_time(t) - self.offset
