@@ -856,7 +856,7 @@ impl Querier for Tsdb {
         matchers: &[Matcher],
         range: TimeRange,
     ) -> Result<Vec<String>, StorageError> {
-        let mut names = BTreeSet::new();
+        let mut names = HashSet::new();
         if matchers.is_empty() {
             self.inner.with_sources(range, |src| match src {
                 Source::Block(b) => b.label_names(&mut |n| {
@@ -872,7 +872,7 @@ impl Querier for Tsdb {
                 names.extend(l.iter().map(|l| l.name.to_owned()));
             }
         }
-        Ok(names.into_iter().collect())
+        Ok(sorted(names))
     }
 
     fn label_values(
@@ -881,7 +881,7 @@ impl Querier for Tsdb {
         matchers: &[Matcher],
         range: TimeRange,
     ) -> Result<Vec<String>, StorageError> {
-        let mut values = BTreeSet::new();
+        let mut values = HashSet::new();
         if matchers.is_empty() {
             self.inner.with_sources(range, |src| match src {
                 Source::Block(b) => crate::index::LabelIndex::for_each_value(b, name, &mut |v| {
@@ -897,7 +897,7 @@ impl Querier for Tsdb {
                 values.extend(l.get(name).map(str::to_owned));
             }
         }
-        Ok(values.into_iter().collect())
+        Ok(sorted(values))
     }
 
     fn metadata(&self, metric: Option<&str>) -> Result<Vec<MetricMetadata>, StorageError> {
@@ -910,6 +910,12 @@ impl Querier for Tsdb {
         out.sort_by(|a, b| a.metric.cmp(&b.metric));
         Ok(out)
     }
+}
+
+fn sorted(set: HashSet<String>) -> Vec<String> {
+    let mut v: Vec<String> = set.into_iter().collect();
+    v.sort_unstable();
+    v
 }
 
 /// Where discovery answers come from.

@@ -84,6 +84,9 @@ pub struct ParseError {
 pub fn parse(body: &[u8], format: Format, default_ts_ms: i64) -> Result<WriteBatch, ParseError> {
     let text = std::str::from_utf8(body).map_err(|e| utf8_error(body, e))?;
     let mut parser = Parser::new(format, default_ts_ms);
+    // One sample per line at most: reserving up front avoids regrowing a large vector.
+    let lines = memchr::memchr_iter(b'\n', body).count() + 1;
+    parser.batch.samples.reserve(lines);
     parser.parse(text)?;
     Ok(parser.batch)
 }
@@ -98,6 +101,9 @@ fn utf8_error(body: &[u8], e: std::str::Utf8Error) -> ParseError {
     }
 }
 
+/// Bounds how many distinct `le`/`quantile` spellings one parse remembers.
+const MAX_CACHED_FLOATS: usize = 1024;
+
 struct Parser {
     format: Format,
     default_ts_ms: i64,
@@ -106,6 +112,11 @@ struct Parser {
     families: FxHashMap<String, usize>,
     /// The family named by the latest HELP/TYPE/UNIT line.
     current: Option<usize>,
+    /// The previous sample's name and its family, as consecutive samples mostly share it.
+    last_name: String,
+    last_family: (MetricType, Option<&'static str>),
+    /// Bucket bounds and quantiles as written → as Prometheus formats them.
+    normal_floats: FxHashMap<String, String>,
     spans: Vec<LabelSpan>,
     scratch: String,
     /// Reused label-pair buffer (see [`recycle`]).
@@ -120,6 +131,9 @@ impl Parser {
             batch: WriteBatch::default(),
             families: FxHashMap::default(),
             current: None,
+            last_name: String::new(),
+            last_family: (MetricType::Unknown, None),
+            normal_floats: FxHashMap::default(),
             spans: Vec::with_capacity(16),
             scratch: String::new(),
             pairs: Vec::with_capacity(16),
@@ -219,6 +233,7 @@ impl Parser {
             _ => md.unit = c.rest().to_owned(),
         }
         self.current = Some(idx);
+        self.last_name.clear();
         Ok(false)
     }
 
@@ -240,7 +255,12 @@ impl Parser {
         self.spans.clear();
         self.scratch.clear();
         let s = scan_sample(line, &mut self.spans, &mut self.scratch)?;
-        let (kind, suffix) = self.family_of(s.name);
+        if s.name != self.last_name || s.name.is_empty() {
+            self.last_family = self.family_of(s.name);
+            self.last_name.clear();
+            self.last_name.push_str(s.name);
+        }
+        let (kind, suffix) = self.last_family;
         let has_created = matches!(
             kind,
             MetricType::Counter
@@ -289,21 +309,36 @@ impl Parser {
     }
 
     /// Rewrites the value of label `name` (if present and a float) in Prometheus's
-    /// float formatting.
+    /// float formatting. Bounds repeat across a body, so their formatting is cached.
     fn normalise_float_label(&mut self, line: &str, name: &str) {
-        let Some(span) = self
+        let Some(i) = self
             .spans
-            .iter_mut()
-            .find(|s| &line[s.name.clone()] == name)
+            .iter()
+            .position(|s| &line[s.name.clone()] == name)
         else {
             return;
         };
-        let Some(f) = parse_float(span.value.resolve(line, &self.scratch)) else {
-            return;
+        let raw = self.spans[i].value.resolve(line, &self.scratch);
+        let normal = match self.normal_floats.get(raw) {
+            Some(normal) => normal,
+            None => {
+                let Some(f) = parse_float(raw) else {
+                    return;
+                };
+                if self.normal_floats.len() >= MAX_CACHED_FLOATS {
+                    self.normal_floats.clear();
+                }
+                self.normal_floats
+                    .entry(raw.to_owned())
+                    .or_insert(format_float(f))
+            }
         };
+        if normal == raw {
+            return;
+        }
         let from = self.scratch.len();
-        self.scratch.push_str(&format_float(f));
-        span.value = Text::Scratch(from..self.scratch.len());
+        self.scratch.push_str(normal);
+        self.spans[i].value = Text::Scratch(from..self.scratch.len());
     }
 
     fn labels(&mut self, line: &str, name: &str) -> LineResult<Labels> {

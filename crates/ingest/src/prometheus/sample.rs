@@ -4,7 +4,7 @@
 //! are unescaped, into a scratch buffer reused across lines, so the common line costs no
 //! allocation until its label set is built.
 
-use super::cursor::{is_label_name_byte, metric_name, Cursor, LineError, LineResult};
+use super::cursor::{metric_name, Cursor, LineError, LineResult, LABEL_NAME_BYTES};
 use crate::value::parse_float;
 use std::ops::Range;
 
@@ -129,7 +129,7 @@ pub(crate) fn scan_labels(
             return Ok(());
         }
         let start = c.pos;
-        let name = c.take_while(is_label_name_byte);
+        let name = c.take_class(&LABEL_NAME_BYTES);
         match name.as_bytes().first() {
             None => return Err(c.unexpected("a label name or '}'")),
             Some(b) if b.is_ascii_digit() => {

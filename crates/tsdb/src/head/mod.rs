@@ -13,7 +13,7 @@ pub use series::MemSeries;
 
 use crate::index::{self, LabelIndex};
 use parking_lot::RwLock;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use strata_core::{Labels, Matcher, Point, StorageError, TimeRange};
@@ -426,45 +426,71 @@ impl Head {
         }
     }
 
-    /// Label names of series with data in `range` (no matchers: answered from postings).
-    pub fn label_names(&self, range: TimeRange, out: &mut BTreeSet<String>) {
-        for shard in &self.shards {
+    /// Label names of the head's series, if the head overlaps `range` (see
+    /// [`Head::label_values`]).
+    pub fn label_names(&self, range: TimeRange, out: &mut HashSet<String>) {
+        let Some(whole) = self.covers(range) else {
+            return;
+        };
+        for shard in self.shards.iter() {
             let s = shard.read();
             for (name, values) in &s.postings {
-                if out.contains(&**name) {
-                    continue;
-                }
-                let any = values
-                    .values()
-                    .flatten()
-                    .any(|l| s.series.get(l).is_some_and(|x| x.has_data_in(range)));
-                if any {
+                if !out.contains(&**name)
+                    && any_has_data(&s, values.values().flatten(), range, whole)
+                {
                     out.insert(name.to_string());
                 }
             }
         }
     }
 
-    /// Values of label `name` among series with data in `range` (no matchers).
-    pub fn label_values(&self, name: &str, range: TimeRange, out: &mut BTreeSet<String>) {
-        for shard in &self.shards {
+    /// Values of label `name` (no matchers) of series with data in `range`. When the
+    /// range covers all of the head's samples (the common case) any sample will do, so
+    /// a value's first series usually decides.
+    pub fn label_values(&self, name: &str, range: TimeRange, out: &mut HashSet<String>) {
+        let Some(whole) = self.covers(range) else {
+            return;
+        };
+        for shard in self.shards.iter() {
             let s = shard.read();
             let Some(values) = s.postings.get(name) else {
                 continue;
             };
             for (value, list) in values {
-                if out.contains(&**value) {
-                    continue;
-                }
-                if list
-                    .iter()
-                    .any(|l| s.series.get(l).is_some_and(|x| x.has_data_in(range)))
-                {
+                if !out.contains(&**value) && any_has_data(&s, list.iter(), range, whole) {
                     out.insert(value.to_string());
                 }
             }
         }
     }
+
+    /// None if the head has no samples in `range`'s span; else whether `range` covers
+    /// every sample of the head.
+    fn covers(&self, range: TimeRange) -> Option<bool> {
+        let (min, max) = self.bounds()?;
+        range
+            .overlaps(min, max)
+            .then_some(range.start <= min && max <= range.end)
+    }
+}
+
+/// Whether any of the series has data in `range`; when the range covers the whole
+/// head (`whole`), any sample at all will do, which is cheap.
+fn any_has_data<'a>(
+    s: &Shard,
+    mut locals: impl Iterator<Item = &'a u32>,
+    range: TimeRange,
+    whole: bool,
+) -> bool {
+    locals.any(|l| {
+        s.series.get(l).is_some_and(|x| {
+            if whole {
+                !x.is_empty()
+            } else {
+                x.has_data_in(range)
+            }
+        })
+    })
 }
 
 #[cfg(test)]
@@ -506,9 +532,12 @@ mod tests {
                 vec![Point { t: 10, v: 1.0 }, Point { t: 20, v: 2.0 }]
             )]
         );
-        let mut vals = BTreeSet::new();
+        let mut vals = HashSet::new();
         head.label_values("job", TimeRange::new(16, 30), &mut vals);
         assert_eq!(vals.into_iter().collect::<Vec<_>>(), ["a"]);
+        let mut vals = HashSet::new();
+        head.label_values("job", TimeRange::new(0, 30), &mut vals);
+        assert_eq!(vals.len(), 2);
     }
 
     #[test]
