@@ -6,7 +6,8 @@
 //!
 //! Times are the benchmark thread's CPU time, not wall time: on a machine shared with
 //! other work (CI, parallel builds) wall time measures the scheduler, while CPU time
-//! is what "per core" means.
+//! is what "per core" means. Decoded batches are dropped outside the timing, as the
+//! store keeps their label sets rather than freeing them.
 
 use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -203,10 +204,22 @@ fn bench_prometheus(c: &mut Bench) {
         );
         g.throughput(Throughput::Elements(samples));
         g.bench_function(name, |b| {
-            b.iter(|| prometheus::parse(black_box(body.as_bytes()), format, 1).unwrap())
+            b.iter_with_large_drop(|| {
+                prometheus::parse(black_box(body.as_bytes()), format, 1).unwrap()
+            })
         });
     }
     let (body, samples) = node_exporter_body(false);
+    g.throughput(Throughput::Elements(samples));
+    g.bench_function("text_repeat_scrape", |b| {
+        // A decoder kept across bodies (per source or thread): the series are known.
+        let mut decoder = prometheus::Decoder::new(100_000);
+        b.iter_with_large_drop(|| {
+            decoder
+                .parse(black_box(body.as_bytes()), Format::Text, 1)
+                .unwrap()
+        })
+    });
     let gz = {
         let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         std::io::Write::write_all(&mut e, body.as_bytes()).unwrap();
@@ -214,7 +227,7 @@ fn bench_prometheus(c: &mut Bench) {
     };
     g.throughput(Throughput::Elements(samples));
     g.bench_function("text_gzip", |b| {
-        b.iter(|| {
+        b.iter_with_large_drop(|| {
             let raw = encoding::decode_body(Some("gzip"), black_box(&gz), 64 << 20).unwrap();
             prometheus::parse(&raw, Format::Text, 1).unwrap()
         })
@@ -267,7 +280,7 @@ fn bench_json(c: &mut Bench) {
         .is_empty());
     g.throughput(Throughput::Elements(samples));
     g.bench_function("custom", |b| {
-        b.iter(|| custom::parse(black_box(body.as_bytes()), 1).unwrap())
+        b.iter_with_large_drop(|| custom::parse(black_box(body.as_bytes()), 1).unwrap())
     });
     let body = events_body(1000);
     let per_event = EventMapper::new(0)
@@ -281,7 +294,7 @@ fn bench_json(c: &mut Bench) {
     g.bench_function("events", |b| {
         // Remembering no ids keeps every iteration's events new.
         let mut m = EventMapper::new(0);
-        b.iter(|| m.map(black_box(body.as_bytes()), 1).unwrap())
+        b.iter_with_large_drop(|| m.map(black_box(body.as_bytes()), 1).unwrap())
     });
     g.finish();
 }

@@ -19,6 +19,8 @@ pub struct App {
     pub counters: Counters,
     /// Event ids and cumulative event counters live across requests.
     pub events: Mutex<EventMapper>,
+    /// Held from mapping events to appending them (see the ingest endpoints).
+    pub event_writes: Mutex<()>,
     /// StatsD aggregates between flushes (also when StatsD is off, so the state is uniform).
     pub statsd: Mutex<Aggregator>,
     started: Instant,
@@ -51,6 +53,7 @@ impl App {
         });
         Arc::new(App {
             events: Mutex::new(EventMapper::new(config.events_remembered_ids)),
+            event_writes: Mutex::new(()),
             statsd: Mutex::new(statsd),
             workers: Arc::new(Semaphore::new(config.ingestion_workers)),
             config,

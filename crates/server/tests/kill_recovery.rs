@@ -110,7 +110,7 @@ fn acknowledged_samples_survive_sigkill() {
         - 3_600_000;
     let mut strata = StrataProcess::start(&["--statsd-addr", "off"]);
     let acked = Arc::new(Mutex::new(Vec::new()));
-    let mut next_seq = vec![0u64; CLIENTS];
+    let mut next_seq = [0u64; CLIENTS];
 
     for round in 0..ROUNDS {
         let stop = Arc::new(AtomicBool::new(false));

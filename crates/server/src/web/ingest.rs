@@ -6,6 +6,11 @@
 //! and append on a blocking thread, because the store's append returns only once the
 //! samples are durable. The answer is sent after the append returned, so a 200 means
 //! stored.
+//!
+//! Events (also inside batches) feed cumulative counters and event-id deduplication
+//! kept across requests, so such requests are mapped and appended one at a time. The
+//! mapper cannot take an event back: when the store refuses the append (429/503), its
+//! ids stay remembered and a resend of the same events reports them as duplicates.
 
 use super::body;
 use super::report::{IngestError, IngestReport};
@@ -185,6 +190,10 @@ async fn receive(
         let content_type = headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok());
+        // Event counters are cumulative: requests that advance them are appended in the
+        // order they were mapped, so a lower total never overwrites a higher one.
+        let _in_order =
+            matches!(source, Source::Events | Source::Batch).then(|| worker.event_writes.lock());
         let outcome = decoder(&worker, &data, content_type, now)?;
         store(&worker, source, outcome)
     })

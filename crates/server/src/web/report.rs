@@ -252,3 +252,67 @@ impl IntoResponse for IngestError {
         response
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status_and_retry(e: IngestError) -> (u16, Option<String>) {
+        let response = e.into_response();
+        let retry = response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .map(|v| v.to_str().unwrap().to_owned());
+        (response.status().as_u16(), retry)
+    }
+
+    #[test]
+    fn refusals_map_to_statuses() {
+        let backpressure = StorageError::Backpressure {
+            what: "head series limit".into(),
+            retry_after: Duration::from_millis(1500),
+        };
+        let cases = [
+            (IngestError::TooLarge { limit: 10 }, 413, None),
+            (IngestError::UnsupportedEncoding("br".into()), 415, None),
+            (
+                IngestError::UnsupportedMediaType("image/png".into()),
+                415,
+                None,
+            ),
+            (IngestError::CorruptBody("bad gzip".into()), 400, None),
+            (
+                IngestError::Storage(backpressure),
+                429,
+                Some("2".to_owned()),
+            ),
+            (
+                IngestError::Busy(crate::app::Busy { waiting: 3 }),
+                429,
+                Some("1".to_owned()),
+            ),
+            (
+                IngestError::Storage(StorageError::Other("disk".into())),
+                503,
+                None,
+            ),
+        ];
+        for (error, status, retry) in cases {
+            assert_eq!(status_and_retry(error), (status, retry));
+        }
+    }
+
+    #[test]
+    fn listed_errors_are_capped_but_counted() {
+        let rejected: Vec<Rejection> = (0..MAX_LISTED_ERRORS + 5)
+            .map(|item| Rejection {
+                item,
+                reason: "bad".into(),
+            })
+            .collect();
+        let report = IngestReport::stored(AppendStats::default(), 0, 0, &rejected);
+        assert_eq!(report.status, "partial");
+        assert_eq!(report.rejected, rejected.len() as u64);
+        assert_eq!(report.errors.len(), MAX_LISTED_ERRORS);
+    }
+}
