@@ -17,6 +17,12 @@ async fn selector_query_with_counts_statistics_and_cache() {
     );
     let (status, body) = get(&app, &uri).await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    // Fields come in the spec's order.
+    assert!(
+        body.starts_with(r#"{"metrics_query_response":{"query_id":"query_"#),
+        "{body}"
+    );
+    assert!(body.contains(r#""aggregation":"30s","results":[{"metric_name":"up","labels":"#));
     let v = json(&body);
     let r = &v["metrics_query_response"];
     assert!(r["query_id"].as_str().unwrap().starts_with("query_"));
@@ -138,6 +144,12 @@ async fn batch_answers_each_query() {
     ]});
     let (status, body) = post_json(&app, &batch.to_string()).await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        body.contains(
+            r#""results":[{"index":0,"id":"ok","status":"success","metrics_query_response":{"#
+        ),
+        "{body}"
+    );
     let v = json(&body);
     let b = &v["batch_query_response"];
     assert_eq!(

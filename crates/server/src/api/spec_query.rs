@@ -86,18 +86,29 @@ pub struct SpecResults {
     pub warnings: Vec<String>,
 }
 
+/// The spec's `metrics_query_response`, fields in the spec's order.
 #[derive(Debug, Serialize)]
-struct MetricsQueryResponse<'a> {
+struct MetricsQueryResponse {
     query_id: String,
     timestamp: String,
     time_range: SpecTimeRange,
     aggregation: String,
-    results: &'a [SpecResult],
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
-    warnings: &'a [String],
+    #[serde(serialize_with = "results_of")]
+    results: Arc<SpecResults>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<String>,
     execution_time_ms: u64,
     data_source: &'static str,
     cache_hit: bool,
+}
+
+fn results_of<S: serde::Serializer>(r: &Arc<SpecResults>, s: S) -> Result<S::Ok, S::Error> {
+    r.results.serialize(s)
+}
+
+#[derive(Debug, Serialize)]
+struct QueryAnswer {
+    metrics_query_response: MetricsQueryResponse,
 }
 
 pub async fn query(State(api): State<Arc<QueryApi>>, p: Params) -> Response {
@@ -111,7 +122,9 @@ pub async fn query(State(api): State<Arc<QueryApi>>, p: Params) -> Response {
         timeout: p.get("timeout").map(str::to_owned),
     };
     let result = match run_spec_query(&api, &q).await {
-        Ok(body) => spec_json(&serde_json::json!({ "metrics_query_response": body })),
+        Ok(body) => spec_json(&QueryAnswer {
+            metrics_query_response: body,
+        }),
         Err(e) => Err(e),
     };
     api.answer("internal_query", started, result)
@@ -142,7 +155,10 @@ fn window(api: &QueryApi, q: &SpecQuery) -> Result<Window, ApiError> {
 }
 
 /// Runs one spec query and builds its `metrics_query_response`.
-async fn run_spec_query(api: &Arc<QueryApi>, q: &SpecQuery) -> Result<serde_json::Value, ApiError> {
+async fn run_spec_query(
+    api: &Arc<QueryApi>,
+    q: &SpecQuery,
+) -> Result<MetricsQueryResponse, ApiError> {
     let started = Instant::now();
     let w = window(api, q)?;
     let when = range_time(w.start, w.end, Some(w.step))?;
@@ -166,13 +182,13 @@ async fn run_spec_query(api: &Arc<QueryApi>, q: &SpecQuery) -> Result<serde_json
     let hot_since = api.now_ms() - api.config.hot_storage_ttl.as_millis() as i64;
     let id = api.query_ids.fetch_add(1, Ordering::Relaxed);
     let now = chrono::Utc::now();
-    let body = MetricsQueryResponse {
+    Ok(MetricsQueryResponse {
         query_id: format!("query_{}_{id}", now.format("%Y%m%d_%H%M%S")),
         timestamp: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         time_range: SpecTimeRange::of(TimeRange::new(w.start, w.end)),
         aggregation: format_duration(std::time::Duration::from_millis(w.step as u64)),
-        results: &results.results,
-        warnings: &results.warnings,
+        warnings: results.warnings.clone(),
+        results,
         execution_time_ms: started.elapsed().as_millis() as u64,
         data_source: if w.start >= hot_since {
             "hot_storage"
@@ -180,8 +196,7 @@ async fn run_spec_query(api: &Arc<QueryApi>, q: &SpecQuery) -> Result<serde_json
             "warm_storage"
         },
         cache_hit,
-    };
-    serde_json::to_value(&body).map_err(|e| ApiError::internal(e.to_string()))
+    })
 }
 
 /// The raw points of each stored series a plain-selector query reads, over the whole
@@ -277,6 +292,43 @@ pub fn statistics(values: &[f64]) -> Statistics {
     }
 }
 
+/// One query's answer in a batch: its position, its `id` if it had one, and its response
+/// or its error.
+#[derive(Debug, Serialize)]
+struct BatchItem {
+    index: usize,
+    id: Option<String>,
+    #[serde(flatten)]
+    outcome: BatchOutcome,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(tag = "status", rename_all = "lowercase")]
+enum BatchOutcome {
+    Success {
+        metrics_query_response: MetricsQueryResponse,
+    },
+    Error {
+        #[serde(rename = "errorType")]
+        error_type: &'static str,
+        error: String,
+    },
+}
+
+#[derive(Debug, Serialize)]
+struct BatchResponse {
+    total: usize,
+    succeeded: usize,
+    failed: usize,
+    execution_time_ms: u64,
+    results: Vec<BatchItem>,
+}
+
+#[derive(Debug, Serialize)]
+struct BatchAnswer {
+    batch_query_response: BatchResponse,
+}
+
 /// A batch: `{"queries":[…]}` or a bare array of queries.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
@@ -319,28 +371,31 @@ async fn batch_answer(api: &Arc<QueryApi>, body: &[u8]) -> Result<Response, ApiE
     while let Some(done) = tasks.join_next().await {
         let (index, id, outcome) =
             done.map_err(|e| ApiError::internal(format!("batch query failed: {e}")))?;
-        let item = match outcome {
-            Ok(resp) => serde_json::json!({
-                "index": index, "id": id, "status": "success", "metrics_query_response": resp
-            }),
-            Err(e) => serde_json::json!({
-                "index": index, "id": id, "status": "error",
-                "errorType": e.kind.as_str(), "error": e.message
-            }),
+        let outcome = match outcome {
+            Ok(resp) => BatchOutcome::Success {
+                metrics_query_response: resp,
+            },
+            Err(e) => BatchOutcome::Error {
+                error_type: e.kind.as_str(),
+                error: e.message,
+            },
         };
-        items.push((index, item));
+        items.push(BatchItem { index, id, outcome });
     }
-    items.sort_by_key(|(i, _)| *i);
-    let failed = items.iter().filter(|(_, v)| v["status"] == "error").count();
-    let answer = serde_json::json!({
-        "batch_query_response": {
-            "total": items.len(),
-            "succeeded": items.len() - failed,
-            "failed": failed,
-            "execution_time_ms": started.elapsed().as_millis() as u64,
-            "results": items.into_iter().map(|(_, v)| v).collect::<Vec<_>>(),
-        }
-    });
+    items.sort_by_key(|item| item.index);
+    let failed = items
+        .iter()
+        .filter(|item| matches!(item.outcome, BatchOutcome::Error { .. }))
+        .count();
+    let answer = BatchAnswer {
+        batch_query_response: BatchResponse {
+            total: items.len(),
+            succeeded: items.len() - failed,
+            failed,
+            execution_time_ms: started.elapsed().as_millis() as u64,
+            results: items,
+        },
+    };
     spec_json(&answer)
 }
 
