@@ -21,7 +21,7 @@ pub async fn flush(State(app): State<Arc<App>>) -> Response {
         Ok::<_, strata_core::StorageError>(app.store.stats())
     })
     .await;
-    let took_ms = started.elapsed().as_secs_f64() * 1e3;
+    let took_ms = (started.elapsed().as_secs_f64() * 1e6).round() / 1e3;
     match outcome {
         Ok(Ok(stats)) => Json(json!({
             "status": "success",
