@@ -6,10 +6,19 @@ use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderMap};
 use http_body_util::LengthLimitError;
 use std::borrow::Cow;
+use std::time::Duration;
+
+/// The longest a client may take to send its body: an admitted request holds a place in
+/// the ingest queue, which a stalled client must not keep forever.
+const BODY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Reads the whole body, refusing it as soon as it passes `limit` bytes.
 pub async fn read_limited(body: Body, limit: usize) -> Result<Bytes, IngestError> {
-    axum::body::to_bytes(body, limit).await.map_err(|e| {
+    let read = tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, limit));
+    let Ok(read) = read.await else {
+        return Err(IngestError::BodyTimeout(BODY_TIMEOUT));
+    };
+    read.map_err(|e| {
         let source = e.into_inner();
         if source.downcast_ref::<LengthLimitError>().is_some() {
             IngestError::TooLarge { limit }

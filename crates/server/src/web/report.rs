@@ -158,6 +158,8 @@ pub enum IngestError {
     UnsupportedMediaType(String),
     #[error("request body cannot be decoded: {0}")]
     CorruptBody(String),
+    #[error("the request body did not arrive within {0:?}")]
+    BodyTimeout(Duration),
     #[error("{0}")]
     Syntax(ParseError),
     #[error("{0}")]
@@ -196,6 +198,7 @@ impl IngestError {
             IngestError::CorruptBody(_) | IngestError::Syntax(_) | IngestError::Json(_) => {
                 StatusCode::BAD_REQUEST
             }
+            IngestError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             IngestError::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
             IngestError::Storage(e) => match e {
                 StorageError::Backpressure { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -212,7 +215,8 @@ impl IngestError {
         match self.status() {
             StatusCode::BAD_REQUEST
             | StatusCode::PAYLOAD_TOO_LARGE
-            | StatusCode::UNSUPPORTED_MEDIA_TYPE => "bad_data",
+            | StatusCode::UNSUPPORTED_MEDIA_TYPE
+            | StatusCode::REQUEST_TIMEOUT => "bad_data",
             StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => "unavailable",
             _ => "internal",
         }
@@ -281,6 +285,7 @@ mod tests {
                 None,
             ),
             (IngestError::CorruptBody("bad gzip".into()), 400, None),
+            (IngestError::BodyTimeout(Duration::from_secs(60)), 408, None),
             (
                 IngestError::Storage(backpressure),
                 429,
