@@ -309,3 +309,15 @@ fn tsdb_is_send_and_sync() {
     fn shareable<T: Send + Sync + 'static>() {}
     shareable::<Tsdb>();
 }
+
+#[test]
+fn a_directory_is_opened_by_one_store_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Tsdb::open(dir.path(), options()).unwrap();
+    let err = Tsdb::open(dir.path(), options())
+        .err()
+        .expect("second open must fail");
+    assert!(err.to_string().contains("in use"), "{err}");
+    drop(db);
+    Tsdb::open(dir.path(), options()).unwrap();
+}
