@@ -340,7 +340,9 @@ impl Drop for Tsdb {
 
 /// An exclusive advisory lock on `<dir>/lock`, released when dropped (or when the
 /// process dies): two stores writing one directory would corrupt each other.
-struct DirLock(fs::File);
+struct DirLock {
+    _file: fs::File,
+}
 
 impl DirLock {
     fn acquire(dir: &Path) -> Result<DirLock, StorageError> {
@@ -358,7 +360,7 @@ impl DirLock {
                 std::io::Error::last_os_error()
             )));
         }
-        Ok(DirLock(file))
+        Ok(DirLock { _file: file })
     }
 }
 
