@@ -321,3 +321,16 @@ fn a_directory_is_opened_by_one_store_at_a_time() {
     drop(db);
     Tsdb::open(dir.path(), options()).unwrap();
 }
+
+#[test]
+fn extreme_timestamps_survive_flush_and_compaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Tsdb::open(dir.path(), options()).unwrap();
+    let a = labels("x", "a");
+    let want = vec![(i64::MIN, 1.0), (-1, 2.0), (0, 3.0), (i64::MAX, 4.0)];
+    let samples: Vec<_> = want.iter().map(|&(t, v)| (&a, t, v)).collect();
+    db.append(&batch(&samples)).unwrap();
+    db.flush().unwrap();
+    db.compact().unwrap();
+    assert_eq!(points(&db, "a"), want);
+}
