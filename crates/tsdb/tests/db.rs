@@ -334,3 +334,26 @@ fn extreme_timestamps_survive_flush_and_compaction() {
     db.compact().unwrap();
     assert_eq!(points(&db, "a"), want);
 }
+
+#[test]
+fn leftovers_of_interrupted_writes_and_deletes_are_cleaned_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = labels("l", "a");
+    {
+        let db = Tsdb::open(dir.path(), options()).unwrap();
+        db.append(&batch(&[(&a, 1, 1.0)])).unwrap();
+        db.flush().unwrap();
+    }
+    let blocks = dir.path().join("blocks");
+    // A half-written block, and a half-deleted one (its index already gone).
+    std::fs::create_dir(blocks.join("00000000000000000077.tmp")).unwrap();
+    std::fs::create_dir(blocks.join("00000000000000000078.deleted")).unwrap();
+    std::fs::write(blocks.join("00000000000000000078.deleted/chunks"), b"x").unwrap();
+    let db = Tsdb::open(dir.path(), options()).unwrap();
+    assert_eq!(points(&db, "a"), vec![(1, 1.0)]);
+    let left: Vec<_> = std::fs::read_dir(&blocks)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left.len(), 1, "{left:?}");
+}

@@ -249,7 +249,7 @@ impl Inner {
             r.blocks = Arc::new(blocks);
         }
         for b in old {
-            fs::remove_dir_all(b.dir())?;
+            crate::block::delete_block_dir(b.dir())?;
         }
         wal::sync_dir(&self.blocks_dir)?;
         Ok(())

@@ -374,8 +374,9 @@ fn load_blocks(dir: &Path) -> Result<Vec<Arc<Block>>, StorageError> {
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or_default();
-        if name.ends_with(crate::block::TMP_SUFFIX) {
-            tracing::warn!(block = name, "removing unfinished block");
+        if name.ends_with(crate::block::TMP_SUFFIX) || name.ends_with(crate::block::DELETED_SUFFIX)
+        {
+            tracing::warn!(block = name, "removing unfinished or half-deleted block");
             fs::remove_dir_all(&path)?;
         } else if path.is_dir() {
             blocks.push(Arc::new(Block::open(&path)?));
@@ -390,7 +391,7 @@ fn load_blocks(dir: &Path) -> Result<Vec<Arc<Block>>, StorageError> {
             block = b.name(),
             "removing block already compacted into another"
         );
-        fs::remove_dir_all(b.dir())?;
+        crate::block::delete_block_dir(b.dir())?;
     }
     blocks.retain(|b| !replaced.contains(b.name()));
     sort_blocks(&mut blocks);
