@@ -1,13 +1,13 @@
 //! Running PromQL for both query APIs: the engine on a blocking thread under the limits,
 //! with the result cache in front, and the engine's errors mapped to the API's.
 
-use super::cache::ResultCache;
+use super::cache::{ResultCache, Weigh};
 use super::limits::Budget;
 use super::response::{ApiError, ErrorType};
 use super::QueryApi;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use strata_promql::{ErrorKind, QueryContext, QueryError, QueryOutput};
+use strata_promql::{ErrorKind, QueryContext, QueryError, QueryOutput, Value};
 
 /// When a query is evaluated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +29,16 @@ impl QueryTime {
         match self {
             QueryTime::Instant(t) => format!("i/{t}/{expr}"),
             QueryTime::Range { start, end, step } => format!("r/{start}/{end}/{step}/{expr}"),
+        }
+    }
+}
+
+impl Weigh for QueryOutput {
+    fn weight(&self) -> usize {
+        match &self.value {
+            Value::Scalar { .. } | Value::String { .. } => 1,
+            Value::Vector(v) => v.len(),
+            Value::Matrix(m) => m.iter().map(|s| s.points.len() + 1).sum(),
         }
     }
 }
@@ -85,7 +95,7 @@ impl QueryApi {
         work: F,
     ) -> Result<(Arc<V>, bool), ApiError>
     where
-        V: Send + Sync + 'static,
+        V: Weigh + Send + Sync + 'static,
         F: FnOnce(&Budget) -> Result<V, ApiError> + Send + 'static,
     {
         let key = (cache.cacheable(when.end(), self.now_ms()) && reads_only_up_to_eval_time(expr))
