@@ -29,20 +29,50 @@ use crate::json::{item_error, json_type, parse_rfc3339_ms};
 use crate::value::{format_float, parse_float};
 use crate::{Decoded, JsonError, Rejection};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use strata_core::{Labels, MetricMetadata, MetricType, Sample, METRIC_NAME};
 
 #[derive(Deserialize)]
-struct Body {
-    custom_metrics: Envelope,
+struct Body<M> {
+    custom_metrics: Envelope<M>,
 }
 
 #[derive(Deserialize)]
-struct Envelope {
+struct Envelope<M> {
     timestamp: Option<String>,
     source: Option<String>,
-    metrics: Vec<Value>,
+    metrics: Vec<M>,
+}
+
+/// One entry of `metrics` as it arrives: raw JSON text when decoding a body (read
+/// once, straight into a [`Metric`]), or an already parsed value in a `/batch` item.
+trait Item {
+    fn into_metric(self) -> Result<Metric, String>;
+}
+
+impl Item for Box<RawValue> {
+    fn into_metric(self) -> Result<Metric, String> {
+        if !self.get().starts_with('{') {
+            let value: Value = serde_json::from_str(self.get()).map_err(item_error)?;
+            return Err(not_an_object(&value));
+        }
+        serde_json::from_str(self.get()).map_err(item_error)
+    }
+}
+
+impl Item for Value {
+    fn into_metric(self) -> Result<Metric, String> {
+        if !self.is_object() {
+            return Err(not_an_object(&self));
+        }
+        serde_json::from_value(self).map_err(item_error)
+    }
+}
+
+fn not_an_object(v: &Value) -> String {
+    format!("a metric must be an object, not {}", json_type(v))
 }
 
 #[derive(Deserialize)]
@@ -64,15 +94,15 @@ struct Metric {
 
 /// Decodes a `custom_metrics` body; metrics without a timestamp get `now_ms`.
 pub fn parse(body: &[u8], now_ms: i64) -> Result<Decoded, JsonError> {
-    decode(serde_json::from_slice(body)?, now_ms)
+    decode::<Box<RawValue>>(serde_json::from_slice(body)?, now_ms)
 }
 
 /// [`parse`] for a body already read as JSON (a `/batch` item).
 pub(crate) fn parse_value(body: Value, now_ms: i64) -> Result<Decoded, JsonError> {
-    decode(serde_json::from_value(body)?, now_ms)
+    decode::<Value>(serde_json::from_value(body)?, now_ms)
 }
 
-fn decode(body: Body, now_ms: i64) -> Result<Decoded, JsonError> {
+fn decode<M: Item>(body: Body<M>, now_ms: i64) -> Result<Decoded, JsonError> {
     let env = body.custom_metrics;
     let t = match &env.timestamp {
         Some(ts) => parse_rfc3339_ms(ts).map_err(JsonError::Envelope)?,
@@ -94,17 +124,11 @@ fn decode(body: Body, now_ms: i64) -> Result<Decoded, JsonError> {
 }
 
 fn decode_metric(
-    item: Value,
+    item: impl Item,
     source: Option<&str>,
     envelope_t: i64,
 ) -> Result<(Vec<Sample>, MetricMetadata), String> {
-    if !item.is_object() {
-        return Err(format!(
-            "a metric must be an object, not {}",
-            json_type(&item)
-        ));
-    }
-    let m: Metric = serde_json::from_value(item).map_err(item_error)?;
+    let m = item.into_metric()?;
     let name = m.name.as_str();
     let t = match &m.timestamp {
         Some(ts) => parse_rfc3339_ms(ts)?,

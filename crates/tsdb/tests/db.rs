@@ -303,3 +303,9 @@ fn background_thread_cuts_the_head_and_checkpoints_the_wal() {
         "replayed samples that are already in blocks"
     );
 }
+
+#[test]
+fn tsdb_is_send_and_sync() {
+    fn shareable<T: Send + Sync + 'static>() {}
+    shareable::<Tsdb>();
+}

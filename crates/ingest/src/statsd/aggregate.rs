@@ -108,7 +108,8 @@ pub struct Aggregator {
     /// Different texts can name one series (tags in another order): they share an entry.
     by_labels: FxHashMap<Labels, usize>,
     entries: Vec<Entry>,
-    announced: FxHashSet<String>,
+    /// Metric name → its family: one name has one type, as in statsd_exporter.
+    families: FxHashMap<String, &'static str>,
     new_metadata: Vec<MetricMetadata>,
     key: Vec<u8>,
     stats: StatsdStats,
@@ -129,7 +130,7 @@ impl Aggregator {
             by_key: FxHashMap::default(),
             by_labels: FxHashMap::default(),
             entries: Vec::new(),
-            announced: FxHashSet::default(),
+            families: FxHashMap::default(),
             new_metadata: Vec::new(),
             key: Vec::with_capacity(128),
             stats: StatsdStats::default(),
@@ -234,17 +235,12 @@ impl Aggregator {
         let base = Labels::new(tag_names.iter().map(|(k, v)| (k.as_str(), *v)))
             .map_err(|e| format!("metric {name}: {e}"))?;
         let labels = with_name(&base, &name, None).map_err(|e| format!("metric {name}: {e}"))?;
+        let family = family_of(m.kind);
+        if let Some(held) = self.families.get(&name).filter(|held| **held != family) {
+            return Err(format!("metric {name} is a {held}, not a {family}"));
+        }
         let idx = match self.by_labels.get(&labels) {
-            Some(&i) => {
-                let held = self.entries[i].state.family();
-                if held != family_of(m.kind) {
-                    return Err(format!(
-                        "metric {name} is a {held}, not a {}",
-                        family_of(m.kind)
-                    ));
-                }
-                i
-            }
+            Some(&i) => i,
             None => {
                 let state = self.new_state(m.kind, &name, &base, labels.clone())?;
                 self.announce(&name, &state);
@@ -286,10 +282,10 @@ impl Aggregator {
     }
 
     fn announce(&mut self, name: &str, state: &State) {
-        if self.announced.contains(name) {
+        if self.families.contains_key(name) {
             return;
         }
-        self.announced.insert(name.to_owned());
+        self.families.insert(name.to_owned(), state.family());
         let kind = match state {
             State::Counter { .. } => MetricType::Counter,
             State::Gauge { .. } | State::Set { .. } => MetricType::Gauge,

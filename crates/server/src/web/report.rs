@@ -287,7 +287,7 @@ mod tests {
                 Some("2".to_owned()),
             ),
             (
-                IngestError::Busy(crate::app::Busy { waiting: 3 }),
+                IngestError::Busy(crate::app::Busy { admitted: 3 }),
                 429,
                 Some("1".to_owned()),
             ),

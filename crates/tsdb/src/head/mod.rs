@@ -62,7 +62,9 @@ struct Shard {
     by_hash: MixMap<u64, u32>,
     /// Series whose label hash collides with another's (practically never used).
     collisions: HashMap<Labels, u32>,
-    series: MixMap<u32, MemSeries>,
+    /// Boxed: a series is a few hundred bytes, and a table of inline values wastes
+    /// its spare capacity at that size.
+    series: MixMap<u32, Box<MemSeries>>,
     postings: HashMap<Box<str>, HashMap<Box<str>, Vec<u32>>>,
     next_local: u32,
 }
@@ -99,7 +101,7 @@ impl Shard {
             }
         }
         self.next_local = self.next_local.max(local + 1);
-        self.series.insert(local, MemSeries::new(labels));
+        self.series.insert(local, Box::new(MemSeries::new(labels)));
     }
 
     fn remove_series(&mut self, local: u32) {

@@ -154,12 +154,18 @@ fn explicit_timestamps() {
 fn bad_lines_are_returned_and_the_rest_kept() {
     let mut a = agg();
     let r = a.ingest(
-        b"ok:1|c\nbad\nx:1|c\r\nx:1|g\n_e{1,1}:a|b\n_sc|s|0\nn:1|c|#a:1,a:2\n\xff:1|c\n",
+        b"ok:1|c\nbad\nx:1|c\r\nx:1|g|#other:tags\n_e{1,1}:a|b\n_sc|s|0\nn:1|c|#a:1,a:2\n\xff:1|c\n",
         0,
     );
     let got: Vec<_> = r.iter().map(|r| (r.item, r.reason.as_str())).collect();
     assert_eq!(got[0], (2, "missing '|' and the metric type: \"bad\""));
-    assert_eq!(got[1], (4, "metric x is a counter, not a gauge: \"x:1|g\""));
+    assert_eq!(
+        got[1],
+        (
+            4,
+            "metric x is a counter, not a gauge: \"x:1|g|#other:tags\""
+        )
+    );
     assert_eq!(got[2].0, 7);
     assert!(got[2].1.contains("duplicate label name"), "{}", got[2].1);
     assert_eq!(got[3].0, 8);
