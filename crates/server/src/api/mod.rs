@@ -179,7 +179,12 @@ impl QueryApi {
         );
         match result {
             Ok(r) => r.into_response(),
-            Err(e) => e.into_response(),
+            Err(e) => {
+                if e.kind == ErrorType::Internal {
+                    tracing::error!(endpoint, error = %e.message, "read request failed");
+                }
+                e.into_response()
+            }
         }
     }
 
