@@ -179,3 +179,64 @@ async fn only_closed_ranges_are_cached() {
         "{metrics}"
     );
 }
+
+/// A store that fails every read.
+struct BrokenStore;
+
+impl Querier for BrokenStore {
+    fn select(&self, _: &[Matcher], _: TimeRange) -> Result<Vec<Series>, StorageError> {
+        Err(StorageError::Corrupt("chunk 7 checksum mismatch".into()))
+    }
+    fn series(&self, _: &[Matcher], _: TimeRange) -> Result<Vec<Labels>, StorageError> {
+        Err(StorageError::Backpressure {
+            what: "index busy".into(),
+            retry_after: Duration::from_secs(1),
+        })
+    }
+    fn label_names(&self, _: &[Matcher], _: TimeRange) -> Result<Vec<String>, StorageError> {
+        Err(StorageError::Other("names unavailable".into()))
+    }
+    fn label_values(
+        &self,
+        _: &str,
+        _: &[Matcher],
+        _: TimeRange,
+    ) -> Result<Vec<String>, StorageError> {
+        Err(StorageError::Other("values unavailable".into()))
+    }
+    fn metadata(&self, _: Option<&str>) -> Result<Vec<MetricMetadata>, StorageError> {
+        Err(StorageError::Other("metadata unavailable".into()))
+    }
+}
+
+#[tokio::test]
+async fn storage_failures_are_reported_not_hidden() {
+    let app = router(QueryApi::new(
+        Arc::new(BrokenStore),
+        QueryApiConfig::default(),
+    ));
+    let (status, body) = get(&app, "/api/v1/query?query=up&time=1").await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+    let v = json(&body);
+    assert_eq!(v["errorType"], "internal");
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("chunk 7 checksum mismatch"),
+        "{body}"
+    );
+    let (status, body) = get(&app, "/api/v1/export?match[]=up").await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+    let (status, body) = get(&app, "/api/v1/series?match[]=up").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(json(&body)["errorType"], "unavailable");
+    for uri in [
+        "/api/v1/labels",
+        "/api/v1/label/job/values",
+        "/api/v1/metadata",
+    ] {
+        let (status, body) = get(&app, uri).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{uri}: {body}");
+    }
+}

@@ -411,6 +411,10 @@ fn head_of(points: &[Point]) -> HeadChunk {
 fn print_table(sets: &[DataSet]) {
     println!("bytes/sample (16 raw); chunk = points per chunk; enc/dec = M points/s");
     println!(
+        "head KiB = one head chunk of `chunk` points, heap plus the {}-byte struct",
+        std::mem::size_of::<HeadChunk>()
+    );
+    println!(
         "{:<15} {:>5} {:>7} {:>7} {:>7} {:>7} {:>8} {:>7} {:>7} {:>9} {:>9} {:>9}",
         "data set",
         "chunk",
@@ -426,7 +430,7 @@ fn print_table(sets: &[DataSet]) {
         "head KiB"
     );
     for set in sets {
-        for size in [120, 240, 480] {
+        for size in [120, 240, 480, 1024] {
             let n = set.samples() as f64;
             let mut line = format!("{:<15} {:>5}", set.name, size);
             for c in Candidate::ALL {

@@ -29,7 +29,7 @@ pub fn plan(blocks: &[Arc<Block>], block_ms: i64) -> Option<(u32, Vec<Arc<Block>
             }
         }
         for (w, mut members) in windows {
-            let end = (w + 1).saturating_mul(range);
+            let end = w.saturating_add(1).saturating_mul(range);
             if members.len() >= 2 && end <= newest {
                 members.sort_by_key(|b| b.meta().seq);
                 return Some((level as u32 + 1, members));

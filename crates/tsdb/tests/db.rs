@@ -309,3 +309,51 @@ fn tsdb_is_send_and_sync() {
     fn shareable<T: Send + Sync + 'static>() {}
     shareable::<Tsdb>();
 }
+
+#[test]
+fn a_directory_is_opened_by_one_store_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Tsdb::open(dir.path(), options()).unwrap();
+    let err = Tsdb::open(dir.path(), options())
+        .err()
+        .expect("second open must fail");
+    assert!(err.to_string().contains("in use"), "{err}");
+    drop(db);
+    Tsdb::open(dir.path(), options()).unwrap();
+}
+
+#[test]
+fn extreme_timestamps_survive_flush_and_compaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Tsdb::open(dir.path(), options()).unwrap();
+    let a = labels("x", "a");
+    let want = vec![(i64::MIN, 1.0), (-1, 2.0), (0, 3.0), (i64::MAX, 4.0)];
+    let samples: Vec<_> = want.iter().map(|&(t, v)| (&a, t, v)).collect();
+    db.append(&batch(&samples)).unwrap();
+    db.flush().unwrap();
+    db.compact().unwrap();
+    assert_eq!(points(&db, "a"), want);
+}
+
+#[test]
+fn leftovers_of_interrupted_writes_and_deletes_are_cleaned_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = labels("l", "a");
+    {
+        let db = Tsdb::open(dir.path(), options()).unwrap();
+        db.append(&batch(&[(&a, 1, 1.0)])).unwrap();
+        db.flush().unwrap();
+    }
+    let blocks = dir.path().join("blocks");
+    // A half-written block, and a half-deleted one (its index already gone).
+    std::fs::create_dir(blocks.join("00000000000000000077.tmp")).unwrap();
+    std::fs::create_dir(blocks.join("00000000000000000078.deleted")).unwrap();
+    std::fs::write(blocks.join("00000000000000000078.deleted/chunks"), b"x").unwrap();
+    let db = Tsdb::open(dir.path(), options()).unwrap();
+    assert_eq!(points(&db, "a"), vec![(1, 1.0)]);
+    let left: Vec<_> = std::fs::read_dir(&blocks)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left.len(), 1, "{left:?}");
+}

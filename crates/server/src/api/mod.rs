@@ -59,6 +59,9 @@ pub struct QueryApiConfig {
     pub queue_timeout: Duration,
     /// The most results the cache holds.
     pub cache_max_entries: usize,
+    /// The most points (samples of result series) the cache holds in all, about 16
+    /// bytes each; a larger result is not cached.
+    pub cache_max_points: usize,
     /// METRICS_WARM_STORAGE_RETENTION, reported by `/api/v1/status/runtimeinfo`.
     pub storage_retention: Duration,
 }
@@ -77,6 +80,7 @@ impl Default for QueryApiConfig {
             hot_storage_ttl: Duration::from_secs(300),
             queue_timeout: Duration::from_secs(2),
             cache_max_entries: 1024,
+            cache_max_points: 5_000_000,
             storage_retention: Duration::from_secs(90 * 86_400),
         }
     }
@@ -112,8 +116,18 @@ impl QueryApi {
             store,
             engine,
             limiter: Limiter::new(config.max_concurrent, config.queue_timeout),
-            query_cache: ResultCache::new(config.cache_ttl, horizon, config.cache_max_entries),
-            spec_cache: ResultCache::new(config.cache_ttl, horizon, config.cache_max_entries),
+            query_cache: ResultCache::new(
+                config.cache_ttl,
+                horizon,
+                config.cache_max_entries,
+                config.cache_max_points,
+            ),
+            spec_cache: ResultCache::new(
+                config.cache_ttl,
+                horizon,
+                config.cache_max_entries,
+                config.cache_max_points,
+            ),
             metrics: ApiMetrics::default(),
             started: SystemTime::now(),
             query_ids: AtomicU64::new(0),
@@ -165,7 +179,12 @@ impl QueryApi {
         );
         match result {
             Ok(r) => r.into_response(),
-            Err(e) => e.into_response(),
+            Err(e) => {
+                if e.kind == ErrorType::Internal {
+                    tracing::error!(endpoint, error = %e.message, "read request failed");
+                }
+                e.into_response()
+            }
         }
     }
 

@@ -1,11 +1,13 @@
 //! Running PromQL for both query APIs: the engine on a blocking thread under the limits,
 //! with the result cache in front, and the engine's errors mapped to the API's.
 
-use super::cache::ResultCache;
+use super::cache::{ResultCache, Weigh};
+use super::limits::Budget;
 use super::response::{ApiError, ErrorType};
 use super::QueryApi;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use strata_promql::{ErrorKind, QueryContext, QueryError, QueryOutput};
+use strata_promql::{ErrorKind, QueryContext, QueryError, QueryOutput, Value};
 
 /// When a query is evaluated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +33,16 @@ impl QueryTime {
     }
 }
 
+impl Weigh for QueryOutput {
+    fn weight(&self) -> usize {
+        match &self.value {
+            Value::Scalar { .. } | Value::String { .. } => 1,
+            Value::Vector(v) => v.len(),
+            Value::Matrix(m) => m.iter().map(|s| s.points.len() + 1).sum(),
+        }
+    }
+}
+
 /// Whether an expression reads no data after its evaluation time: no `@` modifier (which
 /// may point anywhere, `end()` included) and no negative `offset` (which reads ahead).
 /// Textual and conservative: an `@` inside a label value also disables caching.
@@ -44,8 +56,12 @@ pub fn reads_only_up_to_eval_time(expr: &str) -> bool {
         .any(|(i, w)| lower[i + w.len()..].trim_start().starts_with('-'))
 }
 
-/// The API error of an engine error, noting refusals by a limit in the metrics.
-pub fn api_error(api: &QueryApi, e: QueryError) -> ApiError {
+/// The API error of an engine error, noting refusals by a limit in the metrics (unless the
+/// request was already abandoned, and counted, by the limiter).
+pub fn api_error(api: &QueryApi, e: QueryError, budget: &Budget) -> ApiError {
+    if budget.cancel.load(Ordering::Relaxed) {
+        return ApiError::new(ErrorType::Canceled, e.message);
+    }
     let kind = match e.kind {
         ErrorKind::BadData => ErrorType::BadData,
         ErrorKind::Execution => ErrorType::Execution,
@@ -79,8 +95,8 @@ impl QueryApi {
         work: F,
     ) -> Result<(Arc<V>, bool), ApiError>
     where
-        V: Send + Sync + 'static,
-        F: FnOnce(&super::limits::Budget) -> Result<V, ApiError> + Send + 'static,
+        V: Weigh + Send + Sync + 'static,
+        F: FnOnce(&Budget) -> Result<V, ApiError> + Send + 'static,
     {
         let key = (cache.cacheable(when.end(), self.now_ms()) && reads_only_up_to_eval_time(expr))
             .then(|| when.cache_key(expr));
@@ -121,7 +137,7 @@ impl QueryApi {
         &self,
         expr: &str,
         when: QueryTime,
-        budget: &super::limits::Budget,
+        budget: &Budget,
     ) -> Result<QueryOutput, ApiError> {
         let ctx = QueryContext {
             deadline: Some(budget.deadline),
@@ -134,7 +150,7 @@ impl QueryApi {
                 self.engine.range(store, expr, start, end, step, &ctx)
             }
         };
-        out.map_err(|e| api_error(self, e))
+        out.map_err(|e| api_error(self, e, budget))
     }
 }
 

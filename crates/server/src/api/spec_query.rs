@@ -87,6 +87,12 @@ pub struct SpecResults {
 }
 
 /// The spec's `metrics_query_response`, fields in the spec's order.
+impl super::cache::Weigh for SpecResults {
+    fn weight(&self) -> usize {
+        self.results.iter().map(|r| r.data_points.len() + 1).sum()
+    }
+}
+
 #[derive(Debug, Serialize)]
 struct MetricsQueryResponse {
     query_id: String,

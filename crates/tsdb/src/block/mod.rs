@@ -26,6 +26,17 @@ pub(crate) const POSTINGS: &str = "postings";
 pub(crate) const CHUNKS: &str = "chunks";
 pub(crate) const META: &str = "meta.json";
 pub(crate) const TMP_SUFFIX: &str = ".tmp";
+/// A block being deleted is first renamed with this suffix, so a crash midway never
+/// leaves a half-deleted block that looks live.
+pub(crate) const DELETED_SUFFIX: &str = ".deleted";
+
+/// Deletes a block directory: rename (atomic), then remove.
+pub(crate) fn delete_block_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    let mut doomed = dir.as_os_str().to_owned();
+    doomed.push(DELETED_SUFFIX);
+    std::fs::rename(dir, &doomed)?;
+    std::fs::remove_dir_all(&doomed)
+}
 /// Block directories are named by a zero-padded, ever-growing number.
 pub(crate) const BLOCK_NAME_DIGITS: usize = 20;
 

@@ -95,7 +95,7 @@ fn errors_name_the_problem_and_leave_out_untouched() {
     assert_eq!(err.to_string(), "corrupt chunk: empty chunk");
     let err = decode_into(&[9, 0], &mut out).unwrap_err();
     assert_eq!(err.to_string(), "corrupt chunk: unknown codec id 9");
-    let chunk = encode(&at_15s(&[1.0, 2.0, 3.0]));
+    let chunk = encode(&at_15s(&[1.5, 7.25, 2.0, 9.75, 3.5, 0.25, 11.0, 4.5]));
     let err = decode_into(&chunk[..chunk.len() - 1], &mut out).unwrap_err();
     assert!(err.to_string().starts_with("corrupt chunk: point"), "{err}");
     assert_eq!(out.len(), 1);

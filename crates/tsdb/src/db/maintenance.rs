@@ -66,8 +66,12 @@ impl Inner {
             return true;
         }
         let bd = self.block_ms();
-        let boundary =
-            (self.last_cut_ms.load(Ordering::Relaxed).div_euclid(bd) + 1).saturating_mul(bd);
+        let boundary = (self
+            .last_cut_ms
+            .load(Ordering::Relaxed)
+            .div_euclid(bd)
+            .saturating_add(1))
+        .saturating_mul(bd);
         now_ms() >= boundary.saturating_add(bd / 8)
     }
 
@@ -138,10 +142,7 @@ impl Inner {
         }
         let mut out = Vec::new();
         for w in windows {
-            let range = TimeRange::new(
-                w.saturating_mul(bd),
-                (w + 1).saturating_mul(bd).saturating_sub(1),
-            );
+            let range = window_range(w, bd);
             let members: Vec<&FrozenSeries> = order
                 .iter()
                 .map(|&i| &frozen.series[i])
@@ -248,7 +249,7 @@ impl Inner {
             r.blocks = Arc::new(blocks);
         }
         for b in old {
-            fs::remove_dir_all(b.dir())?;
+            crate::block::delete_block_dir(b.dir())?;
         }
         wal::sync_dir(&self.blocks_dir)?;
         Ok(())
@@ -277,4 +278,13 @@ impl Inner {
             .fetch_add(expired.len() as u64, Ordering::Relaxed);
         Ok(expired.len())
     }
+}
+
+/// The instants of aligned window `w` of width `bd`, clamped at the ends of time.
+fn window_range(w: i64, bd: i64) -> TimeRange {
+    let end = w
+        .checked_add(1)
+        .and_then(|n| n.checked_mul(bd))
+        .map_or(i64::MAX, |e| e - 1);
+    TimeRange::new(w.saturating_mul(bd), end)
 }

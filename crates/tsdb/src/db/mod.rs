@@ -135,6 +135,8 @@ struct Readable {
 }
 
 struct Inner {
+    /// Held open for the store's life: its lock keeps a second process out.
+    _dir_lock: DirLock,
     blocks_dir: PathBuf,
     options: Options,
     wal: Wal,
@@ -177,6 +179,7 @@ impl Tsdb {
         let wal_dir = dir.join("wal");
         fs::create_dir_all(&blocks_dir)?;
         fs::create_dir_all(&wal_dir)?;
+        let dir_lock = DirLock::acquire(dir)?;
         let blocks = load_blocks(&blocks_dir)?;
         let next_seq = blocks
             .iter()
@@ -228,6 +231,7 @@ impl Tsdb {
         );
 
         let inner = Arc::new(Inner {
+            _dir_lock: dir_lock,
             blocks_dir,
             wal: Wal::open(&wal_dir, options.wal_sync)?,
             options,
@@ -334,6 +338,32 @@ impl Drop for Tsdb {
     }
 }
 
+/// An exclusive advisory lock on `<dir>/lock`, released when dropped (or when the
+/// process dies): two stores writing one directory would corrupt each other.
+struct DirLock {
+    _file: fs::File,
+}
+
+impl DirLock {
+    fn acquire(dir: &Path) -> Result<DirLock, StorageError> {
+        use std::os::fd::AsRawFd;
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join("lock"))?;
+        // SAFETY: flock on a file descriptor we own; no memory is involved.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            return Err(StorageError::Other(format!(
+                "data directory {} is in use by another process ({})",
+                dir.display(),
+                std::io::Error::last_os_error()
+            )));
+        }
+        Ok(DirLock { _file: file })
+    }
+}
+
 /// Opens every block under `dir`, removing unfinished (`.tmp`) ones and inputs of a
 /// compaction whose result is already in place.
 fn load_blocks(dir: &Path) -> Result<Vec<Arc<Block>>, StorageError> {
@@ -344,8 +374,9 @@ fn load_blocks(dir: &Path) -> Result<Vec<Arc<Block>>, StorageError> {
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or_default();
-        if name.ends_with(crate::block::TMP_SUFFIX) {
-            tracing::warn!(block = name, "removing unfinished block");
+        if name.ends_with(crate::block::TMP_SUFFIX) || name.ends_with(crate::block::DELETED_SUFFIX)
+        {
+            tracing::warn!(block = name, "removing unfinished or half-deleted block");
             fs::remove_dir_all(&path)?;
         } else if path.is_dir() {
             blocks.push(Arc::new(Block::open(&path)?));
@@ -360,7 +391,7 @@ fn load_blocks(dir: &Path) -> Result<Vec<Arc<Block>>, StorageError> {
             block = b.name(),
             "removing block already compacted into another"
         );
-        fs::remove_dir_all(b.dir())?;
+        crate::block::delete_block_dir(b.dir())?;
     }
     blocks.retain(|b| !replaced.contains(b.name()));
     sort_blocks(&mut blocks);
