@@ -141,6 +141,8 @@ fn errors_are_classified() {
         ErrorKind::BadData
     );
     assert_eq!(ErrorKind::Execution.as_str(), "execution");
+    // Go reads a `{` that opens no repetition as a literal, and so does Strata.
+    assert!(e.instant(&s, "up{job=~\"a{b}|a\"}", 60_000, &ctx()).is_ok());
 }
 
 #[test]
@@ -179,6 +181,15 @@ fn limits_stop_the_query_and_name_the_limit() {
     let err = e.instant(&s, "up", 60_000, &ctx()).unwrap_err();
     assert_eq!(err.kind, ErrorKind::TooManySamples);
     assert!(err.message.contains("5"), "{}", err.message);
+    // Samples a subquery produces count too, though none come from the store.
+    let e = Engine::new(EngineOptions {
+        max_samples: 100,
+        ..EngineOptions::default()
+    });
+    let err = e
+        .instant(&s, "max_over_time(vector(1)[1h:1s])", 60_000, &ctx())
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::TooManySamples);
 }
 
 #[test]
@@ -231,4 +242,137 @@ fn parse_check_and_format() {
         ErrorKind::BadData
     );
     assert_eq!(format_query("sum(x)by(job)").unwrap(), "sum by (job) (x)");
+}
+
+fn vector(e: &Engine, s: &MemStorage, q: &str, t: i64) -> Vec<strata_promql::VectorSample> {
+    match e.instant(s, q, t, &ctx()).unwrap().value {
+        Value::Vector(v) => v,
+        other => panic!("{q}: {other:?}"),
+    }
+}
+
+#[test]
+fn limitk_and_limit_ratio_pick_stable_subsets() {
+    let s = store(10);
+    let e = Engine::default();
+    let per_job = vector(&e, &s, "limitk by (job) (3, up)", 60_000);
+    assert_eq!(per_job.len(), 6);
+    let mut half = vector(&e, &s, "limit_ratio(0.5, up)", 60_000);
+    let other = vector(&e, &s, "limit_ratio(-0.5, up)", 60_000);
+    // The two halves partition the input, and each is stable across evaluations.
+    assert_eq!(half.len() + other.len(), 20);
+    assert!(half
+        .iter()
+        .all(|a| other.iter().all(|b| a.labels != b.labels)));
+    let again = vector(&e, &s, "limit_ratio(0.5, up)", 120_000);
+    half.sort_by(|a, b| a.labels.cmp(&b.labels));
+    let mut again_labels: Vec<_> = again.into_iter().map(|x| x.labels).collect();
+    again_labels.sort();
+    assert_eq!(
+        half.into_iter().map(|x| x.labels).collect::<Vec<_>>(),
+        again_labels
+    );
+}
+
+#[test]
+fn count_values_and_group_left_build_labels() {
+    let s = store(2);
+    let e = Engine::default();
+    let counts = vector(&e, &s, "count_values by (job) (\"v\", up)", 120_000);
+    assert_eq!(counts.len(), 2);
+    assert!(counts
+        .iter()
+        .all(|c| c.labels.get("v") == Some("2") && c.v == 2.0));
+    let joined = vector(
+        &e,
+        &s,
+        "up * on(job) group_left(extra) label_replace(sum by (job) (up), \"extra\", \"$1\", \"job\", \"(.*)\")",
+        60_000,
+    );
+    assert_eq!(joined.len(), 4);
+    assert!(joined
+        .iter()
+        .all(|x| x.labels.get("extra") == x.labels.get("job") && x.labels.metric_name().is_none()));
+}
+
+#[test]
+fn extreme_times_and_ranges_are_answered_or_refused() {
+    let s = store(1);
+    let e = Engine::default();
+    for q in [
+        "up offset 300000000y",
+        "up offset -300000000y",
+        "rate(up[300000000y])",
+        "up @ 9999999999999",
+    ] {
+        assert!(e.instant(&s, q, 300_000, &ctx()).is_ok(), "{q}");
+    }
+    let err = e
+        .instant(&s, "max_over_time(up[200000000y:1m])", 300_000, &ctx())
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::TooManySamples);
+    assert!(e.instant(&s, "up", i64::MAX, &ctx()).is_ok());
+    assert!(e
+        .range(&s, "up", i64::MIN, i64::MAX, i64::MAX, &ctx())
+        .is_ok());
+}
+
+mod never_panics {
+    use super::*;
+    use proptest::prelude::*;
+
+    const QUERIES: [&str; 8] = [
+        "sum by (job) (rate(up[5m]))",
+        "topk(2, up) + on(job) group_left sum by (job) (up)",
+        "histogram_quantile(0.9, sum by (le) (rate(up[5m])))",
+        "label_replace(up, \"x\", \"$1\", \"job\", \"(.*)\") or absent(nope)",
+        "max_over_time(deriv(up[2m])[10m:30s] offset 1m) @ 300",
+        "quantile_over_time(0.5, up[5m]) > bool 2",
+        "count_values(\"v\", up) unless sort_by_label(up, \"job\")",
+        "double_exponential_smoothing(up[5m], 0.5, 0.5) / scalar(sum(up))",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        #[test]
+        fn mutated_queries(q in 0..QUERIES.len(), at in 0usize..60, junk in "[(){}\\[\\]@:,+*/^<>=!~\"a-z0-9 .-]{0,4}") {
+            let mut text = QUERIES[q].to_owned();
+            let at = at.min(text.len());
+            text.insert_str(at, &junk);
+            let s = store(2);
+            let e = Engine::default();
+            let _ = e.instant(&s, &text, 300_000, &ctx());
+            let _ = e.range(&s, &text, 0, 600_000, 45_000, &ctx());
+        }
+
+        #[test]
+        fn random_queries(text in "[(){}\\[\\]@:,+*/^<>=!~\"a-z_0-9 .-]{0,30}") {
+            let s = store(1);
+            let e = Engine::default();
+            let _ = e.instant(&s, &text, 300_000, &ctx());
+            let _ = e.range(&s, &text, -60_000, 600_000, 30_000, &ctx());
+        }
+    }
+}
+
+#[test]
+fn pinned_windows_repeat_across_steps() {
+    let s = store(1);
+    let e = Engine::default();
+    let out = e
+        .range(
+            &s,
+            "rate(up{job=\"a\"}[5m] @ 300)",
+            0,
+            600_000,
+            60_000,
+            &ctx(),
+        )
+        .unwrap();
+    let Value::Matrix(m) = out.value else {
+        panic!("not a matrix")
+    };
+    assert_eq!(m[0].points.len(), 11);
+    assert!(m[0].points.iter().all(|p| (p.v - 1.0 / 60.0).abs() < 1e-12));
 }

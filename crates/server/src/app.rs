@@ -19,28 +19,45 @@ pub struct App {
     pub counters: Counters,
     /// Event ids and cumulative event counters live across requests.
     pub events: Mutex<EventMapper>,
+    /// Held from mapping events to appending them (see the ingest endpoints).
+    pub event_writes: Mutex<()>,
     /// StatsD aggregates between flushes (also when StatsD is off, so the state is uniform).
     pub statsd: Mutex<Aggregator>,
     started: Instant,
     started_at: SystemTime,
     ready: AtomicBool,
     workers: Arc<Semaphore>,
-    waiting: AtomicUsize,
+    /// Ingest requests admitted: reading their body, waiting for a worker, or working.
+    admitted: AtomicUsize,
     /// The store's last append error, until an append succeeds again.
     last_storage_error: Mutex<Option<String>>,
     storage_failing: AtomicBool,
 }
 
-/// A request's turn to decode and append; dropping it frees the turn.
+/// An admitted ingest request; dropping it leaves room for another.
+pub struct Admission<'a> {
+    admitted: &'a AtomicUsize,
+}
+
+impl Drop for Admission<'_> {
+    fn drop(&mut self) {
+        self.admitted.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A request's turn to decode and append; dropping it frees the worker.
 pub struct Turn {
     _permit: OwnedSemaphorePermit,
 }
 
 /// Every ingest worker is busy and the queue is full.
 #[derive(Debug, thiserror::Error)]
-#[error("{waiting} ingest requests are already waiting (METRICS_INGESTION_BUFFER_SIZE)")]
+#[error(
+    "{admitted} ingest requests are already in progress or queued \
+     (METRICS_INGESTION_WORKERS + METRICS_INGESTION_BUFFER_SIZE)"
+)]
 pub struct Busy {
-    pub waiting: usize,
+    pub admitted: usize,
 }
 
 impl App {
@@ -51,6 +68,7 @@ impl App {
         });
         Arc::new(App {
             events: Mutex::new(EventMapper::new(config.events_remembered_ids)),
+            event_writes: Mutex::new(()),
             statsd: Mutex::new(statsd),
             workers: Arc::new(Semaphore::new(config.ingestion_workers)),
             config,
@@ -59,26 +77,34 @@ impl App {
             started: Instant::now(),
             started_at: SystemTime::now(),
             ready: AtomicBool::new(false),
-            waiting: AtomicUsize::new(0),
+            admitted: AtomicUsize::new(0),
             last_storage_error: Mutex::new(None),
             storage_failing: AtomicBool::new(false),
         })
     }
 
-    /// Waits for an ingest worker, or refuses at once when the queue is full.
-    pub async fn take_turn(&self) -> Result<Turn, Busy> {
-        let waiting = self.waiting.fetch_add(1, Ordering::Relaxed);
-        let _leave = scopeguard(|| {
-            self.waiting.fetch_sub(1, Ordering::Relaxed);
-        });
-        if waiting >= self.config.ingestion_buffer_size {
-            return Err(Busy { waiting });
+    /// Admits an ingest request, or refuses it at once when the workers are busy and
+    /// the queue is full. Admission comes before reading the body, so the queue bounds
+    /// the bodies held in memory.
+    pub fn admit(&self) -> Result<Admission<'_>, Busy> {
+        let admitted = self.admitted.fetch_add(1, Ordering::Relaxed);
+        let admission = Admission {
+            admitted: &self.admitted,
+        };
+        if admitted >= self.config.ingestion_workers + self.config.ingestion_buffer_size {
+            return Err(Busy { admitted });
         }
+        Ok(admission)
+    }
+
+    /// Waits for a worker to decode and append; taken after the body has arrived, so a
+    /// slow client never holds one.
+    pub async fn worker(&self) -> Turn {
         let permit = Arc::clone(&self.workers)
             .acquire_owned()
             .await
             .expect("the worker semaphore is never closed");
-        Ok(Turn { _permit: permit })
+        Turn { _permit: permit }
     }
 
     /// Appends on a blocking thread (the store waits for fsync) and counts the outcome.
@@ -143,17 +169,4 @@ pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
-}
-
-/// Runs `f` when dropped, also on early return or cancellation of an async request.
-fn scopeguard<F: FnOnce()>(f: F) -> impl Drop {
-    struct Guard<F: FnOnce()>(Option<F>);
-    impl<F: FnOnce()> Drop for Guard<F> {
-        fn drop(&mut self) {
-            if let Some(f) = self.0.take() {
-                f();
-            }
-        }
-    }
-    Guard(Some(f))
 }

@@ -37,8 +37,9 @@ pub struct Settings {
     #[arg(long, env = "METRICS_LOG_LEVEL", value_name = "FILTER")]
     pub log_level: Option<String>,
 
-    /// Ingest requests allowed to wait for a worker; beyond it requests get 429 with
-    /// Retry-After. [default: 10000]
+    /// Ingest requests allowed to queue (receiving their body or waiting for a worker)
+    /// beyond those being worked on; past it requests get 429 with Retry-After.
+    /// [default: 10000]
     #[arg(long, env = "METRICS_INGESTION_BUFFER_SIZE", value_name = "REQUESTS")]
     pub ingestion_buffer_size: Option<usize>,
 
@@ -76,8 +77,8 @@ pub struct Settings {
     #[arg(long, env = "METRICS_STATSD_TIMER_BUCKETS", value_name = "LIST")]
     pub statsd_timer_buckets: Option<String>,
 
-    /// Time the hot tier keeps samples (Redis in scale-out mode; reported, not yet
-    /// enforced by the embedded store, whose head is the hot tier). [default: 300s]
+    /// Age below which data is "hot": still arriving, never served from the query cache,
+    /// and reported as `hot_storage` by the spec's query API. [default: 300s]
     #[arg(long, env = "METRICS_HOT_STORAGE_TTL", value_name = "DURATION")]
     pub hot_storage_ttl: Option<String>,
 
@@ -90,7 +91,8 @@ pub struct Settings {
     #[arg(long, env = "METRICS_COLD_STORAGE_RETENTION", value_name = "DURATION")]
     pub cold_storage_retention: Option<String>,
 
-    /// Compression effort, 1 (fastest) to 9 (smallest). [default: 6]
+    /// Compression effort, 1 (fastest) to 9 (smallest); checked and reported, while the
+    /// embedded store picks the smallest codec per chunk on its own. [default: 6]
     #[arg(long, env = "METRICS_COMPRESSION_LEVEL", value_name = "1-9")]
     pub compression_level: Option<u32>,
 

@@ -11,6 +11,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod counters;
+pub mod datadir;
 pub mod serve;
 pub mod statsd;
 pub mod store;

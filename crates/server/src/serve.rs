@@ -5,6 +5,7 @@
 use crate::api::{QueryApi, QueryApiConfig};
 use crate::app::App;
 use crate::config::Config;
+use crate::datadir::{DataDirLock, LockError};
 use crate::statsd;
 use crate::store::Store;
 use crate::web;
@@ -21,6 +22,8 @@ pub enum ServeError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Locked(#[from] LockError),
     #[error("cannot open the store: {0}")]
     Store(#[from] StorageError),
     #[error("cannot listen on {what} {addr}: {source}")]
@@ -39,6 +42,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         path: config.data_dir.clone(),
         source,
     })?;
+    let _lock = DataDirLock::acquire(&config.data_dir)?;
     let tsdb = Arc::new(Tsdb::open(&config.data_dir, tsdb_options(&config))?);
     let store: Arc<dyn Store> = Arc::clone(&tsdb) as Arc<dyn Store>;
     let app = App::new(config.clone(), Arc::clone(&store));

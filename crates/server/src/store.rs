@@ -6,11 +6,54 @@ use strata_core::{MemStorage, Storage, StorageError};
 use strata_tsdb::Tsdb;
 
 /// A figure a store reports about itself, e.g. `("series", 1200.0)`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StoreStat {
     pub name: &'static str,
     pub help: &'static str,
     pub value: f64,
+    /// Counts since start (exposed as a `_total` counter) rather than a current level.
+    pub counter: bool,
+}
+
+impl StoreStat {
+    pub fn gauge(name: &'static str, help: &'static str, value: f64) -> StoreStat {
+        StoreStat {
+            name,
+            help,
+            value,
+            counter: false,
+        }
+    }
+
+    pub fn counter(name: &'static str, help: &'static str, value: f64) -> StoreStat {
+        StoreStat {
+            counter: true,
+            ..StoreStat::gauge(name, help, value)
+        }
+    }
+}
+
+/// A figure as JSON: whole numbers without a fraction (`1200`, not `1200.0`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Figure(pub f64);
+
+impl Serialize for Figure {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let v = self.0;
+        if v.fract() == 0.0 && (0.0..9.0e15).contains(&v) {
+            s.serialize_u64(v as u64)
+        } else {
+            s.serialize_f64(v)
+        }
+    }
+}
+
+/// The figures by name, for JSON answers.
+pub fn figures(stats: Vec<StoreStat>) -> std::collections::BTreeMap<&'static str, Figure> {
+    stats
+        .into_iter()
+        .map(|s| (s.name, Figure(s.value)))
+        .collect()
 }
 
 /// A store the server runs on.
@@ -50,100 +93,100 @@ impl Store for Tsdb {
 
     fn stats(&self) -> Vec<StoreStat> {
         let s = Tsdb::stats(self);
-        let stat = |name, help, value: u64| StoreStat {
-            name,
-            help,
-            value: value as f64,
-        };
+        let n = |v: u64| v as f64;
         let mut out = vec![
-            stat(
+            StoreStat::gauge(
                 "head_series",
                 "Series in the in-memory head.",
-                s.head_series,
+                n(s.head_series),
             ),
-            stat(
+            StoreStat::gauge(
                 "head_samples",
                 "Samples in the in-memory head.",
-                s.head_samples,
+                n(s.head_samples),
             ),
-            stat(
+            StoreStat::gauge(
                 "head_ooo_samples",
                 "Out-of-order samples in the head.",
-                s.head_ooo_samples,
+                n(s.head_ooo_samples),
             ),
-            stat("blocks", "Blocks on disk.", s.blocks),
-            stat(
+            StoreStat::gauge("blocks", "Blocks on disk.", n(s.blocks)),
+            StoreStat::gauge(
                 "block_samples",
                 "Samples in blocks on disk.",
-                s.block_samples,
+                n(s.block_samples),
             ),
-            stat("block_bytes", "Bytes of blocks on disk.", s.block_bytes),
-            stat("wal_bytes", "Bytes of the write-ahead log.", s.wal_bytes),
-            stat(
+            StoreStat::gauge("block_bytes", "Bytes of blocks on disk.", n(s.block_bytes)),
+            StoreStat::gauge("wal_bytes", "Bytes of the write-ahead log.", n(s.wal_bytes)),
+            StoreStat::gauge(
+                "last_compaction_seconds",
+                "Duration of the last compaction.",
+                s.last_compaction_seconds,
+            ),
+            StoreStat::counter(
                 "wal_corruptions_repaired",
                 "Torn or corrupt WAL tails cut at start-up.",
-                s.wal_corruptions_repaired,
+                n(s.wal_corruptions_repaired),
             ),
-            stat(
+            StoreStat::counter(
                 "wal_replayed_records",
                 "WAL records replayed at start-up.",
-                s.wal_replayed_records,
+                n(s.wal_replayed_records),
             ),
-            stat(
+            StoreStat::counter(
                 "wal_replay_unknown_series",
                 "Replayed samples whose series record was lost with a damaged WAL tail.",
-                s.wal_replay_unknown_series,
+                n(s.wal_replay_unknown_series),
             ),
-            stat(
+            StoreStat::counter(
                 "samples_appended",
                 "Samples appended since start.",
-                s.samples_appended,
+                n(s.samples_appended),
             ),
-            stat(
+            StoreStat::counter(
                 "series_created",
                 "Series created since start.",
-                s.series_created,
+                n(s.series_created),
             ),
-            stat(
+            StoreStat::counter(
                 "head_cuts",
                 "Head cuts into blocks since start.",
-                s.head_cuts,
+                n(s.head_cuts),
             ),
-            stat(
+            StoreStat::counter(
                 "compactions",
                 "Block compactions since start.",
-                s.compactions,
+                n(s.compactions),
             ),
-            stat(
+            StoreStat::counter(
+                "compaction_seconds",
+                "Time spent compacting since start.",
+                s.compaction_seconds_total,
+            ),
+            StoreStat::counter(
                 "blocks_dropped_by_retention",
                 "Blocks dropped by retention since start.",
-                s.blocks_dropped_by_retention,
+                n(s.blocks_dropped_by_retention),
             ),
-            stat(
+            StoreStat::counter(
                 "maintenance_errors",
                 "Failed background maintenance runs since start.",
-                s.maintenance_errors,
+                n(s.maintenance_errors),
             ),
         ];
-        out.push(StoreStat {
-            name: "compaction_seconds_total",
-            help: "Time spent compacting since start.",
-            value: s.compaction_seconds_total,
-        });
-        out.push(StoreStat {
-            name: "last_compaction_seconds",
-            help: "Duration of the last compaction.",
-            value: s.last_compaction_seconds,
-        });
-        out.extend(s.head_min_t.map(|t| StoreStat {
-            name: "head_min_time_ms",
-            help: "Oldest sample time in the head.",
-            value: t as f64,
+        out.extend(s.head_min_t.map(|t| {
+            StoreStat::gauge(
+                "head_min_time_ms",
+                "Oldest sample time in the head.",
+                t as f64,
+            )
         }));
-        out.extend(s.head_max_t.map(|t| StoreStat {
-            name: "head_max_time_ms",
-            help: "Newest sample time in the head.",
-            value: t as f64,
+        out.extend(s.head_max_t.map(|t| {
+            StoreStat::gauge(
+                "head_max_time_ms",
+                "Newest sample time in the head.",
+                t as f64,
+            )
         }));
         out
     }

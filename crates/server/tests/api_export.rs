@@ -49,7 +49,7 @@ async fn export_errors() {
     let app = app_with(
         fixture(),
         QueryApiConfig {
-            max_samples: 7,
+            export_max_samples: 7,
             ..Default::default()
         },
     );
@@ -62,7 +62,7 @@ async fn export_errors() {
     let (status, body) = get(&app, "/api/v1/export?match[]=up").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
-        body.contains("more than 7 samples (the samples limit)"),
+        body.contains("more than 7 samples (the export samples limit)"),
         "{body}"
     );
     let (status, _) = get(&app, "/api/v1/export?match[]=up&end=-1&start=5").await;
@@ -76,7 +76,7 @@ async fn internal_labels() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         body,
-        r#"{"metric_name":"up","time_range":{"start":null,"end":null},"labels":{"instance":["a:1","b:2"],"job":["api","db"]}}"#
+        r#"{"metric_name":"up","time_range":{"start":null,"end":null},"labels":{"instance":["a:1","b:2"],"job":["api","db"]},"truncated":false}"#
     );
     let uri = format!(
         "/api/v1/internal/metrics/labels?filter={}&start=0&end=1970-01-01T00:01:00Z",
@@ -85,8 +85,13 @@ async fn internal_labels() {
     let (_, body) = get(&app, &uri).await;
     assert_eq!(
         body,
-        r#"{"metric_name":null,"time_range":{"start":"1970-01-01T00:00:00Z","end":"1970-01-01T00:01:00Z"},"labels":{"__name__":["http_requests_total"],"code":["500"],"job":["api"]}}"#
+        r#"{"metric_name":null,"time_range":{"start":"1970-01-01T00:00:00Z","end":"1970-01-01T00:01:00Z"},"labels":{"__name__":["http_requests_total"],"code":["500"],"job":["api"]},"truncated":false}"#
     );
+    let (_, body) = get(&app, "/api/v1/internal/metrics/labels?limit=1").await;
+    let v = json(&body);
+    assert_eq!(v["truncated"], true);
+    assert_eq!(v["labels"]["job"], serde_json::json!(["api"]));
+    assert_eq!(v["labels"]["code"], serde_json::json!(["200"]));
     let (status, body) = get(&app, "/api/v1/internal/metrics/labels?filter=job").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body.contains(r#"invalid parameter \"filter\""#), "{body}");

@@ -9,7 +9,10 @@ use common::{run_strata, StrataProcess};
 fn effective(strata: &StrataProcess) -> (String, String) {
     let health = strata.get("/api/v1/internal/metrics/health").json;
     (
-        health["settings"]["warm_storage_retention"].as_str().unwrap().to_owned(),
+        health["settings"]["warm_storage_retention"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
         health["statsd"]["flush_interval"]
             .as_str()
             .unwrap()
@@ -81,7 +84,9 @@ fn bad_settings_stop_start_up_naming_the_setting() {
     let bad_value = dir.path().join("bad_value.yaml");
     std::fs::write(&bad_value, "cache_ttl: forever\n").unwrap();
     let base = ["serve", "--data-dir", data, "--http-addr", "127.0.0.1:0"];
-    let cases: Vec<(Vec<&str>, Vec<(&str, &str)>, &str)> = vec![
+    // Flags, environment, and what the error must name.
+    type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
         (
             vec![],
             vec![("METRICS_WARM_STORAGE_RETENTION", "ninety days")],

@@ -134,6 +134,8 @@ fn metrics_expose_ingest_storage_and_query_figures() {
         "strata_ingest_requests_total{format=\"prometheus\"} 2",
         "strata_ingest_failed_requests_total{format=\"prometheus\"} 1",
         "strata_storage_head_series 2",
+        "# TYPE strata_storage_samples_appended_total counter",
+        "strata_storage_samples_appended_total 2",
         "strata_statsd_lines_accepted_total 0",
     ] {
         assert!(text.contains(line), "/metrics lacks {line:?}:\n{text}");
@@ -206,4 +208,95 @@ fn sigterm_shuts_down_gracefully_and_keeps_data() {
     assert!(strata.log().contains("shutting down"));
     strata.restart();
     assert_eq!(strata.export("before_shutdown")[0].1, [(t, 3.0)]);
+}
+
+#[test]
+fn a_second_server_on_the_same_data_dir_is_refused() {
+    let strata = StrataProcess::start(&[]);
+    let out = common::run_strata(
+        &[
+            "serve",
+            "--data-dir",
+            strata.data_dir().to_str().unwrap(),
+            "--http-addr",
+            "127.0.0.1:0",
+            "--statsd-addr",
+            "off",
+        ],
+        &[],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("in use by another strata process"),
+        "{stderr}"
+    );
+    assert_eq!(
+        strata.get("/-/healthy").status,
+        200,
+        "the first one runs on"
+    );
+}
+
+#[test]
+fn a_full_ingest_queue_answers_429_and_recovers() {
+    use std::io::Write;
+    let strata =
+        StrataProcess::start(&["--ingestion-workers", "1", "--ingestion-buffer-size", "1"]);
+    // Two uploads that never finish their body fill the one worker and the queue of one.
+    let addr = strata.http_url().trim_start_matches("http://").to_owned();
+    let slow: Vec<std::net::TcpStream> = (0..2)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(&addr).unwrap();
+            write!(
+                s,
+                "POST /api/v1/import/prometheus HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nslow 1"
+            )
+            .unwrap();
+            s
+        })
+        .collect();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let refused = loop {
+        let answer = strata.post("/api/v1/import/prometheus", &[], "fast 1\n");
+        if answer.status == 429 {
+            break answer;
+        }
+        if std::time::Instant::now() > deadline {
+            let mut slow_answers = Vec::new();
+            for mut s in &slow {
+                use std::io::Read;
+                s.set_read_timeout(Some(std::time::Duration::from_millis(100)))
+                    .unwrap();
+                let mut buf = [0u8; 512];
+                let n = s.read(&mut buf).unwrap_or(0);
+                slow_answers.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+            }
+            panic!(
+                "never refused: {}\nthe slow uploads got: {slow_answers:?}\nhealth: {}\nlog:\n{}",
+                answer.text,
+                strata.get("/api/v1/internal/metrics/health").text,
+                strata.log()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(refused.headers["retry-after"], "1");
+    assert!(refused.json["error"]
+        .as_str()
+        .unwrap()
+        .contains("METRICS_INGESTION_BUFFER_SIZE"));
+    drop(slow);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while strata
+        .post("/api/v1/import/prometheus", &[], "fast 1\n")
+        .status
+        != 200
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the queue never drained"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 const CLIENTS: usize = 4;
-const ROUNDS: usize = 12;
+const ROUNDS: usize = 20;
 const SAMPLES_PER_REQUEST: u64 = 25;
 
 /// A small deterministic generator, seeded per run and printed so a failure can be replayed.
@@ -110,7 +110,7 @@ fn acknowledged_samples_survive_sigkill() {
         - 3_600_000;
     let mut strata = StrataProcess::start(&["--statsd-addr", "off"]);
     let acked = Arc::new(Mutex::new(Vec::new()));
-    let mut next_seq = vec![0u64; CLIENTS];
+    let mut next_seq = [0u64; CLIENTS];
 
     for round in 0..ROUNDS {
         let stop = Arc::new(AtomicBool::new(false));

@@ -97,6 +97,12 @@ impl<'a> Decoder<'a> {
         Ok(head)
     }
 
+    pub fn u64_le(&mut self) -> Result<u64, DecodeError> {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(self.bytes(8)?);
+        Ok(u64::from_le_bytes(a))
+    }
+
     pub fn len_bytes(&mut self) -> Result<&'a [u8], DecodeError> {
         let n = self.len()?;
         self.bytes(n)

@@ -10,19 +10,22 @@
 //! notation are not loaded, and evals that expect such results or select such series
 //! (including the native copies `load_with_nhcb` would make) are reported as skipped.
 
+mod compare;
+mod native;
+mod pin;
 mod script;
 mod series;
 
 pub use script::{parse_script, Command, EvalTime, Expectation, Expected};
 pub use series::{parse_series_line, parse_values, SeriesLine};
 
-use crate::eval::math::almost_equal;
 use crate::{Engine, EngineOptions, QueryContext, QueryError, QueryOutput, Value};
-use promql_parser::parser::Expr;
-use std::collections::HashMap;
+use compare::{check_outcome, compare, middle_step};
+use native::{nhcb_series, touched_native};
+use pin::pinned_variants;
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use strata_core::{Appender, Labels, MemStorage, Sample, WriteBatch, METRIC_NAME};
+use strata_core::{Appender, Labels, MemStorage, Sample, WriteBatch};
 
 /// Where a script's data goes and its queries run.
 pub trait TestBackend {
@@ -241,65 +244,6 @@ fn run_command(
     }
 }
 
-/// The native histogram `load_with_nhcb` makes of a classic bucket series.
-fn nhcb_series(l: &Labels) -> Option<Labels> {
-    let name = l.metric_name()?.strip_suffix("_bucket")?;
-    l.get("le")?;
-    let mut b = l.without(&["le"]).to_builder();
-    b.set(METRIC_NAME, name);
-    Some(b.build_unchecked())
-}
-
-/// The first native series any selector of `expr` selects.
-fn touched_native(expr: &str, native: &[Labels]) -> Option<Labels> {
-    if native.is_empty() {
-        return None;
-    }
-    let e = promql_parser::parser::parse(expr).ok()?;
-    let mut selectors = Vec::new();
-    collect_selectors(&e, &mut selectors);
-    native
-        .iter()
-        .find(|l| selectors.iter().any(|vs| selects(vs, l)))
-        .cloned()
-}
-
-fn collect_selectors<'e>(e: &'e Expr, out: &mut Vec<&'e promql_parser::parser::VectorSelector>) {
-    match e {
-        Expr::Aggregate(a) => {
-            collect_selectors(&a.expr, out);
-            if let Some(p) = &a.param {
-                collect_selectors(p, out);
-            }
-        }
-        Expr::Unary(u) => collect_selectors(&u.expr, out),
-        Expr::Binary(b) => {
-            collect_selectors(&b.lhs, out);
-            collect_selectors(&b.rhs, out);
-        }
-        Expr::Paren(p) => collect_selectors(&p.expr, out),
-        Expr::Subquery(s) => collect_selectors(&s.expr, out),
-        Expr::VectorSelector(vs) => out.push(vs),
-        Expr::MatrixSelector(ms) => out.push(&ms.vs),
-        Expr::Call(c) => c.args.args.iter().for_each(|a| collect_selectors(a, out)),
-        Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
-    }
-}
-
-fn selects(vs: &promql_parser::parser::VectorSelector, l: &Labels) -> bool {
-    let all = |ms: &[promql_parser::label::Matcher]| {
-        ms.iter().all(|m| m.is_match(l.get(&m.name).unwrap_or("")))
-    };
-    let name_ok = vs
-        .name
-        .as_deref()
-        .is_none_or(|n| l.metric_name() == Some(n));
-    let m = &vs.matchers;
-    name_ok
-        && all(&m.matchers)
-        && (m.or_matchers.is_empty() || m.or_matchers.iter().any(|g| all(g)))
-}
-
 fn run_eval(
     backend: &mut dyn TestBackend,
     expr: &str,
@@ -350,275 +294,6 @@ fn run_instant(
     compare(&middle, results, false, time).map_err(|e| format!("in range mode: {e}"))
 }
 
-fn check_outcome(
-    got: Result<QueryOutput, QueryError>,
-    expect: &Expectation,
-    results: &[Expected],
-    time: EvalTime,
-) -> Result<(), String> {
-    let (ordered, warn, info) = match expect {
-        Expectation::Fail { message, regexp } => return check_failure(got, message, regexp),
-        Expectation::Success {
-            ordered,
-            warn,
-            info,
-        } => (*ordered, *warn, *info),
-    };
-    let out = got.map_err(|e| format!("unexpected error: {e}"))?;
-    if warn && out.warnings.is_empty() {
-        return Err("expected warnings, got none".into());
-    }
-    if !warn && !out.warnings.is_empty() {
-        return Err(format!("unexpected warnings: {:?}", out.warnings));
-    }
-    if info && out.infos.is_empty() {
-        return Err("expected info annotations, got none".into());
-    }
-    compare(&out.value, results, ordered, time)
-}
-
-/// Functions whose result depends on the evaluation time even when their arguments are
-/// pinned with `@`.
-const AT_UNSAFE_FUNCTIONS: [&str; 11] = [
-    "days_in_month",
-    "day_of_month",
-    "day_of_week",
-    "day_of_year",
-    "hour",
-    "minute",
-    "month",
-    "year",
-    "predict_linear",
-    "time",
-    "timestamp",
-];
-
-/// Prometheus's runner also checks that pinning every selector and subquery with
-/// `@ t` gives the same result at other evaluation times: the query rewritten that way,
-/// with the times to run it at. None when a function depends on the evaluation time.
-fn pinned_variants(expr: &str, t: i64) -> Vec<(String, i64)> {
-    let Ok(mut e) = promql_parser::parser::parse(expr) else {
-        return Vec::new();
-    };
-    let Some(at) =
-        std::time::UNIX_EPOCH.checked_add(std::time::Duration::from_millis(t.max(0) as u64))
-    else {
-        return Vec::new();
-    };
-    if t < 0 || pin(&mut e, &promql_parser::parser::AtModifier::At(at)) {
-        return Vec::new();
-    }
-    let times = if t == 0 {
-        vec![0, 10, 1000]
-    } else {
-        vec![-10 * t, 0, t / 5, t, 10 * t]
-    };
-    let text = e.to_string();
-    times.into_iter().map(|at| (text.clone(), at)).collect()
-}
-
-/// Sets `@` on every selector and subquery lacking one (not inside subqueries); true if
-/// an `@`-unsafe function is met.
-fn pin(e: &mut Expr, at: &promql_parser::parser::AtModifier) -> bool {
-    match e {
-        Expr::VectorSelector(vs) => {
-            vs.at.get_or_insert_with(|| at.clone());
-            false
-        }
-        Expr::MatrixSelector(ms) => {
-            ms.vs.at.get_or_insert_with(|| at.clone());
-            false
-        }
-        Expr::Subquery(sq) => {
-            sq.at.get_or_insert_with(|| at.clone());
-            false
-        }
-        Expr::Call(c) => {
-            let mut unsafe_fn = AT_UNSAFE_FUNCTIONS.contains(&c.func.name);
-            for a in c.args.args.iter_mut() {
-                unsafe_fn |= pin(a, at);
-            }
-            unsafe_fn
-        }
-        Expr::Aggregate(a) => {
-            let mut unsafe_fn = pin(&mut a.expr, at);
-            if let Some(p) = &mut a.param {
-                unsafe_fn |= pin(p, at);
-            }
-            unsafe_fn
-        }
-        Expr::Unary(u) => pin(&mut u.expr, at),
-        Expr::Binary(b) => pin(&mut b.lhs, at) | pin(&mut b.rhs, at),
-        Expr::Paren(p) => pin(&mut p.expr, at),
-        Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => false,
-    }
-}
-
-fn check_failure(
-    got: Result<QueryOutput, QueryError>,
-    message: &Option<String>,
-    regexp: &Option<String>,
-) -> Result<(), String> {
-    let err = match got {
-        Ok(out) => return Err(format!("expected an error, got {}", out.value.type_name())),
-        Err(e) => e.message,
-    };
-    if let Some(m) = message {
-        if *m != err {
-            return Err(format!("expected error {m:?}, got {err:?}"));
-        }
-    }
-    if let Some(r) = regexp {
-        let re = regex::Regex::new(r).map_err(|e| format!("invalid expected_fail_regexp: {e}"))?;
-        if !re.is_match(&err) {
-            return Err(format!("error {err:?} does not match {r:?}"));
-        }
-    }
-    Ok(())
-}
-
-/// The instant vector (or scalar) at time `t` of a range query's matrix.
-fn middle_step(v: &Value, t: i64, scalar: bool) -> Value {
-    let Value::Matrix(m) = v else {
-        return v.clone();
-    };
-    let mut samples = Vec::new();
-    for s in m {
-        if let Some(p) = s.points.iter().find(|p| p.t == t) {
-            samples.push(crate::VectorSample {
-                labels: s.labels.clone(),
-                t,
-                v: p.v,
-            });
-        }
-    }
-    match (scalar, samples.first()) {
-        (true, Some(s)) => Value::Scalar { t, v: s.v },
-        _ => Value::Vector(samples),
-    }
-}
-
-fn same_float(a: f64, b: f64) -> bool {
-    (a.is_nan() && b.is_nan()) || almost_equal(a, b, 1e-6)
-}
-
-fn compare(
-    got: &Value,
-    expected: &[Expected],
-    ordered: bool,
-    time: EvalTime,
-) -> Result<(), String> {
-    match got {
-        Value::Scalar { v, .. } => match expected {
-            [Expected::Scalar(x)] if same_float(*x, *v) => Ok(()),
-            _ => Err(format!("expected {expected:?}, got scalar {v}")),
-        },
-        Value::String { v, .. } => match expected {
-            [Expected::String(x)] if x == v => Ok(()),
-            _ => Err(format!("expected {expected:?}, got string {v:?}")),
-        },
-        Value::Vector(samples) => {
-            let want = expected_series(expected)?;
-            for (i, s) in samples.iter().enumerate() {
-                let Some(&(pos, line)) = want.get(&s.labels) else {
-                    return Err(format!("unexpected series {} {} in result", s.labels, s.v));
-                };
-                let [Some(x)] = line.values[..] else {
-                    return Err(format!("expected exactly one value for {}", line.labels));
-                };
-                if !same_float(x, s.v) {
-                    return Err(format!("expected {x} for {}, got {}", s.labels, s.v));
-                }
-                if ordered && pos != i {
-                    return Err(format!(
-                        "expected {} at position {pos}, got it at {i}",
-                        s.labels
-                    ));
-                }
-            }
-            if samples.len() != want.len() {
-                return Err(format!(
-                    "expected {} series, got {}",
-                    want.len(),
-                    samples.len()
-                ));
-            }
-            Ok(())
-        }
-        Value::Matrix(series) => {
-            let want = expected_series(expected)?;
-            for s in series {
-                let Some(&(_, line)) = want.get(&s.labels) else {
-                    return Err(format!("unexpected series {} in result", s.labels));
-                };
-                let expected_points = expected_points(line, time)?;
-                let got: Vec<(i64, f64)> = s.points.iter().map(|p| (p.t, p.v)).collect();
-                let matches = got.len() == expected_points.len()
-                    && got
-                        .iter()
-                        .zip(&expected_points)
-                        .all(|(g, e)| e.0.is_none_or(|t| t == g.0) && same_float(e.1, g.1));
-                if !matches {
-                    return Err(format!(
-                        "for {}: expected {expected_points:?}, got {got:?}",
-                        s.labels
-                    ));
-                }
-            }
-            if series.len() != want.len() {
-                return Err(format!(
-                    "expected {} series, got {}",
-                    want.len(),
-                    series.len()
-                ));
-            }
-            Ok(())
-        }
-    }
-}
-
-/// Expected points of a matrix: at `start + i*step` for range queries; any time for the
-/// raw samples an instant range-vector query returns.
-fn expected_points(line: &SeriesLine, time: EvalTime) -> Result<Vec<(Option<i64>, f64)>, String> {
-    let mut out = Vec::new();
-    for (i, v) in line.values.iter().enumerate() {
-        let t = match time {
-            EvalTime::Range { start, end, step } => {
-                let t = start + i as i64 * step;
-                if t > end {
-                    return Err(format!(
-                        "expected {} points for {}, but the query range cannot return this many",
-                        line.values.len(),
-                        line.labels
-                    ));
-                }
-                Some(t)
-            }
-            EvalTime::Instant(_) => None,
-        };
-        if let Some(v) = v {
-            out.push((t, *v));
-        }
-    }
-    Ok(out)
-}
-
-/// Expected series by labels, with their position.
-fn expected_series(
-    expected: &[Expected],
-) -> Result<HashMap<&Labels, (usize, &SeriesLine)>, String> {
-    let mut out = HashMap::new();
-    for (i, e) in expected.iter().enumerate() {
-        match e {
-            Expected::Series(s) => {
-                out.insert(&s.labels, (i, s));
-            }
-            other => return Err(format!("expected {other:?}, got a vector")),
-        }
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -649,7 +324,10 @@ mod tests {
             v[0].0,
             "sum(rate(x[5m] @ 60.000)) + max_over_time(y[10m:1m] @ 60.000)"
         );
-        assert_eq!(v.iter().map(|x| x.1).collect::<Vec<_>>(), [-600_000, 0, 12_000, 60_000, 600_000]);
+        assert_eq!(
+            v.iter().map(|x| x.1).collect::<Vec<_>>(),
+            [-600_000, 0, 12_000, 60_000, 600_000]
+        );
         assert!(pinned_variants("time() + x", 60_000).is_empty());
     }
 

@@ -4,7 +4,8 @@
 //! Both take an optional `metric` (a metric name) and any number of `filter` parameters,
 //! each one label matcher in PromQL syntax (`job="api"`, `env=~"prod|staging"`,
 //! `path!~"/debug.*"`); all must hold. `start`/`end` (RFC 3339 or unix seconds) bound
-//! the time range, all of time by default. Errors use the Prometheus error envelope.
+//! the time range, all of time by default. `limit` caps the series listed, or the values
+//! listed per label. Errors use the Prometheus error envelope.
 
 use super::discovery::time_range;
 use super::params::{self, format_rfc3339, Params, MAX_TIME_MS, MIN_TIME_MS};
@@ -84,6 +85,8 @@ struct LabelsAnswer {
     /// Each label name with its values, sorted. `__name__` (the metric names) only when
     /// no `metric` was given.
     labels: BTreeMap<String, Vec<String>>,
+    /// Whether `limit` cut some label's values.
+    truncated: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -113,8 +116,9 @@ async fn labels_answer(api: &QueryApi, p: Params) -> Result<Response, ApiError> 
     let range = time_range(&p)?;
     let metric_name = p.get("metric").map(str::to_owned);
     let skip_names = metric_name.is_some();
+    let limit = p.limit("limit")?;
     let store = api.store.clone();
-    let labels = api
+    let mut labels: BTreeMap<String, Vec<String>> = api
         .run(None, move |b| {
             let mut out = BTreeMap::new();
             for name in store.label_names(&matchers, range)? {
@@ -128,10 +132,16 @@ async fn labels_answer(api: &QueryApi, p: Params) -> Result<Response, ApiError> 
             Ok(out)
         })
         .await?;
+    let mut truncated = false;
+    for values in labels.values_mut().filter(|v| limit > 0 && v.len() > limit) {
+        values.truncate(limit);
+        truncated = true;
+    }
     spec_json(&LabelsAnswer {
         metric_name,
         time_range: SpecTimeRange::of(range),
         labels,
+        truncated,
     })
 }
 

@@ -66,20 +66,25 @@ async fn runtimeinfo(State(api): State<Arc<QueryApi>>) -> Success {
     let cwd = std::env::current_dir()
         .map(|d| d.display().to_string())
         .unwrap_or_default();
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut data = object(&[
-        ("startTime", &started),
+    let mut data = String::from("{");
+    for (key, value) in [
+        ("startTime", started.as_str()),
         ("CWD", &cwd),
         ("lastConfigTime", &started),
         (
             "storageRetention",
             &format_duration(api.config.storage_retention),
         ),
-    ]);
+    ] {
+        json::write_str(&mut data, key);
+        data.push(':');
+        json::write_str(&mut data, value);
+        data.push(',');
+    }
     // Go runtime fields have no Rust analogue; goroutines are read as requests in flight.
-    data.pop();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     data.push_str(&format!(
-        ",\"reloadConfigSuccess\":true,\"corruptionCount\":0,\"goroutineCount\":{},\"GOMAXPROCS\":{threads}}}",
+        "\"reloadConfigSuccess\":true,\"corruptionCount\":0,\"goroutineCount\":{},\"GOMAXPROCS\":{threads}}}",
         api.limiter.in_flight()
     ));
     Success::new(data)

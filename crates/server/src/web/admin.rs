@@ -2,6 +2,7 @@
 
 use crate::app::App;
 use crate::statsd;
+use crate::store::figures;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -20,16 +21,19 @@ pub async fn flush(State(app): State<Arc<App>>) -> Response {
         Ok::<_, strata_core::StorageError>(app.store.stats())
     })
     .await;
-    let took_ms = started.elapsed().as_secs_f64() * 1e3;
+    let took_ms = (started.elapsed().as_secs_f64() * 1e6).round() / 1e3;
     match outcome {
         Ok(Ok(stats)) => Json(json!({
             "status": "success",
             "duration_ms": took_ms,
-            "stats": stats.into_iter().map(|s| (s.name, s.value)).collect::<std::collections::BTreeMap<_, _>>(),
+            "stats": figures(stats),
         }))
         .into_response(),
         Ok(Err(e)) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("flush failed: {e}")),
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("flush failed: {e}"),
+        ),
     }
 }
 

@@ -5,10 +5,20 @@ use super::report::IngestError;
 use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderMap};
 use http_body_util::LengthLimitError;
+use std::borrow::Cow;
+use std::time::Duration;
+
+/// The longest a client may take to send its body: an admitted request holds a place in
+/// the ingest queue, which a stalled client must not keep forever.
+const BODY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Reads the whole body, refusing it as soon as it passes `limit` bytes.
 pub async fn read_limited(body: Body, limit: usize) -> Result<Bytes, IngestError> {
-    axum::body::to_bytes(body, limit).await.map_err(|e| {
+    let read = tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, limit));
+    let Ok(read) = read.await else {
+        return Err(IngestError::BodyTimeout(BODY_TIMEOUT));
+    };
+    read.map_err(|e| {
         let source = e.into_inner();
         if source.downcast_ref::<LengthLimitError>().is_some() {
             IngestError::TooLarge { limit }
@@ -19,13 +29,17 @@ pub async fn read_limited(body: Body, limit: usize) -> Result<Bytes, IngestError
 }
 
 /// The raw body, checked against the size limit and stripped of its Content-Encoding.
-pub fn decode(headers: &HeaderMap, raw: &[u8], limit: usize) -> Result<Vec<u8>, IngestError> {
+pub fn decode<'a>(
+    headers: &HeaderMap,
+    raw: &'a [u8],
+    limit: usize,
+) -> Result<Cow<'a, [u8]>, IngestError> {
     let encoding = header_str(headers, header::CONTENT_ENCODING)?;
     let decoded = strata_ingest::encoding::decode_body(encoding, raw, limit)?;
     if decoded.len() > limit {
         return Err(IngestError::TooLarge { limit });
     }
-    Ok(decoded.into_owned())
+    Ok(decoded)
 }
 
 /// The media type of the request (`text/plain` of `text/plain; version=0.0.4`), if any.

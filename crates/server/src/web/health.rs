@@ -4,6 +4,7 @@
 use crate::app::App;
 use crate::config::RetentionPolicy;
 use crate::counters::{Source, SourceSnapshot};
+use crate::store::{figures, Figure};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -51,7 +52,7 @@ struct Storage {
     last_error: Option<String>,
     data_dir: PathBuf,
     wal_sync: bool,
-    stats: BTreeMap<&'static str, f64>,
+    stats: BTreeMap<&'static str, Figure>,
 }
 
 #[derive(Serialize)]
@@ -94,12 +95,7 @@ pub async fn health(State(app): State<Arc<App>>) -> Response {
             last_error,
             data_dir: c.data_dir.clone(),
             wal_sync: c.wal_sync,
-            stats: app
-                .store
-                .stats()
-                .into_iter()
-                .map(|s| (s.name, s.value))
-                .collect(),
+            stats: figures(app.store.stats()),
         },
         ingest: Source::ALL
             .iter()

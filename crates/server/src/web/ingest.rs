@@ -1,11 +1,16 @@
 //! The HTTP ingest endpoints: Prometheus text/OpenMetrics, the spec's custom JSON,
 //! events, and mixed batches.
 //!
-//! Every request goes the same way: wait for a worker turn (or 429 when the queue is
-//! full), read the body within the size limit, undo its Content-Encoding, then decode
-//! and append on a blocking thread, because the store's append returns only once the
-//! samples are durable. The answer is sent after the append returned, so a 200 means
-//! stored.
+//! Every request goes the same way: admission (or 429 when the workers are busy and the
+//! queue is full), read the body within the size limit, take a worker, then undo the
+//! Content-Encoding, decode and append on a blocking thread, because the store's append
+//! returns only once the samples are durable. The answer is sent after the append
+//! returned, so a 200 means stored.
+//!
+//! Events (also inside batches) feed cumulative counters and event-id deduplication
+//! kept across requests, so such requests are mapped and appended one at a time. The
+//! mapper cannot take an event back: when the store refuses the append (429/503), its
+//! ids stay remembered and a resend of the same events reports them as duplicates.
 
 use super::body;
 use super::report::{IngestError, IngestReport};
@@ -171,9 +176,10 @@ async fn receive(
     let now = now_ms();
     let media_type = body::media_type(&headers)?;
     accepts(media_type.as_deref())?;
-    let turn = app.take_turn().await?;
+    let _admission = app.admit()?;
     let limit = app.config.max_body_size;
     let raw = body::read_limited(body, limit).await?;
+    let turn = app.worker().await;
     app.counters
         .source(source)
         .bytes
@@ -185,6 +191,10 @@ async fn receive(
         let content_type = headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok());
+        // Event counters are cumulative: requests that advance them are appended in the
+        // order they were mapped, so a lower total never overwrites a higher one.
+        let _in_order =
+            matches!(source, Source::Events | Source::Batch).then(|| worker.event_writes.lock());
         let outcome = decoder(&worker, &data, content_type, now)?;
         store(&worker, source, outcome)
     })

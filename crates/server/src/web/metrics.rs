@@ -34,10 +34,15 @@ pub async fn metrics(State((app, api)): State<(Arc<App>, Arc<QueryApi>)>) -> imp
     .await
     .unwrap_or_default()
     {
-        let name = format!("strata_storage_{}", stat.name);
+        let (suffix, kind) = if stat.counter {
+            ("_total", "counter")
+        } else {
+            ("", "gauge")
+        };
+        let name = format!("strata_storage_{}{suffix}", stat.name);
         let _ = writeln!(
             out,
-            "# HELP {name} {}\n# TYPE {name} gauge\n{name} {}",
+            "# HELP {name} {}\n# TYPE {name} {kind}\n{name} {}",
             stat.help, stat.value
         );
     }

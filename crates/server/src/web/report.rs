@@ -158,6 +158,8 @@ pub enum IngestError {
     UnsupportedMediaType(String),
     #[error("request body cannot be decoded: {0}")]
     CorruptBody(String),
+    #[error("the request body did not arrive within {0:?}")]
+    BodyTimeout(Duration),
     #[error("{0}")]
     Syntax(ParseError),
     #[error("{0}")]
@@ -196,6 +198,7 @@ impl IngestError {
             IngestError::CorruptBody(_) | IngestError::Syntax(_) | IngestError::Json(_) => {
                 StatusCode::BAD_REQUEST
             }
+            IngestError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             IngestError::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
             IngestError::Storage(e) => match e {
                 StorageError::Backpressure { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -212,7 +215,8 @@ impl IngestError {
         match self.status() {
             StatusCode::BAD_REQUEST
             | StatusCode::PAYLOAD_TOO_LARGE
-            | StatusCode::UNSUPPORTED_MEDIA_TYPE => "bad_data",
+            | StatusCode::UNSUPPORTED_MEDIA_TYPE
+            | StatusCode::REQUEST_TIMEOUT => "bad_data",
             StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => "unavailable",
             _ => "internal",
         }
@@ -250,5 +254,70 @@ impl IntoResponse for IngestError {
             );
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status_and_retry(e: IngestError) -> (u16, Option<String>) {
+        let response = e.into_response();
+        let retry = response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .map(|v| v.to_str().unwrap().to_owned());
+        (response.status().as_u16(), retry)
+    }
+
+    #[test]
+    fn refusals_map_to_statuses() {
+        let backpressure = StorageError::Backpressure {
+            what: "head series limit".into(),
+            retry_after: Duration::from_millis(1500),
+        };
+        let cases = [
+            (IngestError::TooLarge { limit: 10 }, 413, None),
+            (IngestError::UnsupportedEncoding("br".into()), 415, None),
+            (
+                IngestError::UnsupportedMediaType("image/png".into()),
+                415,
+                None,
+            ),
+            (IngestError::CorruptBody("bad gzip".into()), 400, None),
+            (IngestError::BodyTimeout(Duration::from_secs(60)), 408, None),
+            (
+                IngestError::Storage(backpressure),
+                429,
+                Some("2".to_owned()),
+            ),
+            (
+                IngestError::Busy(crate::app::Busy { admitted: 3 }),
+                429,
+                Some("1".to_owned()),
+            ),
+            (
+                IngestError::Storage(StorageError::Other("disk".into())),
+                503,
+                None,
+            ),
+        ];
+        for (error, status, retry) in cases {
+            assert_eq!(status_and_retry(error), (status, retry));
+        }
+    }
+
+    #[test]
+    fn listed_errors_are_capped_but_counted() {
+        let rejected: Vec<Rejection> = (0..MAX_LISTED_ERRORS + 5)
+            .map(|item| Rejection {
+                item,
+                reason: "bad".into(),
+            })
+            .collect();
+        let report = IngestReport::stored(AppendStats::default(), 0, 0, &rejected);
+        assert_eq!(report.status, "partial");
+        assert_eq!(report.rejected, rejected.len() as u64);
+        assert_eq!(report.errors.len(), MAX_LISTED_ERRORS);
     }
 }

@@ -32,6 +32,10 @@ impl StrataProcess {
     /// Like [`StrataProcess::start`], with extra environment variables.
     pub fn start_with_env(extra_args: &[&str], envs: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("create a temporary directory");
+        let own_data_dir = extra_args
+            .iter()
+            .position(|a| *a == "--data-dir")
+            .and_then(|i| extra_args.get(i + 1));
         let mut process = StrataProcess {
             child: None,
             http: free_tcp_port(),
@@ -41,12 +45,27 @@ impl StrataProcess {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
-            data_dir: dir.path().join("data"),
+            data_dir: own_data_dir.map_or_else(|| dir.path().join("data"), PathBuf::from),
             log: dir.path().join("strata.log"),
             _dir: dir,
         };
-        process.spawn_and_wait();
-        process
+        // Another test may take a port between our probe and the server's bind: then
+        // the server exits, and this start tries fresh ports.
+        for _ in 0..5 {
+            match process.spawn_and_wait() {
+                Ok(()) => return process,
+                Err(status) if process.log().contains("cannot listen") => {
+                    eprintln!("strata exited with {status} (port taken); retrying");
+                    process.http = free_tcp_port();
+                    process.statsd = free_udp_and_tcp_port();
+                }
+                Err(status) => panic!(
+                    "strata exited with {status} before ready; log:\n{}",
+                    process.log()
+                ),
+            }
+        }
+        panic!("strata found no free ports; log:\n{}", process.log());
     }
 
     /// `http://127.0.0.1:<port>`.
@@ -101,10 +120,17 @@ impl StrataProcess {
     /// directory and arguments, and waits until it is ready.
     pub fn restart(&mut self) {
         self.kill9();
-        self.spawn_and_wait();
+        if let Err(status) = self.spawn_and_wait() {
+            panic!(
+                "strata exited with {status} on restart; log:\n{}",
+                self.log()
+            );
+        }
     }
 
-    fn spawn_and_wait(&mut self) {
+    /// Starts the server and waits until it is ready; `Err` with its exit status if it
+    /// exits first.
+    fn spawn_and_wait(&mut self) -> Result<(), ExitStatus> {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -129,15 +155,18 @@ impl StrataProcess {
             .stdout(log.try_clone().expect("clone the log handle"))
             .stderr(log);
         self.child = Some(command.spawn().expect("start strata"));
-        self.wait_ready();
+        self.wait_ready()
     }
 
-    fn wait_ready(&mut self) {
-        let url = format!("{}/-/ready", self.http_url());
+    /// Waits until the server on our port is ready and is ours: the health answer names
+    /// our data directory (a port collision could otherwise reach another test's server).
+    fn wait_ready(&mut self) -> Result<(), ExitStatus> {
+        let url = format!("{}/api/v1/internal/metrics/health", self.http_url());
         let client = reqwest::blocking::Client::builder()
             .timeout(Duration::from_secs(2))
             .build()
             .expect("build an HTTP client");
+        let ours = serde_json::Value::from(self.data_dir.display().to_string());
         let deadline = Instant::now() + READY_TIMEOUT;
         while Instant::now() < deadline {
             if let Some(status) = self
@@ -145,17 +174,15 @@ impl StrataProcess {
                 .as_mut()
                 .and_then(|c| c.try_wait().ok().flatten())
             {
-                panic!(
-                    "strata exited with {status} before ready; log:\n{}",
-                    self.log()
-                );
+                self.child = None;
+                return Err(status);
             }
-            if client
+            let health = client
                 .get(&url)
                 .send()
-                .is_ok_and(|r| r.status().is_success())
-            {
-                return;
+                .and_then(|r| r.json::<serde_json::Value>());
+            if health.is_ok_and(|h| h["ready"] == true && h["storage"]["data_dir"] == ours) {
+                return Ok(());
             }
             std::thread::sleep(Duration::from_millis(20));
         }

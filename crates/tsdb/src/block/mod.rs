@@ -1,7 +1,7 @@
 //! Blocks: immutable, time-partitioned directories of the store. Each holds
 //!
 //! - `symbols`: every label name and value once, sorted (so symbol order is string order);
-//! - `series`: per series (sorted by labels) its labels as symbol references and the
+//! - `series`: per series (in [`series_order`]) its labels as symbol references and the
 //!   time range, offset and length of each of its chunks, then an offset table;
 //! - `postings`: per label pair a sorted, delta-encoded list of series indices, then a
 //!   table of `(name symbol, value symbol, offset)` sorted by symbols;
@@ -15,6 +15,7 @@ mod reader;
 pub(crate) mod writer;
 
 pub use reader::{Block, ChunkMeta, SeriesEntry};
+pub(crate) use writer::series_order;
 pub use writer::write_block;
 
 use serde::{Deserialize, Serialize};
@@ -25,6 +26,17 @@ pub(crate) const POSTINGS: &str = "postings";
 pub(crate) const CHUNKS: &str = "chunks";
 pub(crate) const META: &str = "meta.json";
 pub(crate) const TMP_SUFFIX: &str = ".tmp";
+/// A block being deleted is first renamed with this suffix, so a crash midway never
+/// leaves a half-deleted block that looks live.
+pub(crate) const DELETED_SUFFIX: &str = ".deleted";
+
+/// Deletes a block directory: rename (atomic), then remove.
+pub(crate) fn delete_block_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    let mut doomed = dir.as_os_str().to_owned();
+    doomed.push(DELETED_SUFFIX);
+    std::fs::rename(dir, &doomed)?;
+    std::fs::remove_dir_all(&doomed)
+}
 /// Block directories are named by a zero-padded, ever-growing number.
 pub(crate) const BLOCK_NAME_DIGITS: usize = 20;
 

@@ -88,18 +88,52 @@ impl Decimal {
     }
 }
 
+/// A line the coded integers are taken relative to: `base + slope * i` at point
+/// `i`. Gauges that scatter around a level code their distance from it (order 0,
+/// `base` the median); counters growing at a steady rate code how much each
+/// increase differs from the usual one (order 1, `slope` the median increase),
+/// which halves the variance that deltas of deltas would code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Trend {
+    pub(crate) base: i64,
+    pub(crate) slope: i64,
+}
+
+impl Trend {
+    fn at(self, i: i64) -> i64 {
+        self.base.wrapping_add(self.slope.wrapping_mul(i))
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct DecimalEncoder {
     decimal: Decimal,
+    trend: Trend,
+    index: i64,
     ints: IntEncoder,
 }
 
 impl DecimalEncoder {
-    pub(crate) fn new(decimal: Decimal, order: u8) -> Self {
+    pub(crate) fn new(decimal: Decimal, trend: Trend, order: u8) -> Self {
         Self {
             decimal,
+            trend,
+            index: 0,
             ints: IntEncoder::new(order),
         }
+    }
+
+    /// The coded integers of the non-special values among `values`.
+    pub(crate) fn ints(decimal: Decimal, values: &[f64]) -> Vec<i64> {
+        values
+            .iter()
+            .filter(|v| !is_special(**v))
+            .filter_map(|&v| decimal.to_int(v))
+            .collect()
+    }
+
+    pub(crate) fn parts(&self) -> (Decimal, Trend, u8) {
+        (self.decimal, self.trend, self.ints.order())
     }
 
     /// True when [`Self::write`] can take `v`.
@@ -110,23 +144,29 @@ impl DecimalEncoder {
     /// Writes `v`; the caller checked [`Self::accepts`].
     pub(crate) fn write(&mut self, w: &mut BitWriter, v: f64) {
         match self.decimal.to_int(v) {
-            Some(q) if !is_special(v) => self.ints.write(w, q),
+            Some(q) if !is_special(v) => {
+                let x = q.wrapping_sub(self.trend.at(self.index));
+                self.ints.write(w, x);
+            }
             _ => {
                 self.ints.write_special(w);
                 w.write_bits(v.to_bits(), 64);
             }
         }
+        self.index += 1;
     }
 }
 
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct DecimalDecoder {
     decimal: Decimal,
+    trend: Trend,
+    index: i64,
     ints: IntDecoder,
 }
 
 impl DecimalDecoder {
-    pub(crate) fn new(decimal: Decimal, order: u8) -> Result<Self, ChunkError> {
+    pub(crate) fn new(decimal: Decimal, trend: Trend, order: u8) -> Result<Self, ChunkError> {
         if decimal.exp > MAX_EXP || decimal.unit < 1 {
             return Err(ChunkError::new(format!(
                 "bad decimal exponent {} or unit {}",
@@ -135,15 +175,21 @@ impl DecimalDecoder {
         }
         Ok(Self {
             decimal,
+            trend,
+            index: 0,
             ints: IntDecoder::new(order),
         })
     }
 
     pub(crate) fn read(&mut self, r: &mut BitReader) -> Result<f64, ChunkError> {
-        Ok(match self.ints.read(r)? {
-            Slot::Int(q) => self.decimal.to_value(q),
+        let v = match self.ints.read(r)? {
+            Slot::Int(x) => self
+                .decimal
+                .to_value(x.wrapping_add(self.trend.at(self.index))),
             Slot::Special => f64::from_bits(r.read_bits(64)?),
-        })
+        };
+        self.index += 1;
+        Ok(v)
     }
 }
 
@@ -195,15 +241,16 @@ mod tests {
             -3.0,
         ];
         let decimal = Decimal { exp: 2, unit: 25 };
-        for order in [1, 2] {
+        let trend = Trend { base: 3, slope: -2 };
+        for order in [0, 1, 2] {
             let mut w = BitWriter::new();
-            let mut enc = DecimalEncoder::new(decimal, order);
+            let mut enc = DecimalEncoder::new(decimal, trend, order);
             for &v in &values {
                 assert!(enc.accepts(v));
                 enc.write(&mut w, v);
             }
             let mut r = BitReader::new(w.as_bytes());
-            let mut dec = DecimalDecoder::new(decimal, order).unwrap();
+            let mut dec = DecimalDecoder::new(decimal, trend, order).unwrap();
             for &v in &values {
                 assert_eq!(dec.read(&mut r).unwrap().to_bits(), v.to_bits());
             }

@@ -2,7 +2,7 @@
 
 use strata_core::Point;
 
-use super::decimal::Decimal;
+use super::decimal::{Decimal, Trend};
 use super::stream::{best_appendable, StreamEncoder, ValueCodec};
 
 /// After this many points the value codec is chosen again on what the series has
@@ -35,6 +35,7 @@ impl HeadChunk {
         Self {
             stream: StreamEncoder::new(ValueCodec::Decimal {
                 decimal: Decimal { exp: 0, unit: 1 },
+                trend: Trend::default(),
                 order: 2,
             }),
             bounds: None,

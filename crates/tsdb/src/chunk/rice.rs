@@ -1,6 +1,6 @@
 //! Integer sequences as delta or delta-of-delta residuals, adaptive-Rice coded.
 //!
-//! Timestamps (order 2) and decimal-scaled values (order 1 or 2) share this coder.
+//! Timestamps (order 2) and decimal-scaled values (order 0, 1 or 2) share this coder.
 //! The Rice parameter `k` follows the running mean of recent residuals, the way
 //! LOCO-I does, so a steady scrape interval (residual 0 with `k = 0`) costs one bit
 //! while jittered or noisy series settle near their entropy without any per-chunk
@@ -40,8 +40,9 @@ struct Adapt {
 
 impl Adapt {
     fn k(&self) -> u32 {
-        // Rice is near-optimal for geometric residuals when 2^k ~ ln2 * mean.
-        let scaled = self.sum.saturating_mul(11) / 16;
+        // 2^k near half the mean residual measured smallest on the bench's data
+        // (ln 2 times the mean is the textbook choice for geometric residuals).
+        let scaled = self.sum / 2;
         let count = u64::from(self.count.max(1));
         let mean = scaled.div_ceil(count);
         if mean <= 1 {
@@ -72,9 +73,9 @@ pub(crate) struct IntEncoder {
 }
 
 impl IntEncoder {
-    /// `order` 1 codes deltas, 2 codes deltas of deltas.
+    /// `order` 0 codes the integers themselves, 1 their deltas, 2 deltas of deltas.
     pub(crate) fn new(order: u8) -> Self {
-        debug_assert!(order == 1 || order == 2);
+        debug_assert!(order <= 2);
         Self {
             order,
             seen: 0,
@@ -84,13 +85,16 @@ impl IntEncoder {
         }
     }
 
+    pub(crate) fn order(&self) -> u8 {
+        self.order
+    }
+
     pub(crate) fn write(&mut self, w: &mut BitWriter, x: i64) {
         let delta = x.wrapping_sub(self.prev);
-        let residual = match self.seen {
-            0 => x,
-            1 => delta,
-            _ if self.order == 2 => delta.wrapping_sub(self.prev_delta),
-            _ => delta,
+        let residual = match (self.order, self.seen) {
+            (0, _) | (_, 0) => x,
+            (1, _) | (_, 1) => delta,
+            _ => delta.wrapping_sub(self.prev_delta),
         };
         let zz = zigzag(residual);
         if self.seen < self.order {
@@ -157,16 +161,13 @@ impl IntDecoder {
             zz
         };
         let residual = unzigzag(zz);
-        let delta = match s.seen {
-            0 => residual,
-            1 => residual,
-            _ if s.order == 2 => s.prev_delta.wrapping_add(residual),
-            _ => residual,
-        };
-        let x = if s.seen == 0 {
-            residual
-        } else {
-            s.prev.wrapping_add(delta)
+        let (x, delta) = match (s.order, s.seen) {
+            (0, _) | (_, 0) => (residual, residual.wrapping_sub(s.prev)),
+            (1, _) | (_, 1) => (s.prev.wrapping_add(residual), residual),
+            _ => {
+                let delta = s.prev_delta.wrapping_add(residual);
+                (s.prev.wrapping_add(delta), delta)
+            }
         };
         s.prev_delta = if s.seen == 0 { 0 } else { delta };
         s.prev = x;
@@ -233,7 +234,7 @@ mod tests {
             0,
         ];
         let slots: Vec<Slot> = xs.iter().map(|&x| Slot::Int(x)).collect();
-        for order in [1, 2] {
+        for order in [0, 1, 2] {
             round_trip(order, &slots);
         }
     }
@@ -249,7 +250,7 @@ mod tests {
             Slot::Special,
             Slot::Int(1 << 40),
         ];
-        for order in [1, 2] {
+        for order in [0, 1, 2] {
             round_trip(order, &slots);
         }
     }

@@ -16,7 +16,7 @@
 use strata_core::Point;
 
 use super::bits::{BitReader, BitWriter};
-use super::decimal::{exponent_for, unit_for, Decimal, DecimalDecoder, DecimalEncoder};
+use super::decimal::{exponent_for, unit_for, Decimal, DecimalDecoder, DecimalEncoder, Trend};
 use super::rice::{IntDecoder, IntEncoder, Slot};
 use super::varint::{get_uvarint, put_uvarint, unzigzag, zigzag};
 use super::xor::{XorDecoder, XorEncoder};
@@ -29,9 +29,11 @@ const JITTERED_FLAG: u8 = 0x80;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ValueCodec {
     Xor,
-    /// Decimal-scaled values as deltas (`order` 1) or deltas of deltas (2).
+    /// Decimal-scaled values less a trend line, themselves (`order` 0), as deltas
+    /// (1) or as deltas of deltas (2).
     Decimal {
         decimal: Decimal,
+        trend: Trend,
         order: u8,
     },
     /// The raw float bits as integers, as deltas or deltas of deltas: full-precision
@@ -131,8 +133,7 @@ impl Times {
         if deltas.is_empty() {
             return Times::per_point();
         }
-        let mid = deltas.len() / 2;
-        let (_, &mut median, _) = deltas.select_nth_unstable(mid);
+        let step = median(&mut deltas);
         let cost = |mut times: Times| {
             let mut w = BitWriter::new();
             for (i, p) in points.iter().enumerate() {
@@ -140,7 +141,7 @@ impl Times {
             }
             w.len_bits()
         };
-        let candidates = [Times::per_point(), Times::jittered(median)];
+        let candidates = [Times::per_point(), Times::jittered(step)];
         candidates
             .into_iter()
             .min_by_key(|&t| cost(t))
@@ -159,7 +160,6 @@ enum ValueEncoder {
 /// An appendable stream of points.
 #[derive(Debug, Clone)]
 pub(crate) struct StreamEncoder {
-    codec: ValueCodec,
     bits: BitWriter,
     len: usize,
     times: Times,
@@ -175,14 +175,15 @@ impl StreamEncoder {
     fn with_times(codec: ValueCodec, times: Times) -> Self {
         let values = match codec {
             ValueCodec::Xor => ValueEncoder::Xor(XorEncoder::default()),
-            ValueCodec::Decimal { decimal, order } => {
-                ValueEncoder::Decimal(DecimalEncoder::new(decimal, order))
-            }
+            ValueCodec::Decimal {
+                decimal,
+                trend,
+                order,
+            } => ValueEncoder::Decimal(DecimalEncoder::new(decimal, trend, order)),
             ValueCodec::FloatBits { order } => ValueEncoder::FloatBits(IntEncoder::new(order)),
             ValueCodec::Constant => ValueEncoder::Constant(None),
         };
         Self {
-            codec,
             bits: BitWriter::new(),
             len: 0,
             times,
@@ -204,6 +205,26 @@ impl StreamEncoder {
 
     pub(crate) fn len(&self) -> usize {
         self.len
+    }
+
+    /// The value codec, read back from the encoder rather than stored twice: head
+    /// chunks exist by the million.
+    fn codec(&self) -> ValueCodec {
+        match &self.values {
+            ValueEncoder::Xor(_) => ValueCodec::Xor,
+            ValueEncoder::Decimal(d) => {
+                let (decimal, trend, order) = d.parts();
+                ValueCodec::Decimal {
+                    decimal,
+                    trend,
+                    order,
+                }
+            }
+            ValueEncoder::FloatBits(ints) => ValueCodec::FloatBits {
+                order: ints.order(),
+            },
+            ValueEncoder::Constant(_) => ValueCodec::Constant,
+        }
     }
 
     fn len_bits(&self) -> usize {
@@ -244,10 +265,24 @@ impl StreamEncoder {
     /// The sealed chunk bytes.
     pub(crate) fn to_chunk(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(24 + self.bits.as_bytes().len());
-        out.push(self.codec.encoding() as u8);
+        let codec = self.codec();
+        out.push(codec.encoding() as u8);
         put_uvarint(&mut out, self.len as u64);
-        let (exp, unit) = match self.codec {
-            ValueCodec::Decimal { decimal, .. } => (decimal.exp, Some(decimal.unit)),
+        // Order 0 is taken around the base, order 1 along the slope; only that
+        // part of the trend is stored.
+        let (exp, decimal_params) = match codec {
+            ValueCodec::Decimal {
+                decimal,
+                trend,
+                order,
+            } => {
+                let line = match order {
+                    0 => Some(trend.base),
+                    1 => Some(trend.slope),
+                    _ => None,
+                };
+                (decimal.exp, Some((decimal.unit as u64, line.map(zigzag))))
+            }
             _ => (0, None),
         };
         let (t0, step, flag) = match self.times {
@@ -255,9 +290,12 @@ impl StreamEncoder {
             Times::Grid(grid) => (Some(grid.t0), Some(grid.step), GRID_FLAG),
             Times::Jittered { step, .. } => (None, Some(step), JITTERED_FLAG),
         };
-        out.push(exp | (self.codec.order() << 4) | flag);
-        if let Some(unit) = unit {
-            put_uvarint(&mut out, unit as u64);
+        out.push(exp | (codec.order() << 4) | flag);
+        if let Some((unit, line)) = decimal_params {
+            put_uvarint(&mut out, unit);
+            if let Some(line) = line {
+                put_uvarint(&mut out, line);
+            }
         }
         for x in [t0, step].into_iter().flatten() {
             put_uvarint(&mut out, zigzag(x));
@@ -278,7 +316,13 @@ impl StreamEncoder {
             },
         };
         // The stream was written by this encoder, so it decodes.
-        let decoded = decode_bits(self.codec, times, self.len, self.bits.as_bytes(), &mut out);
+        let decoded = decode_bits(
+            self.codec(),
+            times,
+            self.len,
+            self.bits.as_bytes(),
+            &mut out,
+        );
         debug_assert!(decoded.is_ok(), "own stream failed to decode: {decoded:?}");
         out
     }
@@ -291,9 +335,14 @@ pub(crate) fn best_sealed(points: &[Point]) -> Vec<u8> {
         .to_chunk()
 }
 
-/// The smallest appendable encoding of `points`, for the head.
+/// The smallest appendable encoding of `points`, for the head. A trend fitted to
+/// the first points would not hold for the rest, so the head codes plain deltas.
 pub(crate) fn best_appendable(points: &[Point]) -> StreamEncoder {
-    best_of(points, |_| true, Times::per_point()).expect("XOR takes every value")
+    let trendless = |c: ValueCodec| match c {
+        ValueCodec::Decimal { trend, order, .. } => order > 0 && trend == Trend::default(),
+        _ => true,
+    };
+    best_of(points, trendless, Times::per_point()).expect("XOR takes every value")
 }
 
 /// The sealed chunk of one encoding's best variant, if it takes the points.
@@ -329,12 +378,9 @@ fn candidates(points: &[Point]) -> impl Iterator<Item = ValueCodec> {
         Some(exp) => {
             let decimal = Decimal {
                 exp,
-                unit: unit_for(values, exp),
+                unit: unit_for(values.clone(), exp),
             };
-            vec![
-                ValueCodec::Decimal { decimal, order: 1 },
-                ValueCodec::Decimal { decimal, order: 2 },
-            ]
+            decimal_candidates(decimal, &values.collect::<Vec<_>>())
         }
         None => vec![
             ValueCodec::FloatBits { order: 1 },
@@ -347,6 +393,44 @@ fn candidates(points: &[Point]) -> impl Iterator<Item = ValueCodec> {
         all.push(ValueCodec::Constant);
     }
     all.into_iter()
+}
+
+/// Decimal codecs around the median level (order 0), along the median increase
+/// and by plain deltas (order 1), and by deltas of deltas (order 2). Each trend
+/// has only the part its order uses, as the header stores only that.
+fn decimal_candidates(decimal: Decimal, values: &[f64]) -> Vec<ValueCodec> {
+    let mut ints = DecimalEncoder::ints(decimal, values);
+    let mut deltas: Vec<i64> = ints.windows(2).map(|w| w[1].wrapping_sub(w[0])).collect();
+    let level = Trend {
+        base: median(&mut ints),
+        slope: 0,
+    };
+    let rate = Trend {
+        base: 0,
+        slope: median(&mut deltas),
+    };
+    let plain = Trend::default();
+    let mut variants = vec![(level, 0), (rate, 1), (plain, 2)];
+    if rate != plain {
+        variants.push((plain, 1));
+    }
+    variants
+        .into_iter()
+        .map(|(trend, order)| ValueCodec::Decimal {
+            decimal,
+            trend,
+            order,
+        })
+        .collect()
+}
+
+/// The median (upper, for even counts), or 0 for no values.
+fn median(xs: &mut [i64]) -> i64 {
+    if xs.is_empty() {
+        return 0;
+    }
+    let mid = xs.len() / 2;
+    *xs.select_nth_unstable(mid).1
 }
 
 enum TimeSource {
@@ -373,8 +457,13 @@ pub(crate) fn decode(
         .split_first()
         .ok_or_else(|| ChunkError::new("missing parameter byte"))?;
     let (exp, order, flags) = (param & 0x0f, (param >> 4) & 0x03, param & 0xc0);
-    let orderless = matches!(encoding, Encoding::Xor | Encoding::Constant);
-    if orderless != (order == 0) || order > 2 || flags == GRID_FLAG | JITTERED_FLAG {
+    let orders = match encoding {
+        Encoding::Xor | Encoding::Constant => 0..=0,
+        Encoding::Decimal => 0..=2,
+        _ => 1..=2,
+    };
+    let exp_used = encoding == Encoding::Decimal || exp == 0;
+    if !orders.contains(&order) || !exp_used || flags == GRID_FLAG | JITTERED_FLAG {
         return Err(ChunkError::new(format!("bad parameter byte {param:#04x}")));
     }
     let codec = match encoding {
@@ -384,8 +473,18 @@ pub(crate) fn decode(
             body = rest;
             let unit =
                 i64::try_from(unit).map_err(|_| ChunkError::new("decimal unit too large"))?;
+            let mut trend = Trend::default();
+            if order < 2 {
+                let (line, rest) = get_uvarint(body, "trend line")?;
+                body = rest;
+                match order {
+                    0 => trend.base = unzigzag(line),
+                    _ => trend.slope = unzigzag(line),
+                }
+            }
             ValueCodec::Decimal {
                 decimal: Decimal { exp, unit },
+                trend,
                 order,
             }
         }
@@ -438,9 +537,11 @@ fn decode_bits(
     let mut r = BitReader::new(bits);
     let mut values = match codec {
         ValueCodec::Xor => ValueDecoder::Xor(XorDecoder::default()),
-        ValueCodec::Decimal { decimal, order } => {
-            ValueDecoder::Decimal(DecimalDecoder::new(decimal, order)?)
-        }
+        ValueCodec::Decimal {
+            decimal,
+            trend,
+            order,
+        } => ValueDecoder::Decimal(DecimalDecoder::new(decimal, trend, order)?),
         ValueCodec::FloatBits { order } => ValueDecoder::FloatBits(IntDecoder::new(order)),
         ValueCodec::Constant => ValueDecoder::Constant(None),
     };

@@ -1,10 +1,11 @@
 //! WAL record payloads: series (id + label set), samples (series id, t, v) and metric
 //! metadata. Samples are encoded compactly because WAL bytes dominate at high ingest
 //! rates: ids as varints, timestamps as zigzag deltas from the previous sample, and
-//! values as a varint of their bit-reversed IEEE bits (small integers and round
-//! decimals have trailing zero mantissa bits, which the reversal turns into few bytes).
+//! values that are decimals with at most four fractional digits (most metric values:
+//! counters, gauges like `23.45`) as `zigzag(digits) << 3 | scale` in a varint; any
+//! other value (NaN, infinities, -0.0, long fractions) as scale 7 and its 8 raw bytes.
 
-use crate::encoding::{put_bytes, put_uvarint, put_varint, DecodeError, Decoder};
+use crate::encoding::{put_bytes, put_uvarint, put_varint, unzigzag, zigzag, DecodeError, Decoder};
 use strata_core::{Labels, MetricMetadata};
 
 const SERIES: u8 = 1;
@@ -45,9 +46,41 @@ pub fn encode_samples(out: &mut Vec<u8>, samples: impl ExactSizeIterator<Item = 
     for s in samples {
         put_uvarint(out, s.id);
         put_varint(out, s.t.wrapping_sub(prev_t));
-        put_uvarint(out, s.v.to_bits().reverse_bits());
+        put_value(out, s.v);
         prev_t = s.t;
     }
+}
+
+/// Powers of ten for the decimal scales 0..=4.
+const SCALES: [f64; 5] = [1.0, 10.0, 100.0, 1_000.0, 10_000.0];
+const RAW: u64 = 7;
+/// Decimal digits beyond this magnitude may not convert back exactly.
+const MAX_DIGITS: f64 = (1u64 << 52) as f64;
+
+fn put_value(out: &mut Vec<u8>, v: f64) {
+    for (scale, &p) in SCALES.iter().enumerate() {
+        let digits = v * p;
+        if digits.fract() == 0.0 && digits.abs() < MAX_DIGITS {
+            let digits = digits as i64;
+            // Only if it reads back bit for bit (this also refuses -0.0).
+            if (digits as f64 / p).to_bits() == v.to_bits() {
+                put_uvarint(out, (zigzag(digits) << 3) | scale as u64);
+                return;
+            }
+        }
+    }
+    put_uvarint(out, RAW);
+    out.extend_from_slice(&v.to_bits().to_le_bytes());
+}
+
+fn get_value(d: &mut Decoder<'_>) -> Result<f64, DecodeError> {
+    let header = d.uvarint()?;
+    let scale = (header & 7) as usize;
+    if header == RAW {
+        return Ok(f64::from_bits(d.u64_le()?));
+    }
+    let p = SCALES.get(scale).ok_or(DecodeError("bad value scale"))?;
+    Ok(unzigzag(header >> 3) as f64 / p)
 }
 
 pub fn encode_metadata<'a>(
@@ -85,7 +118,7 @@ pub fn decode(payload: &[u8]) -> Result<Record, DecodeError> {
             for _ in 0..n {
                 let id = d.uvarint()?;
                 t = t.wrapping_add(d.varint()?);
-                let v = f64::from_bits(d.uvarint()?.reverse_bits());
+                let v = get_value(&mut d)?;
                 out.push(RefSample { id, t, v });
             }
             Record::Samples(out)
@@ -180,10 +213,31 @@ mod tests {
             v: i as f64,
         });
         encode_samples(&mut buf, s);
-        assert!(buf.len() < 100 * 7, "{} bytes", buf.len());
+        assert!(buf.len() <= 100 * 5 + 8, "{} bytes", buf.len());
+        buf.clear();
+        let s = (0..100).map(|i| RefSample {
+            id: 1000,
+            t: 1_700_000_000_000,
+            v: (2000 + i) as f64 / 100.0,
+        });
+        encode_samples(&mut buf, s);
+        // 2 bytes id, 1 byte time delta, 3 bytes value (raw bits would need 9).
+        assert!(buf.len() <= 100 * 6 + 8, "{} bytes", buf.len());
     }
 
     proptest! {
+        #[test]
+        fn every_value_round_trips_bit_for_bit(bits in any::<u64>(), digits in -10_000_000i64..10_000_000, scale in 0u32..6) {
+            let decimal = digits as f64 / 10f64.powi(scale as i32);
+            for v in [f64::from_bits(bits), decimal, -0.0, f64::NAN, f64::INFINITY, strata_core::STALE_NAN] {
+                let mut buf = Vec::new();
+                put_value(&mut buf, v);
+                let mut d = Decoder::new(&buf);
+                prop_assert_eq!(get_value(&mut d).unwrap().to_bits(), v.to_bits());
+                prop_assert!(d.is_empty());
+            }
+        }
+
         #[test]
         fn decode_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
             let _ = decode(&bytes);
