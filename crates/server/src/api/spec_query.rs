@@ -127,12 +127,11 @@ pub async fn query(State(api): State<Arc<QueryApi>>, p: Params) -> Response {
         aggregation: p.get("aggregation").map(str::to_owned),
         timeout: p.get("timeout").map(str::to_owned),
     };
-    let result = match run_spec_query(&api, &q).await {
-        Ok(body) => spec_json(&QueryAnswer {
+    let result = run_spec_query(&api, &q).await.and_then(|body| {
+        spec_json(&QueryAnswer {
             metrics_query_response: body,
-        }),
-        Err(e) => Err(e),
-    };
+        })
+    });
     api.answer("internal_query", started, result)
 }
 
