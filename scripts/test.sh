@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test of Strata: formatting, lints, unit, property and end-to-end tests,
-# and the PromQL conformance scripts (whose pass/skip counts are printed).
+# Runs every test of Strata: formatting, lints, unit, property and end-to-end tests
+# (which start the real `strata` binary), then the Prometheus PromQL conformance scripts
+# in ../shared/promql, in-process and through the HTTP API, with their counts shown.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,6 @@ fi
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
-cargo test --workspace --locked
-# Again with output shown, so the conformance pass/fail/skip counts appear in the log.
-cargo test --workspace --locked --test '*conformance*' -- --nocapture 2>&1 | grep -E 'conformance|passed|skipped|failed' || true
+cargo test --workspace --locked -- --skip prometheus_test_scripts
+cargo test --locked -p strata-promql --test conformance -- --nocapture
+cargo test --locked -p strata-server --test promql_conformance -- --nocapture
