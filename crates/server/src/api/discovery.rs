@@ -1,0 +1,208 @@
+//! What Strata holds, the Prometheus way: `/api/v1/series`, `/api/v1/labels`,
+//! `/api/v1/label/<name>/values` and `/api/v1/metadata`.
+//!
+//! Several `match[]` selectors union their answers. `limit` truncates with Prometheus's
+//! warning. Without `start`/`end` the whole stored time range is searched.
+
+use super::json;
+use super::limits::Budget;
+use super::params::{self, Params, MAX_TIME_MS, MIN_TIME_MS};
+use super::response::{ApiError, Success};
+use super::QueryApi;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Instant;
+use strata_core::{Labels, Matcher, Querier, TimeRange};
+
+const TRUNCATED: &str = "results truncated due to limit";
+
+/// The `start`/`end` range of a discovery request, all of time by default.
+pub fn time_range(p: &Params) -> Result<TimeRange, ApiError> {
+    let start = p.time_or("start", MIN_TIME_MS)?;
+    let end = p.time_or("end", MAX_TIME_MS)?;
+    if end < start {
+        return Err(ApiError::bad_data(
+            "end timestamp must not be before start time",
+        ));
+    }
+    Ok(TimeRange::new(start, end))
+}
+
+/// The union of the series matching any of `selectors`, sorted.
+pub fn union_series(
+    store: &dyn Querier,
+    selectors: &[Vec<Matcher>],
+    range: TimeRange,
+    budget: &Budget,
+) -> Result<BTreeSet<Labels>, ApiError> {
+    let mut out = BTreeSet::new();
+    for matchers in selectors {
+        budget.check()?;
+        out.extend(store.series(matchers, range)?);
+    }
+    Ok(out)
+}
+
+/// Applies a `limit` (0: none), saying so in the warnings when it cut anything.
+fn truncate<T>(items: &mut Vec<T>, limit: usize, warnings: &mut Vec<String>) {
+    if limit > 0 && items.len() > limit {
+        items.truncate(limit);
+        warnings.push(TRUNCATED.to_owned());
+    }
+}
+
+pub async fn series(State(api): State<Arc<QueryApi>>, p: Params) -> Response {
+    let started = Instant::now();
+    let result = series_answer(&api, p).await;
+    api.answer("series", started, result)
+}
+
+async fn series_answer(api: &QueryApi, p: Params) -> Result<Success, ApiError> {
+    let selectors = p.selectors()?;
+    if selectors.is_empty() {
+        return Err(ApiError::bad_data("no match[] parameter provided"));
+    }
+    let range = time_range(&p)?;
+    let limit = p.limit("limit")?;
+    let store = api.store.clone();
+    let mut found: Vec<Labels> = api
+        .run(None, move |b| {
+            Ok(union_series(&*store, &selectors, range, b)?
+                .into_iter()
+                .collect())
+        })
+        .await?;
+    let mut warnings = Vec::new();
+    truncate(&mut found, limit, &mut warnings);
+    let mut data = String::from("[");
+    for (i, labels) in found.iter().enumerate() {
+        if i > 0 {
+            data.push(',');
+        }
+        json::write_labels(&mut data, labels);
+    }
+    data.push(']');
+    Ok(Success::new(data).with_warnings(warnings))
+}
+
+pub async fn labels(State(api): State<Arc<QueryApi>>, p: Params) -> Response {
+    let started = Instant::now();
+    let result = labels_answer(&api, p).await;
+    api.answer("labels", started, result)
+}
+
+async fn labels_answer(api: &QueryApi, p: Params) -> Result<Success, ApiError> {
+    let mut selectors = p.selectors()?;
+    let range = time_range(&p)?;
+    let limit = p.limit("limit")?;
+    if selectors.is_empty() {
+        selectors.push(Vec::new());
+    }
+    let store = api.store.clone();
+    let mut names: Vec<String> = api
+        .run(None, move |b| {
+            let mut names = BTreeSet::new();
+            for matchers in &selectors {
+                b.check()?;
+                names.extend(store.label_names(matchers, range)?);
+            }
+            Ok(names.into_iter().collect())
+        })
+        .await?;
+    let mut warnings = Vec::new();
+    truncate(&mut names, limit, &mut warnings);
+    let mut data = String::new();
+    json::write_str_array(&mut data, names.iter().map(String::as_str));
+    Ok(Success::new(data).with_warnings(warnings))
+}
+
+pub async fn label_values(
+    State(api): State<Arc<QueryApi>>,
+    Path(name): Path<String>,
+    p: Params,
+) -> Response {
+    let started = Instant::now();
+    let result = label_values_answer(&api, name, p).await;
+    api.answer("label_values", started, result)
+}
+
+async fn label_values_answer(api: &QueryApi, name: String, p: Params) -> Result<Success, ApiError> {
+    params::check_label_name(&name)?;
+    let mut selectors = p.selectors()?;
+    let range = time_range(&p)?;
+    let limit = p.limit("limit")?;
+    if selectors.is_empty() {
+        selectors.push(Vec::new());
+    }
+    let store = api.store.clone();
+    let mut values: Vec<String> = api
+        .run(None, move |b| {
+            let mut values = BTreeSet::new();
+            for matchers in &selectors {
+                b.check()?;
+                values.extend(store.label_values(&name, matchers, range)?);
+            }
+            Ok(values.into_iter().collect())
+        })
+        .await?;
+    let mut warnings = Vec::new();
+    truncate(&mut values, limit, &mut warnings);
+    let mut data = String::new();
+    json::write_str_array(&mut data, values.iter().map(String::as_str));
+    Ok(Success::new(data).with_warnings(warnings))
+}
+
+pub async fn metadata(State(api): State<Arc<QueryApi>>, p: Params) -> Response {
+    let started = Instant::now();
+    let result = metadata_answer(&api, p).await;
+    api.answer("metadata", started, result)
+}
+
+/// `{"<metric>":[{"type":…,"help":…,"unit":…}],…}`; `limit` caps metrics, `limit_per_metric`
+/// entries per metric (Strata keeps one per metric, so only 0 and ≥1 differ).
+async fn metadata_answer(api: &QueryApi, p: Params) -> Result<Success, ApiError> {
+    let limit = p.limit("limit")?;
+    let per_metric = p.limit("limit_per_metric")?;
+    let metric = p.get("metric").map(str::to_owned);
+    let store = api.store.clone();
+    let found = api
+        .run(None, move |_| Ok(store.metadata(metric.as_deref())?))
+        .await?;
+    let mut by_metric: BTreeMap<&str, Vec<_>> = BTreeMap::new();
+    for m in &found {
+        by_metric.entry(m.metric.as_str()).or_default().push(m);
+    }
+    let mut data = String::from("{");
+    let metrics = by_metric
+        .iter()
+        .take(if limit > 0 { limit } else { usize::MAX });
+    for (i, (name, entries)) in metrics.enumerate() {
+        if i > 0 {
+            data.push(',');
+        }
+        json::write_str(&mut data, name);
+        data.push_str(":[");
+        let take = if per_metric > 0 {
+            per_metric
+        } else {
+            usize::MAX
+        };
+        for (j, m) in entries.iter().take(take).enumerate() {
+            if j > 0 {
+                data.push(',');
+            }
+            data.push_str("{\"type\":");
+            json::write_str(&mut data, m.kind.as_str());
+            data.push_str(",\"help\":");
+            json::write_str(&mut data, &m.help);
+            data.push_str(",\"unit\":");
+            json::write_str(&mut data, &m.unit);
+            data.push('}');
+        }
+        data.push(']');
+    }
+    data.push('}');
+    Ok(Success::new(data))
+}

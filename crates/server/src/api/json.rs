@@ -1,0 +1,182 @@
+//! JSON text exactly as Prometheus writes it, so clients that compare bytes (and Grafana,
+//! which parses strings) see no difference: Go's string escaping, timestamps as seconds
+//! with millisecond fractions, and sample values as strings in Go's shortest `'f'` format.
+//!
+//! Written by hand rather than through serde because values are strings in one place,
+//! floats in another, and the hot path (large matrices) should not build a DOM.
+
+use std::fmt::Write;
+use strata_core::Labels;
+
+/// Appends `s` as a JSON string, escaped as Go's `encoding/json` does (including `<`, `>`
+/// and `&`, and the line and paragraph separators).
+pub fn write_str(out: &mut String, s: &str) {
+    out.push('"');
+    let mut rest = s;
+    while let Some(i) = rest.find(needs_escape) {
+        out.push_str(&rest[..i]);
+        let c = rest[i..].chars().next().unwrap_or_default();
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+        }
+        rest = &rest[i + c.len_utf8()..];
+    }
+    out.push_str(rest);
+    out.push('"');
+}
+
+fn needs_escape(c: char) -> bool {
+    matches!(c, '"' | '\\' | '<' | '>' | '&' | '\u{2028}' | '\u{2029}') || c < ' '
+}
+
+/// Appends a millisecond timestamp as Prometheus does: unix seconds, then a three-digit
+/// millisecond fraction only when it is not zero (`1435781451.781`, `1.500`, `-0.001`).
+pub fn write_timestamp(out: &mut String, t_ms: i64) {
+    if t_ms < 0 {
+        out.push('-');
+    }
+    let abs = t_ms.unsigned_abs();
+    let _ = write!(out, "{}", abs / 1000);
+    let frac = abs % 1000;
+    if frac != 0 {
+        let _ = write!(out, ".{frac:03}");
+    }
+}
+
+/// Appends a float as Go's `strconv.FormatFloat(v, 'f', -1, 64)`, with Prometheus's
+/// spellings of the specials: `NaN`, `+Inf`, `-Inf`. Not quoted.
+pub fn write_float_bare(out: &mut String, v: f64) {
+    if v.is_nan() {
+        out.push_str("NaN");
+    } else if v == f64::INFINITY {
+        out.push_str("+Inf");
+    } else if v == f64::NEG_INFINITY {
+        out.push_str("-Inf");
+    } else {
+        // Rust's `Display` for f64 is the shortest round-tripping decimal without an
+        // exponent, which is exactly Go's 'f' with precision -1.
+        let _ = write!(out, "{v}");
+    }
+}
+
+/// Appends a float as a quoted JSON string, as sample values are written.
+pub fn write_float(out: &mut String, v: f64) {
+    out.push('"');
+    write_float_bare(out, v);
+    out.push('"');
+}
+
+/// Appends `[<seconds>,"<value>"]`, one sample of a vector or matrix.
+pub fn write_sample(out: &mut String, t_ms: i64, v: f64) {
+    out.push('[');
+    write_timestamp(out, t_ms);
+    out.push(',');
+    write_float(out, v);
+    out.push(']');
+}
+
+/// Appends a label set as a JSON object in label order.
+pub fn write_labels(out: &mut String, labels: &Labels) {
+    out.push('{');
+    for (i, l) in labels.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_str(out, l.name);
+        out.push(':');
+        write_str(out, l.value);
+    }
+    out.push('}');
+}
+
+/// Appends a JSON array of strings.
+pub fn write_str_array<'a>(out: &mut String, items: impl IntoIterator<Item = &'a str>) {
+    out.push('[');
+    for (i, s) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_str(out, s);
+    }
+    out.push(']');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn float(v: f64) -> String {
+        let mut s = String::new();
+        write_float_bare(&mut s, v);
+        s
+    }
+
+    fn ts(t: i64) -> String {
+        let mut s = String::new();
+        write_timestamp(&mut s, t);
+        s
+    }
+
+    #[test]
+    fn floats_as_go_formats_them() {
+        assert_eq!(float(1.0), "1");
+        assert_eq!(float(0.1), "0.1");
+        assert_eq!(float(-2.5), "-2.5");
+        assert_eq!(float(1e21), "1000000000000000000000");
+        assert_eq!(float(1e-7), "0.0000001");
+        assert_eq!(float(-0.0), "-0");
+        assert_eq!(float(f64::NAN), "NaN");
+        assert_eq!(float(f64::INFINITY), "+Inf");
+        assert_eq!(float(f64::NEG_INFINITY), "-Inf");
+        assert_eq!(float(strata_core::STALE_NAN), "NaN");
+    }
+
+    #[test]
+    fn timestamps_as_prometheus_writes_them() {
+        assert_eq!(ts(1_435_781_451_781), "1435781451.781");
+        assert_eq!(ts(1_500), "1.500");
+        assert_eq!(ts(1_005), "1.005");
+        assert_eq!(ts(60_000), "60");
+        assert_eq!(ts(0), "0");
+        assert_eq!(ts(-1), "-0.001");
+        assert_eq!(ts(-1_500), "-1.500");
+    }
+
+    #[test]
+    fn strings_escaped_like_go() {
+        let mut s = String::new();
+        write_str(&mut s, "a\"b\\c\nd<e>&\u{1}\u{2028}é");
+        assert_eq!(s, r#""a\"b\\c\nd\u003ce\u003e\u0026\u0001\u2028é""#);
+    }
+
+    proptest! {
+        #[test]
+        fn strings_are_valid_json(s in "\\PC*|[\\x00-\\x1f\"\\\\<>&]*") {
+            let mut out = String::new();
+            write_str(&mut out, &s);
+            let back: String = serde_json::from_str(&out).unwrap();
+            prop_assert_eq!(back, s);
+        }
+
+        #[test]
+        fn finite_floats_round_trip(v in any::<f64>().prop_filter("finite", |v| v.is_finite())) {
+            prop_assert_eq!(float(v).parse::<f64>().unwrap(), v);
+        }
+
+        #[test]
+        fn timestamps_read_back(t in any::<i64>()) {
+            let text = ts(t);
+            let (secs, frac) = text.trim_start_matches('-').split_once('.').unwrap_or((text.trim_start_matches('-'), "0"));
+            let abs = secs.parse::<u64>().unwrap() as u128 * 1000 + frac.parse::<u128>().unwrap();
+            prop_assert_eq!(abs, t.unsigned_abs() as u128);
+        }
+    }
+}

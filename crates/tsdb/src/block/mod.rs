@@ -1,0 +1,51 @@
+//! Blocks: immutable, time-partitioned directories of the store. Each holds
+//!
+//! - `symbols`: every label name and value once, sorted (so symbol order is string order);
+//! - `series`: per series (sorted by labels) its labels as symbol references and the
+//!   time range, offset and length of each of its chunks, then an offset table;
+//! - `postings`: per label pair a sorted, delta-encoded list of series indices, then a
+//!   table of `(name symbol, value symbol, offset)` sorted by symbols;
+//! - `chunks`: compressed chunks (see [`crate::chunk`]), each followed by its crc32c;
+//! - `meta.json`: time range, counts, level and write sequence.
+//!
+//! Every file but `chunks` ends with the crc32c of its body, checked on open. A block is
+//! written into `<name>.tmp`, synced and renamed, so a crash never leaves half a block.
+
+mod reader;
+pub(crate) mod writer;
+
+pub use reader::{Block, ChunkMeta, SeriesEntry};
+pub use writer::write_block;
+
+use serde::{Deserialize, Serialize};
+
+pub(crate) const SYMBOLS: &str = "symbols";
+pub(crate) const SERIES: &str = "series";
+pub(crate) const POSTINGS: &str = "postings";
+pub(crate) const CHUNKS: &str = "chunks";
+pub(crate) const META: &str = "meta.json";
+pub(crate) const TMP_SUFFIX: &str = ".tmp";
+/// Block directories are named by a zero-padded, ever-growing number.
+pub(crate) const BLOCK_NAME_DIGITS: usize = 20;
+
+/// Points per chunk: large enough to amortise codec headers, small enough that a short
+/// query decodes little.
+pub(crate) const CHUNK_POINTS: usize = 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockMeta {
+    pub version: u32,
+    /// Inclusive time range of the samples.
+    pub min_t: i64,
+    pub max_t: i64,
+    pub num_series: u64,
+    pub num_samples: u64,
+    pub num_chunks: u64,
+    /// Write sequence: where blocks overlap, the higher sequence holds the later write.
+    pub seq: u64,
+    /// Compaction level (0: cut from the head).
+    pub level: u32,
+    /// Blocks merged into this one; if they survive a crash they are deleted on open.
+    #[serde(default)]
+    pub compacted_from: Vec<String>,
+}

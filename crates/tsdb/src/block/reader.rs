@@ -1,0 +1,463 @@
+//! Reads a block through memory maps. Index files are checksummed on open, so later
+//! decoding errors mean a bug or a file changed underneath us; they are reported as
+//! [`StorageError::Corrupt`] naming the block, never a panic.
+
+use super::{BlockMeta, CHUNKS, META, POSTINGS, SERIES, SYMBOLS};
+use crate::chunk;
+use crate::encoding::{DecodeError, Decoder};
+use crate::index::LabelIndex;
+use memmap2::Mmap;
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use strata_core::{Labels, Point, StorageError, TimeRange};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkMeta {
+    pub min_t: i64,
+    pub max_t: i64,
+    offset: u64,
+    len: u64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesEntry {
+    pub labels: Labels,
+    pub chunks: Vec<ChunkMeta>,
+}
+
+impl SeriesEntry {
+    pub fn overlaps(&self, range: TimeRange) -> bool {
+        self.chunks.iter().any(|c| range.overlaps(c.min_t, c.max_t))
+    }
+}
+
+pub struct Block {
+    dir: PathBuf,
+    name: String,
+    meta: BlockMeta,
+    symbols: Mmap,
+    sym_offsets: Vec<u32>,
+    series: Mmap,
+    series_count: usize,
+    series_table: usize,
+    postings: Mmap,
+    postings_count: usize,
+    postings_table: usize,
+    chunks: Mmap,
+    bytes: u64,
+}
+
+impl std::fmt::Debug for Block {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Block")
+            .field("name", &self.name)
+            .field("meta", &self.meta)
+            .finish()
+    }
+}
+
+fn map(path: &Path) -> Result<Mmap, StorageError> {
+    let f = File::open(path)?;
+    // SAFETY: block files are immutable once renamed into place; the store never
+    // writes to them, and deletes them only by unlinking (the mapping stays valid).
+    Ok(unsafe { Mmap::map(&f)? })
+}
+
+/// The body of a checksummed file, after verifying its trailing crc32c.
+fn checked_body<'a>(data: &'a [u8], what: &str) -> Result<&'a [u8], String> {
+    if data.len() < 4 {
+        return Err(format!("{what}: too short"));
+    }
+    let (body, crc) = data.split_at(data.len() - 4);
+    if crc32c::crc32c(body).to_le_bytes() != crc {
+        return Err(format!("{what}: checksum mismatch"));
+    }
+    Ok(body)
+}
+
+/// Reads the trailing `u64` count of a body and the start of its fixed-size table.
+fn table_of(body: &[u8], entry: usize, what: &str) -> Result<(usize, usize), String> {
+    let n = body
+        .len()
+        .checked_sub(8)
+        .map(|at| u64::from_le_bytes(body[at..].try_into().unwrap_or_default()))
+        .ok_or(format!("{what}: no table"))?;
+    let size = usize::try_from(n)
+        .ok()
+        .and_then(|n| n.checked_mul(entry))
+        .ok_or(format!("{what}: bad table"))?;
+    let start = (body.len() - 8)
+        .checked_sub(size)
+        .ok_or(format!("{what}: table exceeds file"))?;
+    Ok((n as usize, start))
+}
+
+impl Block {
+    pub fn open(dir: &Path) -> Result<Block, StorageError> {
+        let name = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        let corrupt = |e: String| StorageError::Corrupt(format!("block {name}: {e}"));
+        let meta: BlockMeta = serde_json::from_slice(&fs::read(dir.join(META))?)
+            .map_err(|e| corrupt(format!("meta.json: {e}")))?;
+        let symbols = map(&dir.join(SYMBOLS))?;
+        let series = map(&dir.join(SERIES))?;
+        let postings = map(&dir.join(POSTINGS))?;
+        let chunks = map(&dir.join(CHUNKS))?;
+
+        let sym_body = checked_body(&symbols, SYMBOLS).map_err(corrupt)?;
+        let mut d = Decoder::new(sym_body);
+        let n = d.len().map_err(|e| corrupt(format!("symbols: {e}")))?;
+        let mut sym_offsets = Vec::with_capacity(n);
+        for _ in 0..n {
+            sym_offsets.push((sym_body.len() - d.remaining()) as u32);
+            d.len_bytes()
+                .map_err(|e| corrupt(format!("symbols: {e}")))?;
+        }
+        let series_body = checked_body(&series, SERIES).map_err(corrupt)?;
+        let (series_count, series_table) = table_of(series_body, 8, SERIES).map_err(corrupt)?;
+        let postings_body = checked_body(&postings, POSTINGS).map_err(corrupt)?;
+        let (postings_count, postings_table) =
+            table_of(postings_body, 16, POSTINGS).map_err(corrupt)?;
+        let bytes = [SYMBOLS, SERIES, POSTINGS, CHUNKS, META]
+            .iter()
+            .filter_map(|f| fs::metadata(dir.join(f)).ok())
+            .map(|m| m.len())
+            .sum();
+        Ok(Block {
+            dir: dir.to_owned(),
+            name,
+            meta,
+            symbols,
+            sym_offsets,
+            series,
+            series_count,
+            series_table,
+            postings,
+            postings_count,
+            postings_table,
+            chunks,
+            bytes,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn meta(&self) -> &BlockMeta {
+        &self.meta
+    }
+
+    /// Bytes on disk.
+    pub fn size_bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    pub fn num_series(&self) -> usize {
+        self.series_count
+    }
+
+    fn corrupt(&self, what: impl std::fmt::Display) -> StorageError {
+        StorageError::Corrupt(format!("block {}: {what}", self.name))
+    }
+
+    fn symbol(&self, i: u64) -> Result<&str, DecodeError> {
+        let off = *self
+            .sym_offsets
+            .get(i as usize)
+            .ok_or(DecodeError("symbol out of range"))? as usize;
+        let bytes = Decoder::new(&self.symbols[off..]).len_bytes()?;
+        std::str::from_utf8(bytes).map_err(|_| DecodeError("symbol is not UTF-8"))
+    }
+
+    /// The index of symbol `s`, if the block has it.
+    fn find_symbol(&self, s: &str) -> Option<u32> {
+        let (mut lo, mut hi) = (0usize, self.sym_offsets.len());
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            match self.symbol(mid as u64).ok()?.cmp(s) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Some(mid as u32),
+            }
+        }
+        None
+    }
+
+    /// The series at index `i` (series are sorted by labels).
+    pub fn series(&self, i: u32) -> Result<SeriesEntry, StorageError> {
+        self.decode_series(i)
+            .map_err(|e| self.corrupt(format!("series {i}: {e}")))
+    }
+
+    fn decode_series(&self, i: u32) -> Result<SeriesEntry, DecodeError> {
+        if i as usize >= self.series_count {
+            return Err(DecodeError("series index out of range"));
+        }
+        let at = self.series_table + 8 * i as usize;
+        let off =
+            u64::from_le_bytes(self.series[at..at + 8].try_into().unwrap_or_default()) as usize;
+        let mut d = Decoder::new(
+            self.series
+                .get(off..self.series_table)
+                .ok_or(DecodeError("bad series offset"))?,
+        );
+        let n = d.len()?;
+        let mut buf = Vec::with_capacity(64);
+        for _ in 0..n {
+            for _ in 0..2 {
+                let s = self.symbol(d.uvarint()?)?;
+                crate::encoding::put_bytes(&mut buf, s.as_bytes());
+            }
+        }
+        let labels = Labels::from_bytes(&buf).map_err(|_| DecodeError("malformed labels"))?;
+        let nchunks = d.len()?;
+        let mut chunks = Vec::with_capacity(nchunks);
+        let mut prev_max = 0i64;
+        for _ in 0..nchunks {
+            let min_t = prev_max.wrapping_add(d.varint()?);
+            let max_t = min_t.wrapping_add(d.uvarint()? as i64);
+            let offset = d.uvarint()?;
+            let len = d.uvarint()?;
+            chunks.push(ChunkMeta {
+                min_t,
+                max_t,
+                offset,
+                len,
+            });
+            prev_max = max_t;
+        }
+        Ok(SeriesEntry { labels, chunks })
+    }
+
+    /// Appends the points of `chunks` within `range` to `out`, in time order.
+    pub fn read_points(
+        &self,
+        chunks: &[ChunkMeta],
+        range: TimeRange,
+        out: &mut Vec<Point>,
+    ) -> Result<(), StorageError> {
+        let mut tmp = Vec::new();
+        for c in chunks.iter().filter(|c| range.overlaps(c.min_t, c.max_t)) {
+            let start = c.offset as usize;
+            let end = start
+                .checked_add(c.len as usize)
+                .filter(|&e| e + 4 <= self.chunks.len());
+            let end =
+                end.ok_or_else(|| self.corrupt(format!("chunk at {start} exceeds the file")))?;
+            let bytes = &self.chunks[start..end];
+            if crc32c::crc32c(bytes).to_le_bytes() != self.chunks[end..end + 4] {
+                return Err(self.corrupt(format!("chunk at {start}: checksum mismatch")));
+            }
+            tmp.clear();
+            chunk::decode_into(bytes, &mut tmp)
+                .map_err(|e| self.corrupt(format!("chunk at {start}: {e}")))?;
+            out.extend(tmp.iter().filter(|p| range.contains(p.t)));
+        }
+        Ok(())
+    }
+
+    fn postings_entry(&self, i: usize) -> (u32, u32, u64) {
+        let at = self.postings_table + 16 * i;
+        let e = &self.postings[at..at + 16];
+        let u32_at = |o: usize| u32::from_le_bytes([e[o], e[o + 1], e[o + 2], e[o + 3]]);
+        (
+            u32_at(0),
+            u32_at(4),
+            u64::from_le_bytes(e[8..16].try_into().unwrap_or_default()),
+        )
+    }
+
+    /// Table entries of label name symbol `name`: a contiguous range.
+    fn name_range(&self, name: u32) -> std::ops::Range<usize> {
+        let lo = partition(self.postings_count, |i| self.postings_entry(i).0 < name);
+        let hi = partition(self.postings_count, |i| self.postings_entry(i).0 <= name);
+        lo..hi
+    }
+
+    fn decode_postings(&self, offset: u64, out: &mut Vec<u32>) -> Result<(), DecodeError> {
+        let list = self
+            .postings
+            .get(offset as usize..self.postings_table)
+            .ok_or(DecodeError("bad postings offset"))?;
+        let mut d = Decoder::new(list);
+        let n = d.len()?;
+        let mut id = 0u32;
+        for _ in 0..n {
+            id = id
+                .checked_add(d.uvarint()? as u32)
+                .ok_or(DecodeError("postings overflow"))?;
+            out.push(id);
+        }
+        Ok(())
+    }
+
+    /// Every label name in the block.
+    pub fn label_names(&self, f: &mut dyn FnMut(&str)) {
+        let mut prev = None;
+        for i in 0..self.postings_count {
+            let name = self.postings_entry(i).0;
+            if prev != Some(name) {
+                prev = Some(name);
+                if let Ok(s) = self.symbol(u64::from(name)) {
+                    f(s);
+                }
+            }
+        }
+    }
+}
+
+/// The first index in `0..n` for which `pred` is false (`pred` true then false).
+fn partition(n: usize, pred: impl Fn(usize) -> bool) -> usize {
+    let (mut lo, mut hi) = (0, n);
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if pred(mid) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
+
+impl LabelIndex for Block {
+    fn all_postings(&self) -> Vec<u32> {
+        (0..self.series_count as u32).collect()
+    }
+
+    fn for_each_value(&self, name: &str, f: &mut dyn FnMut(&str)) {
+        let Some(name) = self.find_symbol(name) else {
+            return;
+        };
+        for i in self.name_range(name) {
+            if let Ok(v) = self.symbol(u64::from(self.postings_entry(i).1)) {
+                f(v);
+            }
+        }
+    }
+
+    fn postings(&self, name: &str, value: &str, out: &mut Vec<u32>) {
+        let (Some(n), Some(v)) = (self.find_symbol(name), self.find_symbol(value)) else {
+            return;
+        };
+        let range = self.name_range(n);
+        let at =
+            range.start + partition(range.len(), |i| self.postings_entry(range.start + i).1 < v);
+        if at < range.end {
+            let (_, value, offset) = self.postings_entry(at);
+            if value == v {
+                if let Err(e) = self.decode_postings(offset, out) {
+                    tracing::error!(block = %self.name, error = %e, "corrupt postings list");
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::writer::{write_block, NewBlock};
+    use super::*;
+    use crate::index;
+    use strata_core::{MatchOp, Matcher};
+
+    fn new(name: &str) -> NewBlock<'_> {
+        NewBlock {
+            name,
+            seq: 1,
+            level: 0,
+            compacted_from: vec![],
+        }
+    }
+
+    #[test]
+    fn written_block_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut labels: Vec<Labels> = (0..50)
+            .map(|i| {
+                Labels::new([
+                    ("__name__", "m"),
+                    ("i", &i.to_string()),
+                    ("even", if i % 2 == 0 { "y" } else { "n" }),
+                ])
+                .unwrap()
+            })
+            .collect();
+        labels.push(Labels::new([("__name__", "empty")]).unwrap());
+        labels.sort();
+        let points = |i: usize| -> Vec<Point> {
+            if labels[i].metric_name() == Some("empty") {
+                return vec![];
+            }
+            (0..3000)
+                .map(|k| Point {
+                    t: k * 15_000 + i as i64,
+                    v: k as f64 * 0.5,
+                })
+                .collect()
+        };
+        let meta = write_block(dir.path(), new("b1"), &labels, |i| Ok(points(i)))
+            .unwrap()
+            .unwrap();
+        assert_eq!(meta.num_series, 50);
+        assert_eq!(meta.num_samples, 150_000);
+        let b = Block::open(&dir.path().join("b1")).unwrap();
+        assert_eq!(b.num_series(), 50);
+        let even = index::select(&b, &[Matcher::equal("even", "y")]);
+        assert_eq!(even.len(), 25);
+        let re = index::select(&b, &[Matcher::new(MatchOp::Regex, "i", "1|2|3").unwrap()]);
+        assert_eq!(re.len(), 3);
+        for id in re {
+            let s = b.series(id).unwrap();
+            let i = labels.iter().position(|l| *l == s.labels).unwrap();
+            let mut got = Vec::new();
+            b.read_points(&s.chunks, TimeRange::new(15_000 * 1500, i64::MAX), &mut got)
+                .unwrap();
+            assert_eq!(got, points(i)[1500..].to_vec());
+        }
+        let mut names = Vec::new();
+        b.label_names(&mut |n| names.push(n.to_owned()));
+        assert_eq!(names, ["__name__", "even", "i"]);
+        assert!(index::select(&b, &[Matcher::equal("__name__", "empty")]).is_empty());
+    }
+
+    #[test]
+    fn corrupt_files_are_errors_not_panics() {
+        let dir = tempfile::tempdir().unwrap();
+        let labels = vec![Labels::new([("a", "1")]).unwrap()];
+        write_block(dir.path(), new("b"), &labels, |_| {
+            Ok(vec![Point { t: 1, v: 1.0 }])
+        })
+        .unwrap();
+        let path = dir.path().join("b");
+        for file in [SYMBOLS, SERIES, POSTINGS] {
+            let p = path.join(file);
+            let orig = fs::read(&p).unwrap();
+            for pos in 0..orig.len() {
+                let mut bad = orig.clone();
+                bad[pos] ^= 0x41;
+                fs::write(&p, &bad).unwrap();
+                assert!(Block::open(&path).is_err(), "{file} byte {pos}");
+            }
+            fs::write(&p, &orig).unwrap();
+        }
+        let p = path.join(CHUNKS);
+        let orig = fs::read(&p).unwrap();
+        let mut bad = orig.clone();
+        bad[0] ^= 0x41;
+        fs::write(&p, &bad).unwrap();
+        let b = Block::open(&path).unwrap();
+        let s = b.series(0).unwrap();
+        assert!(b
+            .read_points(&s.chunks, TimeRange::ALL, &mut Vec::new())
+            .is_err());
+    }
+}

@@ -1,0 +1,161 @@
+//! The decimal transform: values with few decimal digits become exact integers.
+//!
+//! Most metric values are counters, byte counts or numbers with two or three
+//! decimals, whose float bits look random to XOR coding. Scaled by `10^exp` they are
+//! integers whose deltas (or deltas of deltas, for counters) are small. A value is
+//! only scaled when `m as f64 / 10^exp` gives back exactly its bits; -0.0, NaNs
+//! (the staleness marker included) and infinities never are, and travel as
+//! "special" slots carrying their raw bits, so one stale marker does not push a
+//! whole chunk to XOR.
+
+use super::bits::{BitReader, BitWriter};
+use super::rice::{IntDecoder, IntEncoder, Slot};
+use super::ChunkError;
+
+/// The largest exponent tried. Beyond six decimals the scaled deltas are as wide
+/// as XOR's meaningful bits, so the transform stops paying.
+pub(crate) const MAX_EXP: u8 = 6;
+
+const POW10: [f64; MAX_EXP as usize + 1] = [1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6];
+
+/// `v` scaled to an integer at `exp`, if that is exact.
+pub(crate) fn scale(v: f64, exp: u8) -> Option<i64> {
+    let p = POW10[usize::from(exp)];
+    let m = (v * p).round();
+    // The float range of i64 is [-2^63, 2^63); `as` would saturate outside it.
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+    if !(-LIMIT..LIMIT).contains(&m) {
+        return None;
+    }
+    let m = m as i64;
+    (unscale(m, exp).to_bits() == v.to_bits()).then_some(m)
+}
+
+pub(crate) fn unscale(m: i64, exp: u8) -> f64 {
+    m as f64 / POW10[usize::from(exp)]
+}
+
+/// Values that are never scaled; they are stored raw.
+pub(crate) fn is_special(v: f64) -> bool {
+    !v.is_finite() || (v == 0.0 && v.is_sign_negative())
+}
+
+/// The smallest exponent at which every non-special value scales exactly.
+pub(crate) fn exponent_for(values: impl Iterator<Item = f64> + Clone) -> Option<u8> {
+    (0..=MAX_EXP).find(|&exp| {
+        values
+            .clone()
+            .all(|v| is_special(v) || scale(v, exp).is_some())
+    })
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DecimalEncoder {
+    exp: u8,
+    ints: IntEncoder,
+}
+
+impl DecimalEncoder {
+    pub(crate) fn new(exp: u8, order: u8) -> Self {
+        Self {
+            exp,
+            ints: IntEncoder::new(order),
+        }
+    }
+
+    /// True when [`Self::write`] can take `v`.
+    pub(crate) fn accepts(&self, v: f64) -> bool {
+        is_special(v) || scale(v, self.exp).is_some()
+    }
+
+    /// Writes `v`; the caller checked [`Self::accepts`].
+    pub(crate) fn write(&mut self, w: &mut BitWriter, v: f64) {
+        match scale(v, self.exp) {
+            Some(m) if !is_special(v) => self.ints.write(w, m),
+            _ => {
+                self.ints.write_special(w);
+                w.write_bits(v.to_bits(), 64);
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DecimalDecoder {
+    exp: u8,
+    ints: IntDecoder,
+}
+
+impl DecimalDecoder {
+    pub(crate) fn new(exp: u8, order: u8) -> Result<Self, ChunkError> {
+        if exp > MAX_EXP {
+            return Err(ChunkError::new(format!(
+                "decimal exponent {exp} > {MAX_EXP}"
+            )));
+        }
+        Ok(Self {
+            exp,
+            ints: IntDecoder::new(order),
+        })
+    }
+
+    pub(crate) fn read(&mut self, r: &mut BitReader) -> Result<f64, ChunkError> {
+        Ok(match self.ints.read(r)? {
+            Slot::Int(m) => unscale(m, self.exp),
+            Slot::Special => f64::from_bits(r.read_bits(64)?),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strata_core::STALE_NAN;
+
+    #[test]
+    fn exponent_is_the_smallest_exact_one() {
+        assert_eq!(exponent_for([1.0, 2.0, 1e15].into_iter()), Some(0));
+        assert_eq!(exponent_for([0.35, 12345.67].into_iter()), Some(2));
+        assert_eq!(exponent_for([1.001, f64::NAN, -0.0].into_iter()), Some(3));
+        assert_eq!(exponent_for([0.1 + 0.2].into_iter()), None);
+        assert_eq!(exponent_for([1e300].into_iter()), None);
+        assert_eq!(exponent_for([f64::MIN_POSITIVE].into_iter()), None);
+    }
+
+    #[test]
+    fn scaling_is_bit_exact_or_refused() {
+        assert_eq!(scale(-2.5, 1), Some(-25));
+        assert_eq!(scale(0.0, 0), Some(0));
+        assert_eq!(scale(9.3e18, 0), None);
+        assert_eq!(scale(i64::MIN as f64, 0), Some(i64::MIN));
+        assert!(is_special(-0.0) && is_special(STALE_NAN) && is_special(f64::NEG_INFINITY));
+        assert!(!is_special(0.0));
+    }
+
+    #[test]
+    fn specials_and_scaled_values_round_trip() {
+        let values = [
+            STALE_NAN,
+            0.25,
+            -0.0,
+            1.5,
+            f64::INFINITY,
+            2.75,
+            f64::NAN,
+            -3.0,
+        ];
+        for order in [1, 2] {
+            let mut w = BitWriter::new();
+            let mut enc = DecimalEncoder::new(2, order);
+            for &v in &values {
+                assert!(enc.accepts(v));
+                enc.write(&mut w, v);
+            }
+            let mut r = BitReader::new(w.as_bytes());
+            let mut dec = DecimalDecoder::new(2, order).unwrap();
+            for &v in &values {
+                assert_eq!(dec.read(&mut r).unwrap().to_bits(), v.to_bits());
+            }
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! The head's appendable chunk, compressed as it grows.
+
+use strata_core::Point;
+
+use super::stream::{best_stream, StreamEncoder, ValueCodec};
+
+/// After this many points the value codec is chosen again on what the series has
+/// shown so far; earlier choices rest on a handful of points.
+const REVIEW_AT: usize = 32;
+
+/// An in-order chunk being appended to, held as the streaming bit format.
+///
+/// Values start on the decimal transform. A value that does not scale at the
+/// current exponent re-encodes the chunk once with the best streaming codec for
+/// all its points (a larger exponent, or XOR when none is exact); that happens at
+/// most a few times per chunk since exponents only grow and XOR takes everything.
+#[derive(Debug, Clone)]
+pub struct HeadChunk {
+    stream: StreamEncoder,
+    /// First timestamp and last point, kept unpacked for the head's bookkeeping.
+    bounds: Option<(i64, Point)>,
+}
+
+impl Default for HeadChunk {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl HeadChunk {
+    pub fn new() -> Self {
+        Self {
+            stream: StreamEncoder::new(ValueCodec::Decimal { exp: 0, order: 2 }),
+            bounds: None,
+        }
+    }
+
+    /// Appends a point; the caller guarantees `t` is greater than the last timestamp.
+    pub fn append(&mut self, t: i64, v: f64) {
+        if !self.stream.try_append(t, v) {
+            let mut points = self.stream.points();
+            points.push(Point { t, v });
+            self.stream = best_stream(&points);
+        } else if self.stream.len() == REVIEW_AT {
+            self.stream = best_stream(&self.stream.points());
+        }
+        let min_t = self.bounds.map_or(t, |(min_t, _)| min_t);
+        self.bounds = Some((min_t, Point { t, v }));
+    }
+
+    pub fn len(&self) -> usize {
+        self.stream.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.stream.len() == 0
+    }
+
+    pub fn min_t(&self) -> Option<i64> {
+        self.bounds.map(|(min_t, _)| min_t)
+    }
+
+    pub fn max_t(&self) -> Option<i64> {
+        self.bounds.map(|(_, last)| last.t)
+    }
+
+    pub fn last(&self) -> Option<Point> {
+        self.bounds.map(|(_, last)| last)
+    }
+
+    /// Decodes every point in time order.
+    pub fn points(&self) -> Vec<Point> {
+        self.stream.points()
+    }
+
+    /// Heap bytes owned by the chunk (its bit stream), not counting
+    /// `size_of::<HeadChunk>()` itself.
+    pub fn memory_bytes(&self) -> usize {
+        self.stream.heap_bytes()
+    }
+
+    /// The chunk as sealed bytes for [`super::decode_into`], by copying the stream
+    /// (no re-encoding). [`super::encode`] of [`Self::points`] is usually smaller
+    /// and costs a decode and several encodes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.stream.to_chunk()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chunk::decode_into;
+    use strata_core::STALE_NAN;
+
+    fn check(points: &[Point]) -> HeadChunk {
+        let mut head = HeadChunk::new();
+        for p in points {
+            head.append(p.t, p.v);
+        }
+        let bits = |ps: &[Point]| ps.iter().map(|p| (p.t, p.v.to_bits())).collect::<Vec<_>>();
+        assert_eq!(bits(&head.points()), bits(points));
+        let mut sealed = Vec::new();
+        decode_into(&head.to_bytes(), &mut sealed).unwrap();
+        assert_eq!(bits(&sealed), bits(points));
+        assert_eq!(head.len(), points.len());
+        assert_eq!(head.min_t(), points.first().map(|p| p.t));
+        assert_eq!(head.last().map(|p| p.t), points.last().map(|p| p.t));
+        head
+    }
+
+    #[test]
+    fn empty_head_has_no_bounds() {
+        let head = check(&[]);
+        assert!(head.is_empty() && head.max_t().is_none() && head.last().is_none());
+    }
+
+    #[test]
+    fn values_needing_more_decimals_or_xor_re_encode() {
+        let values = [1.0, 2.0, 2.5, 2.75, STALE_NAN, -0.0, 3.125, 0.1 + 0.2, 4.0];
+        let points: Vec<Point> = values
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| Point {
+                t: i as i64 * 15_000,
+                v,
+            })
+            .collect();
+        check(&points);
+    }
+
+    #[test]
+    fn a_counter_head_stays_small() {
+        let points: Vec<Point> = (0..120)
+            .map(|i| Point {
+                t: 1_700_000_000_000 + i * 15_000,
+                v: 1000.0 + i as f64 * 0.25,
+            })
+            .collect();
+        let head = check(&points);
+        assert!(head.memory_bytes() <= 64, "{} bytes", head.memory_bytes());
+    }
+
+    #[test]
+    fn extreme_timestamps_round_trip() {
+        let points =
+            [i64::MIN, i64::MIN + 1, -1, 0, 1, i64::MAX - 1, i64::MAX].map(|t| Point { t, v: 1.0 });
+        check(&points);
+    }
+}

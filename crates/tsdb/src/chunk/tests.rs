@@ -1,0 +1,160 @@
+//! Cross-codec properties: exact round trips and panic-free decoding.
+
+use proptest::prelude::*;
+use strata_core::{Point, STALE_NAN};
+
+use super::*;
+
+fn bits(points: &[Point]) -> Vec<(i64, u64)> {
+    points.iter().map(|p| (p.t, p.v.to_bits())).collect()
+}
+
+fn assert_round_trip(chunk: &[u8], points: &[Point]) {
+    let mut out = Vec::new();
+    decode_into(chunk, &mut out).unwrap();
+    assert_eq!(bits(&out), bits(points));
+}
+
+fn assert_all_codecs_round_trip(points: &[Point]) {
+    assert_round_trip(&encode(points), points);
+    for encoding in Encoding::ALL {
+        if let Some(chunk) = encode_as(encoding, points) {
+            assert_eq!(Encoding::of(&chunk).unwrap(), encoding);
+            assert_round_trip(&chunk, points);
+        }
+    }
+}
+
+fn at_15s(values: &[f64]) -> Vec<Point> {
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| Point {
+            t: 1_700_000_000_000 + i as i64 * 15_000,
+            v,
+        })
+        .collect()
+}
+
+#[test]
+fn special_floats_round_trip_in_every_codec() {
+    let values = [
+        1.5,
+        STALE_NAN,
+        -0.0,
+        0.0,
+        f64::NAN,
+        -f64::NAN,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::MIN_POSITIVE,
+        f64::from_bits(1),
+        f64::MAX,
+        f64::MIN,
+        2.25,
+    ];
+    assert_all_codecs_round_trip(&at_15s(&values));
+    // Decimal-friendly values with stale markers still take the decimal codec.
+    let with_stale = at_15s(&[1.25, 2.5, STALE_NAN, 3.75, -0.0]);
+    assert!(encode_as(Encoding::Decimal, &with_stale).is_some());
+    assert_all_codecs_round_trip(&with_stale);
+}
+
+#[test]
+fn extreme_timestamps_and_deltas_round_trip() {
+    let ts = [i64::MIN, i64::MIN + 1, 0, i64::MAX - 1, i64::MAX];
+    let points: Vec<Point> = ts.iter().map(|&t| Point { t, v: 1.0 }).collect();
+    assert_all_codecs_round_trip(&points);
+    let values = [i64::MIN as f64, i64::MAX as f64, -9.0e18, 9.0e18, 0.0];
+    assert_all_codecs_round_trip(&at_15s(&values));
+}
+
+#[test]
+fn empty_and_single_point_chunks_round_trip() {
+    assert_all_codecs_round_trip(&[]);
+    assert_all_codecs_round_trip(&[Point { t: -5, v: 0.1 }]);
+}
+
+#[test]
+fn decimal_transform_refuses_inexact_values() {
+    assert!(encode_as(Encoding::Decimal, &at_15s(&[0.1 + 0.2])).is_none());
+    assert!(encode_as(Encoding::Decimal, &at_15s(&[1e-7])).is_none());
+}
+
+#[test]
+fn counters_compress_far_below_raw() {
+    let values: Vec<f64> = (0..120).map(|i| 1e6 + f64::from(i) * 12.5).collect();
+    let chunk = encode(&at_15s(&values));
+    assert!(chunk.len() < 120 * 16 / 10, "{} bytes", chunk.len());
+}
+
+#[test]
+fn errors_name_the_problem_and_leave_out_untouched() {
+    let mut out = vec![Point { t: 1, v: 1.0 }];
+    let err = decode_into(&[], &mut out).unwrap_err();
+    assert_eq!(err.to_string(), "corrupt chunk: empty chunk");
+    let err = decode_into(&[9, 0], &mut out).unwrap_err();
+    assert_eq!(err.to_string(), "corrupt chunk: unknown codec id 9");
+    let chunk = encode(&at_15s(&[1.0, 2.0, 3.0]));
+    let err = decode_into(&chunk[..chunk.len() - 1], &mut out).unwrap_err();
+    assert!(err.to_string().starts_with("corrupt chunk: point"), "{err}");
+    assert_eq!(out.len(), 1);
+}
+
+fn any_points() -> impl Strategy<Value = Vec<Point>> {
+    let value = prop_oneof![
+        any::<f64>(),
+        (-1_000_000i64..1_000_000, 0u8..4).prop_map(|(m, e)| m as f64 / 10f64.powi(i32::from(e))),
+        Just(STALE_NAN),
+        Just(-0.0),
+    ];
+    let step = prop_oneof![any::<i64>(), (14_990i64..15_010), Just(15_000i64),];
+    (any::<i64>(), prop::collection::vec((step, value), 0..300)).prop_map(|(t0, steps)| {
+        let mut t = t0;
+        steps
+            .into_iter()
+            .map(|(dt, v)| {
+                t = t.wrapping_add(dt);
+                Point { t, v }
+            })
+            .collect()
+    })
+}
+
+proptest! {
+    #[test]
+    fn arbitrary_points_round_trip(points in any_points()) {
+        assert_all_codecs_round_trip(&points);
+        let mut head = HeadChunk::new();
+        for p in &points {
+            head.append(p.t, p.v);
+        }
+        prop_assert_eq!(bits(&head.points()), bits(&points));
+        assert_round_trip(&head.to_bytes(), &points);
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..600)) {
+        let mut out = Vec::new();
+        let _ = decode_into(&bytes, &mut out);
+    }
+
+    #[test]
+    fn mutated_chunks_never_panic(
+        points in any_points(),
+        encoding in prop::sample::select(Encoding::ALL.to_vec()),
+        flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        if let Some(mut chunk) = encode_as(encoding, &points) {
+            for (at, x) in flips {
+                let i = at.index(chunk.len());
+                chunk[i] ^= x;
+            }
+            let keep = cut.index(chunk.len() + 1);
+            chunk.truncate(keep.max(chunk.len() / 2));
+            let mut out = Vec::new();
+            let _ = decode_into(&chunk, &mut out);
+        }
+    }
+}

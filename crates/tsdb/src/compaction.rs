@@ -1,0 +1,76 @@
+//! Compaction: merges blocks that share a time window into one larger block. Windows
+//! are aligned multiples of the block duration (6x, then 36x: 2h → 12h → 3d by default),
+//! and every block fits inside one window of each larger size because head cuts are
+//! aligned too. A window is compacted once it is closed (newer data exists beyond it) and
+//! holds at least two blocks; taking every block of the window keeps "last write wins":
+//! no block outside the merge overlaps it, and the result carries the newest input's
+//! write sequence.
+
+use crate::block::{write_block, Block, BlockMeta};
+use crate::merge::merge_last_wins;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use strata_core::{Labels, StorageError, TimeRange};
+
+/// Window sizes per compaction level, as multiples of the block duration.
+const LEVEL_FACTORS: [i64; 2] = [6, 36];
+
+/// The next merge to do, if any: the target level and the blocks (oldest write first).
+pub fn plan(blocks: &[Arc<Block>], block_ms: i64) -> Option<(u32, Vec<Arc<Block>>)> {
+    let newest = blocks.iter().map(|b| b.meta().max_t).max()?;
+    for (level, factor) in LEVEL_FACTORS.iter().enumerate() {
+        let range = block_ms.saturating_mul(*factor);
+        let mut windows: BTreeMap<i64, Vec<Arc<Block>>> = BTreeMap::new();
+        for b in blocks {
+            let w = b.meta().min_t.div_euclid(range);
+            if b.meta().max_t.div_euclid(range) == w {
+                windows.entry(w).or_default().push(b.clone());
+            }
+        }
+        for (w, mut members) in windows {
+            let end = (w + 1).saturating_mul(range);
+            if members.len() >= 2 && end <= newest {
+                members.sort_by_key(|b| b.meta().seq);
+                return Some((level as u32 + 1, members));
+            }
+        }
+    }
+    None
+}
+
+/// Writes the merge of `inputs` (oldest write first) as block `name` in `parent`.
+pub fn compact(
+    parent: &Path,
+    name: &str,
+    level: u32,
+    inputs: &[Arc<Block>],
+) -> Result<Option<BlockMeta>, StorageError> {
+    // Every series of every input, grouped by labels, with its inputs in write order.
+    let mut series: BTreeMap<Labels, Vec<(usize, crate::block::SeriesEntry)>> = BTreeMap::new();
+    for (bi, b) in inputs.iter().enumerate() {
+        for i in 0..b.num_series() as u32 {
+            let entry = b.series(i)?;
+            series
+                .entry(entry.labels.clone())
+                .or_default()
+                .push((bi, entry));
+        }
+    }
+    let (labels, sources): (Vec<Labels>, Vec<_>) = series.into_iter().unzip();
+    let new = crate::block::writer::NewBlock {
+        name,
+        seq: inputs.iter().map(|b| b.meta().seq).max().unwrap_or(0),
+        level,
+        compacted_from: inputs.iter().map(|b| b.name().to_owned()).collect(),
+    };
+    write_block(parent, new, &labels, |i| {
+        let mut lists = Vec::with_capacity(sources[i].len());
+        for (bi, entry) in &sources[i] {
+            let mut pts = Vec::new();
+            inputs[*bi].read_points(&entry.chunks, TimeRange::ALL, &mut pts)?;
+            lists.push(pts);
+        }
+        Ok(merge_last_wins(lists))
+    })
+}
