@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Ingest side by side (issues 2 and 3): the same data sets pushed over HTTP with the same
-# concurrency into Strata and VictoriaMetrics 1.79 (and Prometheus 2.42 through remote
-# write, for reference), each on a fresh data directory. Prints a markdown table:
-# samples/s end to end, bytes on disk per sample after a flush, peak RSS, peak RSS per
+# concurrency into Strata and VictoriaMetrics 1.79 (and, with WITH_PROMETHEUS=1,
+# Prometheus 2.42 through remote write, for reference), each on a fresh data directory.
+# Prints a markdown table: samples/s end to end, bytes on disk per sample after a flush, peak RSS, peak RSS per
 # series, Strata's ratio to VictoriaMetrics; then Strata's ack-to-queryable latency.
 #
 # Knobs (environment): CONCURRENCY (4) BATCH (10000) NODE_HOSTS (625) NODE_POINTS (160)
 # WALK_SERIES (1000) WALK_POINTS (2000) CARD_HOSTS (10000, 0 skips the 1M-series run)
-# CARD_POINTS (4) PROBES (30) WITH_PROMETHEUS (1) SKIP_STRATA (unset).
+# CARD_POINTS (4) PROBES (30; PEER_PROBES 5 for VictoriaMetrics, which takes seconds)
+# WITH_PROMETHEUS (0; 1 adds Prometheus via remote write) SKIP_STRATA (unset).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -20,7 +21,8 @@ WALK_POINTS=${WALK_POINTS:-2000}
 CARD_HOSTS=${CARD_HOSTS:-10000}
 CARD_POINTS=${CARD_POINTS:-4}
 PROBES=${PROBES:-30}
-WITH_PROMETHEUS=${WITH_PROMETHEUS:-1}
+PEER_PROBES=${PEER_PROBES:-5}
+WITH_PROMETHEUS=${WITH_PROMETHEUS:-0}
 
 build_tools
 # One fixed end time, so every server receives byte-identical data.
@@ -29,8 +31,8 @@ END_MS=$(( $(date +%s) / 60 * 60 * 1000 ))
 # measure SERVER DATASET-ARGS...: one fresh server, one push, flush, figures in R_*.
 measure() {
   local server=$1; shift
-  local data=("$@" --end-ms "$END_MS") url format=prometheus report series
-  series=$(kv series "$("$LOADGEN" describe "${data[@]}")")
+  local data=("$@" --end-ms "$END_MS") url format=prometheus report described
+  described=$("$LOADGEN" describe "${data[@]}")
   case $server in
     strata) start_strata; url="$SERVER_URL/api/v1/import/prometheus" ;;
     vm) start_vm; url="$SERVER_URL/api/v1/import/prometheus" ;;
@@ -54,12 +56,14 @@ measure() {
     R_BPS=$(div "$(disk_bytes "$SERVER_DIR")" "$samples" 3)
   fi
   R_PEAK_KIB=$(peak_rss_kib "$SERVER_PID")
-  R_PER_SERIES=$(div "$((R_PEAK_KIB * 1024))" "$series" 0)
-  R_SERIES=$series
-  R_SAMPLES=$samples
+  R_SERIES=$(kv series "$described")
+  R_SAMPLES=$(kv samples "$described")
+  R_PER_SERIES=$(div "$((R_PEAK_KIB * 1024))" "$R_SERIES" 0)
   if [[ $server == strata || $server == vm ]] && [[ -n "${PROBE_AFTER:-}" ]]; then
     log "$server: probing ack-to-queryable latency"
-    R_PROBE=$("$LOADGEN" probe --url "$SERVER_URL" --count "$PROBES" --target-ms 100 --timeout-ms 10000)
+    local probes=$PROBES
+    [[ $server == strata ]] || probes=$PEER_PROBES
+    R_PROBE=$("$LOADGEN" probe --url "$SERVER_URL" --count "$probes" --target-ms 100 --timeout-ms 10000)
     log "$server: $R_PROBE"
   fi
   stop_server "$SERVER_PID"

@@ -83,14 +83,17 @@ start_vm() { # extra args...
     -httpListenAddr="127.0.0.1:$port" -retentionPeriod=100y -search.latencyOffset=0s "$@"
 }
 
-# Prometheus 2.42 with no scrape targets, remote-write receiver on, nothing expires.
+# Prometheus 2.42 with no scrape targets, remote-write receiver on, nothing expires. Its
+# out-of-order window is opened wide: the connections of a push drift apart in time, and
+# a multi-hour data set would otherwise be refused as "out of bounds" (older than the
+# head's newest sample minus one hour).
 start_prometheus() { # [existing tsdb dir] extra args...
   local port
   port=$(free_port)
   SERVER_DIR=${1:-$(mktemp -d "$WORK/prom.XXXX")}
   shift || true
   SERVER_URL="http://127.0.0.1:$port"
-  printf 'global:\n  scrape_interval: 15s\n' >"$WORK/prometheus.yml"
+  printf 'global:\n  scrape_interval: 15s\nstorage:\n  tsdb:\n    out_of_order_time_window: 30d\n' >"$WORK/prometheus.yml"
   start_server prometheus /-/ready prometheus --config.file="$WORK/prometheus.yml" \
     --storage.tsdb.path="$SERVER_DIR" --storage.tsdb.retention.time=100y \
     --web.listen-address="127.0.0.1:$port" --web.enable-remote-write-receiver "$@"
@@ -108,7 +111,7 @@ vm_flush_and_merge() { # base url
   curl -fsS "$1/internal/force_merge" >/dev/null
   local deadline=$((SECONDS + 300))
   sleep 1
-  while curl -fsS "$1/metrics" | grep -Eq '^vm_active_force_merges [1-9]'; do
+  while [[ $(curl -fsS "$1/metrics" | awk '$1 == "vm_active_force_merges" { print $2 }') != 0 ]]; do
     ((SECONDS < deadline)) || { log "force merge still running after 300 s"; break; }
     sleep 0.5
   done
@@ -135,5 +138,5 @@ ratio() {
 div() { awk -v a="$1" -v b="$2" -v d="${3:-2}" 'BEGIN { if (b + 0 == 0) print "n/a"; else printf "%.*f", d, a / b }'; }
 
 machine_line() {
-  echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(free -g | awk '/Mem:/ {print $2}') GiB RAM, shared and noisy; load generator on the same cores. $(date -u '+%Y-%m-%d %H:%M UTC')."
+  echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(free -g | awk '/Mem:/ {print $2}') GiB RAM, shared and noisy (load average $(cut -d' ' -f1-3 /proc/loadavg) at the end of the run); load generator on the same cores. $(date -u '+%Y-%m-%d %H:%M UTC')."
 }

@@ -74,7 +74,7 @@ QUERIES=(
   "100 concurrent clients: sum by (mode) (rate) over 1,600 series|/api/v1/query|$CONCURRENT_REQUESTS|100|query=sum by (mode) (rate(node_cpu_seconds_total{instance=~\"host-000.*\"}[5m]));time=$T"
 )
 
-declare -A P50 P99 RES
+declare -A P50 P99 RES QPS
 for q in "${QUERIES[@]}"; do
   IFS='|' read -r name path requests concurrency params <<<"$q"
   IFS=';' read -ra plist <<<"$params"
@@ -84,7 +84,7 @@ for q in "${QUERIES[@]}"; do
     report=$("$LOADGEN" query --url "${URL[$s]}$path" "${args[@]}" --requests "$requests" --concurrency "$concurrency" 2>"$WORK/query.err") \
       || report="ok=0 errors=all results=$(head -c 200 "$WORK/query.err" | tr ' \n' '_ ')"
     log "$s | $name | $report"
-    P50[$name,$s]=$(kv p50_ms "$report"); P99[$name,$s]=$(kv p99_ms "$report"); RES[$name,$s]=$(kv results "$report")
+    P50[$name,$s]=$(kv p50_ms "$report"); P99[$name,$s]=$(kv p99_ms "$report"); RES[$name,$s]=$(kv results "$report"); QPS[$name,$s]=$(kv qps "$report")
     [[ $(kv errors "$report") == 0 ]] || { P50[$name,$s]=error; P99[$name,$s]=error; }
   done
 done
@@ -99,13 +99,14 @@ echo
 echo "$(machine_line) Same data in each; VictoriaMetrics with -search.disableCache (else repeats time its cache);"
 echo "$REQUESTS sequential requests per query after 3 warm-ups unless stated; evaluation time $T (end of data)."
 echo
-echo "| query | Strata p50 | Strata p99 | VM p50 | VM p99 | Prometheus p50 | Prometheus p99 | Strata / fastest peer p50 | p99 | answer size S/V/P |"
-echo "|---|---|---|---|---|---|---|---|---|---|"
+echo "| query | Strata p50 | Strata p99 | VM p50 | VM p99 | Prometheus p50 | Prometheus p99 | Strata / fastest peer p50 | p99 | answer size S/V/P | queries/s S/V/P |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
 for q in "${QUERIES[@]}"; do
   name=${q%%|*}
-  printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s/%s/%s |\n' "$name" \
+  printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s/%s/%s | %s/%s/%s |\n' "$name" \
     "${P50[$name,strata]:-n/a}" "${P99[$name,strata]:-n/a}" "${P50[$name,vm]}" "${P99[$name,vm]}" \
     "${P50[$name,prometheus]}" "${P99[$name,prometheus]}" \
     "$(ratio "${P50[$name,strata]:-n/a}" "$(fastest "$name" P50)")" "$(ratio "${P99[$name,strata]:-n/a}" "$(fastest "$name" P99)")" \
-    "${RES[$name,strata]:-n/a}" "${RES[$name,vm]:-}" "${RES[$name,prometheus]:-}"
+    "${RES[$name,strata]:-n/a}" "${RES[$name,vm]:-}" "${RES[$name,prometheus]:-}" \
+    "${QPS[$name,strata]:-n/a}" "${QPS[$name,vm]:-}" "${QPS[$name,prometheus]:-}"
 done

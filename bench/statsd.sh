@@ -12,7 +12,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 RATES=${RATES:-250000 500000 750000 1000000}
 DURATION_S=${DURATION_S:-4}
 LINES_PER_PACKET=${LINES_PER_PACKET:-16}
-STATSD_LINES_METRIC=${STATSD_LINES_METRIC:-strata_statsd_lines_total}
+STATSD_LINES_METRIC=${STATSD_LINES_METRIC:-strata_statsd_lines_accepted_total}
 
 build_tools
 [[ -z "${SKIP_STRATA:-}" ]] || { log "no strata binary: nothing to measure"; exit 1; }
