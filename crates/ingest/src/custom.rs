@@ -64,7 +64,15 @@ struct Metric {
 
 /// Decodes a `custom_metrics` body; metrics without a timestamp get `now_ms`.
 pub fn parse(body: &[u8], now_ms: i64) -> Result<Decoded, JsonError> {
-    let body: Body = serde_json::from_slice(body)?;
+    decode(serde_json::from_slice(body)?, now_ms)
+}
+
+/// [`parse`] for a body already read as JSON (a `/batch` item).
+pub(crate) fn parse_value(body: Value, now_ms: i64) -> Result<Decoded, JsonError> {
+    decode(serde_json::from_value(body)?, now_ms)
+}
+
+fn decode(body: Body, now_ms: i64) -> Result<Decoded, JsonError> {
     let env = body.custom_metrics;
     let t = match &env.timestamp {
         Some(ts) => parse_rfc3339_ms(ts).map_err(JsonError::Envelope)?,

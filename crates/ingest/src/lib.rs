@@ -12,10 +12,16 @@
 //! pass the time of receipt (`now_ms`), and the stateful parts ([`events::EventMapper`],
 //! [`statsd::Aggregator`]) are plain values the caller owns and locks as it sees fit.
 
+pub mod batch;
 pub mod custom;
 pub mod encoding;
+pub mod events;
+#[cfg(test)]
+mod fixtures;
+mod histogram;
 mod json;
 pub mod prometheus;
+pub mod statsd;
 mod value;
 
 pub use value::format_float;

@@ -86,7 +86,6 @@ fn format_go_g(f: f64) -> String {
 }
 
 /// Prometheus's default histogram buckets (seconds), used where a format gives none.
-#[allow(dead_code)]
 pub(crate) const DEFAULT_BUCKETS: [f64; 11] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];

@@ -1,55 +1,6 @@
 use super::*;
+use crate::fixtures;
 use proptest::prelude::*;
-
-pub(crate) const SPEC_SAMPLE: &str = r#"{
-  "custom_metrics": {
-    "timestamp": "2025-07-26T10:30:00Z",
-    "source": "prediction-service",
-    "metrics": [
-      {
-        "name": "predictions_generated_total",
-        "type": "counter",
-        "value": 1247,
-        "labels": {
-          "service": "ml-inference",
-          "model": "momentum_transformer",
-          "strategy": "optimized",
-          "symbol": "AAPL",
-          "confidence_tier": "high"
-        }
-      },
-      {
-        "name": "model_inference_duration_ms",
-        "type": "histogram",
-        "buckets": {
-          "5": 234,
-          "10": 567,
-          "25": 890,
-          "50": 1123,
-          "100": 1200,
-          "+Inf": 1247
-        },
-        "sum": 18734.5,
-        "count": 1247,
-        "labels": {
-          "service": "ml-inference",
-          "model": "momentum_transformer"
-        }
-      },
-      {
-        "name": "trading_profit_loss_usd",
-        "type": "gauge",
-        "value": 12847.32,
-        "labels": {
-          "user_id": "user_12345",
-          "strategy": "momentum_transformer",
-          "symbol": "AAPL",
-          "time_horizon": "1h"
-        }
-      }
-    ]
-  }
-}"#;
 
 const T: i64 = 1753525800000;
 
@@ -75,7 +26,7 @@ fn rejected(metric: &str) -> String {
 
 #[test]
 fn spec_sample_decodes_exactly() {
-    let d = parse(SPEC_SAMPLE.as_bytes(), 0).unwrap();
+    let d = parse(fixtures::CUSTOM.as_bytes(), 0).unwrap();
     assert!(d.rejected.is_empty());
     let h = r#"model="momentum_transformer", service="ml-inference", source="prediction-service""#;
     let want = vec![
@@ -278,7 +229,7 @@ proptest! {
 
     #[test]
     fn mutated_bodies_never_panic(edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..6)) {
-        let mut b = SPEC_SAMPLE.as_bytes().to_vec();
+        let mut b = fixtures::CUSTOM.as_bytes().to_vec();
         for (at, byte) in edits {
             let i = at % b.len();
             b[i] = byte;

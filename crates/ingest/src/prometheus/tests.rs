@@ -1,23 +1,6 @@
 use super::*;
+use crate::fixtures;
 use proptest::prelude::*;
-
-const SPEC_SAMPLE: &str = r#"# HELP http_requests_total Total number of HTTP requests
-# TYPE http_requests_total counter
-http_requests_total{service="ml-inference",endpoint="/predict",method="POST",status="200"} 1247 1722076800000
-
-# HELP http_request_duration_seconds HTTP request duration in seconds
-# TYPE http_request_duration_seconds histogram
-http_request_duration_seconds_bucket{service="ml-inference",endpoint="/predict",le="0.01"} 234 1722076800000
-http_request_duration_seconds_bucket{service="ml-inference",endpoint="/predict",le="0.05"} 456 1722076800000
-http_request_duration_seconds_bucket{service="ml-inference",endpoint="/predict",le="0.1"} 789 1722076800000
-http_request_duration_seconds_bucket{service="ml-inference",endpoint="/predict",le="+Inf"} 1247 1722076800000
-http_request_duration_seconds_sum{service="ml-inference",endpoint="/predict"} 23.456 1722076800000
-http_request_duration_seconds_count{service="ml-inference",endpoint="/predict"} 1247 1722076800000
-
-# HELP prediction_accuracy Current prediction accuracy
-# TYPE prediction_accuracy gauge
-prediction_accuracy{service="ml-inference",model="momentum_transformer",strategy="default"} 0.742 1722076800000
-"#;
 
 fn text(body: &str) -> Result<WriteBatch, ParseError> {
     parse(body.as_bytes(), Format::Text, 42)
@@ -41,7 +24,7 @@ fn err(r: Result<WriteBatch, ParseError>) -> (usize, usize, String) {
 
 #[test]
 fn spec_sample_decodes_exactly() {
-    let b = text(SPEC_SAMPLE).unwrap();
+    let b = text(fixtures::PROMETHEUS).unwrap();
     let t = 1722076800000i64;
     let want = [
         format!(
@@ -353,7 +336,8 @@ proptest! {
 
     #[test]
     fn mutated_bodies_never_panic(edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8)) {
-        for body in [SPEC_SAMPLE.as_bytes(), include_bytes!("../../../../../shared/data/alltypes.5mfs.om.txt")] {
+        let om_file = shared_file("alltypes.5mfs.om.txt");
+        for body in [fixtures::PROMETHEUS.as_bytes(), &om_file] {
             let mutated = mutate(body, &edits);
             for format in [Format::Text, Format::OpenMetrics] {
                 if let Err(e) = parse(&mutated, format, 0) {

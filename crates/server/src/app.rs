@@ -1,0 +1,147 @@
+//! The state every endpoint and listener shares: configuration, the store, the
+//! stateful decoders and the counters.
+
+use crate::config::Config;
+use crate::counters::{Counters, Source};
+use crate::store::Store;
+use parking_lot::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use strata_core::{AppendStats, StorageError, WriteBatch};
+use strata_ingest::events::EventMapper;
+use strata_ingest::statsd::{Aggregator, StatsdConfig};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+pub struct App {
+    pub config: Config,
+    pub store: Arc<dyn Store>,
+    pub counters: Counters,
+    /// Event ids and cumulative event counters live across requests.
+    pub events: Mutex<EventMapper>,
+    /// StatsD aggregates between flushes (also when StatsD is off, so the state is uniform).
+    pub statsd: Mutex<Aggregator>,
+    started: Instant,
+    started_at: SystemTime,
+    ready: AtomicBool,
+    workers: Arc<Semaphore>,
+    waiting: AtomicUsize,
+    last_storage_error: Mutex<Option<String>>,
+}
+
+/// A request's turn to decode and append; dropping it frees the turn.
+pub struct Turn {
+    _permit: OwnedSemaphorePermit,
+}
+
+/// Every ingest worker is busy and the queue is full.
+#[derive(Debug, thiserror::Error)]
+#[error("{waiting} ingest requests are already waiting (METRICS_INGESTION_BUFFER_SIZE)")]
+pub struct Busy {
+    pub waiting: usize,
+}
+
+impl App {
+    pub fn new(config: Config, store: Arc<dyn Store>) -> Arc<App> {
+        let statsd = Aggregator::new(StatsdConfig {
+            timer_buckets: config.statsd_timer_buckets.clone(),
+            ..StatsdConfig::default()
+        });
+        Arc::new(App {
+            events: Mutex::new(EventMapper::new(config.events_remembered_ids)),
+            statsd: Mutex::new(statsd),
+            workers: Arc::new(Semaphore::new(config.ingestion_workers)),
+            config,
+            store,
+            counters: Counters::default(),
+            started: Instant::now(),
+            started_at: SystemTime::now(),
+            ready: AtomicBool::new(false),
+            waiting: AtomicUsize::new(0),
+            last_storage_error: Mutex::new(None),
+        })
+    }
+
+    /// Waits for an ingest worker, or refuses at once when the queue is full.
+    pub async fn take_turn(&self) -> Result<Turn, Busy> {
+        let waiting = self.waiting.fetch_add(1, Ordering::Relaxed);
+        let _leave = scopeguard(|| {
+            self.waiting.fetch_sub(1, Ordering::Relaxed);
+        });
+        if waiting >= self.config.ingestion_buffer_size {
+            return Err(Busy { waiting });
+        }
+        let permit = Arc::clone(&self.workers)
+            .acquire_owned()
+            .await
+            .expect("the worker semaphore is never closed");
+        Ok(Turn { _permit: permit })
+    }
+
+    /// Appends on a blocking thread (the store waits for fsync) and counts the outcome.
+    pub fn append_blocking(
+        &self,
+        source: Source,
+        batch: &WriteBatch,
+    ) -> Result<AppendStats, StorageError> {
+        if batch.is_empty() {
+            return Ok(AppendStats::default());
+        }
+        match self.store.append(batch) {
+            Ok(stats) => {
+                let c = self.counters.source(source);
+                c.samples.fetch_add(stats.samples, Ordering::Relaxed);
+                c.new_series.fetch_add(stats.new_series, Ordering::Relaxed);
+                Ok(stats)
+            }
+            Err(e) => {
+                self.counters.storage_errors.fetch_add(1, Ordering::Relaxed);
+                if !matches!(e, StorageError::Backpressure { .. }) {
+                    *self.last_storage_error.lock() = Some(e.to_string());
+                }
+                Err(e)
+            }
+        }
+    }
+
+    pub fn last_storage_error(&self) -> Option<String> {
+        self.last_storage_error.lock().clone()
+    }
+
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    pub fn started_at(&self) -> SystemTime {
+        self.started_at
+    }
+
+    /// Whether the server takes traffic: set once listening, cleared when shutting down.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Relaxed);
+    }
+}
+
+/// Milliseconds since the Unix epoch: the timestamp of samples that carry none.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Runs `f` when dropped, also on early return or cancellation of an async request.
+fn scopeguard<F: FnOnce()>(f: F) -> impl Drop {
+    struct Guard<F: FnOnce()>(Option<F>);
+    impl<F: FnOnce()> Drop for Guard<F> {
+        fn drop(&mut self) {
+            if let Some(f) = self.0.take() {
+                f();
+            }
+        }
+    }
+    Guard(Some(f))
+}
