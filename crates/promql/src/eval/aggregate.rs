@@ -1,0 +1,322 @@
+//! Aggregation operators (`sum`, `topk`, `count_values`, …) with `by`/`without`.
+//!
+//! Each input series is assigned its group once, by hashing the grouping labels; each
+//! step then only folds values into per-group accumulators.
+
+use super::math::{format_float, nan_first, quantile, quantile_warning, KahanSum, Mean, Variance};
+use super::signature::LabelSubset;
+use super::{Evaluator, Result, SeriesTable, StepVectors, Steps};
+use crate::error::QueryError;
+use promql_parser::parser::token::*;
+use promql_parser::parser::{AggregateExpr, LabelModifier};
+use std::collections::HashMap;
+use strata_core::{is_valid_label_name, Labels};
+
+/// The fold of one group at one step.
+#[derive(Debug, Clone)]
+enum Acc {
+    Sum(KahanSum),
+    Mean(Mean),
+    Min(f64),
+    Max(f64),
+    Count(f64),
+    Variance(Variance),
+    Values(Vec<f64>),
+}
+
+impl Acc {
+    fn new(op: TokenId, v: f64) -> Acc {
+        let mut acc = match op {
+            T_SUM => Acc::Sum(KahanSum::default()),
+            T_AVG => Acc::Mean(Mean::default()),
+            T_MIN => return Acc::Min(v),
+            T_MAX => return Acc::Max(v),
+            T_COUNT | T_GROUP => Acc::Count(0.0),
+            T_STDDEV | T_STDVAR => Acc::Variance(Variance::default()),
+            _ => Acc::Values(Vec::new()),
+        };
+        acc.add(v);
+        acc
+    }
+
+    fn add(&mut self, v: f64) {
+        match self {
+            Acc::Sum(s) => s.add(v),
+            Acc::Mean(m) => m.add(v),
+            Acc::Min(m) => {
+                if *m > v || m.is_nan() {
+                    *m = v
+                }
+            }
+            Acc::Max(m) => {
+                if *m < v || m.is_nan() {
+                    *m = v
+                }
+            }
+            Acc::Count(c) => *c += 1.0,
+            Acc::Variance(var) => var.add(v),
+            Acc::Values(vs) => vs.push(v),
+        }
+    }
+
+    fn value(&mut self, op: TokenId, param: f64) -> f64 {
+        match self {
+            Acc::Sum(s) => s.value(),
+            Acc::Mean(m) => m.value(),
+            Acc::Min(v) | Acc::Max(v) => *v,
+            Acc::Count(c) => {
+                if op == T_GROUP {
+                    1.0
+                } else {
+                    *c
+                }
+            }
+            Acc::Variance(v) if op == T_STDDEV => v.value().sqrt(),
+            Acc::Variance(v) => v.value(),
+            Acc::Values(vs) => quantile(param, vs),
+        }
+    }
+}
+
+/// Groups of an aggregation: each input series' group id and each group's labels.
+struct Groups {
+    of_series: Vec<u32>,
+    labels: Vec<Labels>,
+}
+
+fn group(series: &[Labels], modifier: &Option<LabelModifier>) -> Groups {
+    let subset = match modifier {
+        None => LabelSubset::Only(Vec::new()),
+        Some(LabelModifier::Include(l)) => LabelSubset::Only(l.labels.clone()),
+        Some(LabelModifier::Exclude(l)) => LabelSubset::AllBut(l.labels.clone()),
+    };
+    let mut by_hash: HashMap<u64, u32> = HashMap::new();
+    let mut labels = Vec::new();
+    let of_series = series
+        .iter()
+        .map(|l| {
+            *by_hash.entry(subset.hash(l)).or_insert_with(|| {
+                labels.push(subset.labels(l));
+                labels.len() as u32 - 1
+            })
+        })
+        .collect();
+    Groups { of_series, labels }
+}
+
+pub(super) fn eval(ev: &mut Evaluator<'_>, a: &AggregateExpr, s: &Steps) -> Result<StepVectors> {
+    let op = a.op.id();
+    let param = match (&a.param, op) {
+        (Some(p), T_COUNT_VALUES) => Param::Label(ev.eval_string(p, s)?),
+        (Some(p), _) => Param::Scalar(ev.eval_scalar(p, s)?),
+        (None, _) => Param::Scalar(vec![f64::NAN; s.len()]),
+    };
+    let input = ev.eval_vector(&a.expr, s)?;
+    let groups = group(&input.series, &a.modifier);
+    match (op, param) {
+        (T_TOPK | T_BOTTOMK | T_LIMITK | T_LIMIT_RATIO, Param::Scalar(p)) => {
+            select_series(ev, op, &p, input, &groups)
+        }
+        (T_COUNT_VALUES, Param::Label(name)) => count_values(ev, &name, input, groups),
+        (_, Param::Scalar(p)) => fold(ev, op, &p, input, groups),
+        _ => Err(QueryError::bad_data(format!(
+            "invalid parameter for aggregation {}",
+            a.op
+        ))),
+    }
+}
+
+enum Param {
+    Scalar(Vec<f64>),
+    Label(String),
+}
+
+/// The folding aggregations: one output sample per group and step.
+fn fold(
+    ev: &mut Evaluator<'_>,
+    op: TokenId,
+    param: &[f64],
+    input: StepVectors,
+    groups: Groups,
+) -> Result<StepVectors> {
+    let mut accs: Vec<Option<Acc>> = vec![None; groups.labels.len()];
+    let mut touched: Vec<u32> = Vec::new();
+    let mut steps = Vec::with_capacity(input.steps.len());
+    for (i, samples) in input.steps.iter().enumerate() {
+        ev.check()?;
+        if op == T_QUANTILE {
+            if let Some(w) = quantile_warning(param[i]) {
+                ev.warn(w);
+            }
+        }
+        for &(id, v) in samples {
+            let g = groups.of_series[id as usize];
+            match &mut accs[g as usize] {
+                Some(acc) => acc.add(v),
+                slot => {
+                    *slot = Some(Acc::new(op, v));
+                    touched.push(g);
+                }
+            }
+        }
+        let out = touched
+            .drain(..)
+            .map(|g| {
+                let acc = accs[g as usize].as_mut().map(|a| a.value(op, param[i]));
+                accs[g as usize] = None;
+                (g, acc.unwrap_or(f64::NAN))
+            })
+            .collect();
+        steps.push(out);
+    }
+    Ok(StepVectors {
+        series: groups.labels,
+        steps,
+    })
+}
+
+/// `topk`, `bottomk`, `limitk` and `limit_ratio`: they keep input samples as they are.
+fn select_series(
+    ev: &mut Evaluator<'_>,
+    op: TokenId,
+    param: &[f64],
+    input: StepVectors,
+    groups: &Groups,
+) -> Result<StepVectors> {
+    let mut steps = Vec::with_capacity(input.steps.len());
+    let hashes: Vec<f64> = if op == T_LIMIT_RATIO {
+        input.series.iter().map(ratio_offset).collect()
+    } else {
+        Vec::new()
+    };
+    for (i, samples) in input.steps.iter().enumerate() {
+        ev.check()?;
+        let p = param[i];
+        if op == T_LIMIT_RATIO {
+            if !(-1.0..=1.0).contains(&p) {
+                ev.warn(format!(
+                    "PromQL warning: ratio value should be between -1 and 1, got {}",
+                    format_float(p)
+                ));
+            }
+            let r = p.clamp(-1.0, 1.0);
+            let keep = |o: f64| (r >= 0.0 && o < r) || (r < 0.0 && o >= 1.0 + r);
+            steps.push(
+                samples
+                    .iter()
+                    .filter(|&&(id, _)| keep(hashes[id as usize]))
+                    .copied()
+                    .collect(),
+            );
+            continue;
+        }
+        let k = if p.is_nan() || p < 1.0 {
+            0
+        } else {
+            p.min(usize::MAX as f64) as usize
+        };
+        steps.push(if k == 0 {
+            Vec::new()
+        } else {
+            pick_per_group(op, k, samples, groups)
+        });
+    }
+    Ok(StepVectors {
+        series: input.series,
+        steps,
+    })
+}
+
+/// The first `k` samples of each group: in input order for `limitk`, otherwise by
+/// value (NaN last), groups in order of first appearance.
+fn pick_per_group(
+    op: TokenId,
+    k: usize,
+    samples: &[(u32, f64)],
+    groups: &Groups,
+) -> Vec<(u32, f64)> {
+    let mut order: Vec<u32> = Vec::new();
+    let mut members: HashMap<u32, Vec<(u32, f64)>> = HashMap::new();
+    for &(id, v) in samples {
+        let g = groups.of_series[id as usize];
+        members
+            .entry(g)
+            .or_insert_with(|| {
+                order.push(g);
+                Vec::new()
+            })
+            .push((id, v));
+    }
+    let mut out = Vec::new();
+    for g in order {
+        let mut m = members.remove(&g).unwrap_or_default();
+        match op {
+            T_TOPK => m.sort_by(|a, b| nan_first(&b.1, &a.1).then(std::cmp::Ordering::Equal)),
+            T_BOTTOMK => m.sort_by(|a, b| nan_last(&a.1, &b.1)),
+            _ => {}
+        }
+        m.truncate(k);
+        out.extend(m);
+    }
+    out
+}
+
+fn nan_last(a: &f64, b: &f64) -> std::cmp::Ordering {
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => std::cmp::Ordering::Equal,
+        (true, false) => std::cmp::Ordering::Greater,
+        (false, true) => std::cmp::Ordering::Less,
+        _ => a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal),
+    }
+}
+
+/// Where a series falls in [0, 1) for `limit_ratio`: Prometheus's label hash (xxHash64
+/// of `name 0xff value 0xff …`) scaled down, so the choice is stable across queries.
+fn ratio_offset(l: &Labels) -> f64 {
+    let mut buf = Vec::new();
+    for label in l.iter() {
+        buf.extend_from_slice(label.name.as_bytes());
+        buf.push(0xff);
+        buf.extend_from_slice(label.value.as_bytes());
+        buf.push(0xff);
+    }
+    xxhash_rust::xxh64::xxh64(&buf, 0) as f64 / u64::MAX as f64
+}
+
+/// `count_values("label", v)`: how many samples of each group have each value.
+fn count_values(
+    ev: &mut Evaluator<'_>,
+    name: &str,
+    input: StepVectors,
+    groups: Groups,
+) -> Result<StepVectors> {
+    if !is_valid_label_name(name) {
+        return Err(QueryError::bad_data(format!("invalid label name {name:?}")));
+    }
+    let mut out = SeriesTable::default();
+    let mut ids: HashMap<(u32, u64), u32> = HashMap::new();
+    let mut steps = Vec::with_capacity(input.steps.len());
+    for samples in &input.steps {
+        ev.check()?;
+        let mut counts: Vec<(u32, f64)> = Vec::new();
+        let mut slot: HashMap<u32, usize> = HashMap::new();
+        for &(id, v) in samples {
+            let g = groups.of_series[id as usize];
+            let oid = *ids.entry((g, v.to_bits())).or_insert_with(|| {
+                let mut b = groups.labels[g as usize].to_builder();
+                b.set(name, &format_float(v));
+                out.intern(b.build_unchecked())
+            });
+            let at = *slot.entry(oid).or_insert_with(|| {
+                counts.push((oid, 0.0));
+                counts.len() - 1
+            });
+            counts[at].1 += 1.0;
+        }
+        steps.push(counts);
+    }
+    Ok(StepVectors {
+        series: out.labels,
+        steps,
+    })
+}
