@@ -2,21 +2,25 @@
 //!
 //! Most metric values are counters, byte counts or numbers with two or three
 //! decimals, whose float bits look random to XOR coding. Scaled by `10^exp` they are
-//! integers whose deltas (or deltas of deltas, for counters) are small. A value is
-//! only scaled when `m as f64 / 10^exp` gives back exactly its bits; -0.0, NaNs
-//! (the staleness marker included) and infinities never are, and travel as
-//! "special" slots carrying their raw bits, so one stale marker does not push a
-//! whole chunk to XOR.
+//! integers whose deltas (or deltas of deltas, for counters) are small; divided by
+//! their common `unit` (4096 for memory in pages, 1024 for disk bytes) they lose the
+//! low bits that never change. A value is only scaled when `m as f64 / 10^exp` gives
+//! back exactly its bits; -0.0, NaNs (the staleness marker included) and infinities
+//! never are, and travel as "special" slots carrying their raw bits, so one stale
+//! marker does not push a whole chunk to XOR.
 
 use super::bits::{BitReader, BitWriter};
 use super::rice::{IntDecoder, IntEncoder, Slot};
 use super::ChunkError;
 
-/// The largest exponent tried. Beyond six decimals the scaled deltas are as wide
-/// as XOR's meaningful bits, so the transform stops paying.
-pub(crate) const MAX_EXP: u8 = 6;
+/// The largest exponent tried (it fits the 4-bit header field). Exporters print
+/// durations in nanoseconds as 9 decimals; trying more costs little, since values
+/// that are not decimals fail at the first exponent that overflows or mismatches.
+pub(crate) const MAX_EXP: u8 = 15;
 
-const POW10: [f64; MAX_EXP as usize + 1] = [1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6];
+const POW10: [f64; MAX_EXP as usize + 1] = [
+    1.0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+];
 
 /// `v` scaled to an integer at `exp`, if that is exact.
 pub(crate) fn scale(v: f64, exp: u8) -> Option<i64> {
@@ -49,29 +53,64 @@ pub(crate) fn exponent_for(values: impl Iterator<Item = f64> + Clone) -> Option<
     })
 }
 
+/// The largest common divisor of the scaled values, at least 1.
+pub(crate) fn unit_for(values: impl Iterator<Item = f64>, exp: u8) -> i64 {
+    let g = values
+        .filter(|&v| !is_special(v))
+        .filter_map(|v| scale(v, exp))
+        .fold(0u64, |g, m| gcd(g, m.unsigned_abs()));
+    i64::try_from(g).ok().filter(|&g| g > 0).unwrap_or(1)
+}
+
+fn gcd(mut a: u64, mut b: u64) -> u64 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
+/// How decimal values map to the integers that are coded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Decimal {
+    pub(crate) exp: u8,
+    pub(crate) unit: i64,
+}
+
+impl Decimal {
+    /// The coded integer of a non-special value, if it scales and divides.
+    fn to_int(self, v: f64) -> Option<i64> {
+        let m = scale(v, self.exp)?;
+        (m.checked_rem(self.unit)? == 0).then(|| m / self.unit)
+    }
+
+    fn to_value(self, q: i64) -> f64 {
+        unscale(q.wrapping_mul(self.unit), self.exp)
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct DecimalEncoder {
-    exp: u8,
+    decimal: Decimal,
     ints: IntEncoder,
 }
 
 impl DecimalEncoder {
-    pub(crate) fn new(exp: u8, order: u8) -> Self {
+    pub(crate) fn new(decimal: Decimal, order: u8) -> Self {
         Self {
-            exp,
+            decimal,
             ints: IntEncoder::new(order),
         }
     }
 
     /// True when [`Self::write`] can take `v`.
     pub(crate) fn accepts(&self, v: f64) -> bool {
-        is_special(v) || scale(v, self.exp).is_some()
+        is_special(v) || self.decimal.to_int(v).is_some()
     }
 
     /// Writes `v`; the caller checked [`Self::accepts`].
     pub(crate) fn write(&mut self, w: &mut BitWriter, v: f64) {
-        match scale(v, self.exp) {
-            Some(m) if !is_special(v) => self.ints.write(w, m),
+        match self.decimal.to_int(v) {
+            Some(q) if !is_special(v) => self.ints.write(w, q),
             _ => {
                 self.ints.write_special(w);
                 w.write_bits(v.to_bits(), 64);
@@ -82,26 +121,27 @@ impl DecimalEncoder {
 
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct DecimalDecoder {
-    exp: u8,
+    decimal: Decimal,
     ints: IntDecoder,
 }
 
 impl DecimalDecoder {
-    pub(crate) fn new(exp: u8, order: u8) -> Result<Self, ChunkError> {
-        if exp > MAX_EXP {
+    pub(crate) fn new(decimal: Decimal, order: u8) -> Result<Self, ChunkError> {
+        if decimal.exp > MAX_EXP || decimal.unit < 1 {
             return Err(ChunkError::new(format!(
-                "decimal exponent {exp} > {MAX_EXP}"
+                "bad decimal exponent {} or unit {}",
+                decimal.exp, decimal.unit
             )));
         }
         Ok(Self {
-            exp,
+            decimal,
             ints: IntDecoder::new(order),
         })
     }
 
     pub(crate) fn read(&mut self, r: &mut BitReader) -> Result<f64, ChunkError> {
         Ok(match self.ints.read(r)? {
-            Slot::Int(m) => unscale(m, self.exp),
+            Slot::Int(q) => self.decimal.to_value(q),
             Slot::Special => f64::from_bits(r.read_bits(64)?),
         })
     }
@@ -120,6 +160,7 @@ mod tests {
         assert_eq!(exponent_for([0.1 + 0.2].into_iter()), None);
         assert_eq!(exponent_for([1e300].into_iter()), None);
         assert_eq!(exponent_for([f64::MIN_POSITIVE].into_iter()), None);
+        assert_eq!(exponent_for([0.004_123_456_789].into_iter()), Some(12));
     }
 
     #[test]
@@ -130,6 +171,15 @@ mod tests {
         assert_eq!(scale(i64::MIN as f64, 0), Some(i64::MIN));
         assert!(is_special(-0.0) && is_special(STALE_NAN) && is_special(f64::NEG_INFINITY));
         assert!(!is_special(0.0));
+    }
+
+    #[test]
+    fn unit_is_the_common_divisor() {
+        let pages = [4096.0 * 3.0, 4096.0 * 10.0, f64::NAN, 0.0];
+        assert_eq!(unit_for(pages.into_iter(), 0), 4096);
+        assert_eq!(unit_for([0.25, 0.5].into_iter(), 2), 25);
+        assert_eq!(unit_for([0.0, f64::NAN].into_iter(), 0), 1);
+        assert_eq!(unit_for([i64::MIN as f64].into_iter(), 0), 1);
     }
 
     #[test]
@@ -144,15 +194,16 @@ mod tests {
             f64::NAN,
             -3.0,
         ];
+        let decimal = Decimal { exp: 2, unit: 25 };
         for order in [1, 2] {
             let mut w = BitWriter::new();
-            let mut enc = DecimalEncoder::new(2, order);
+            let mut enc = DecimalEncoder::new(decimal, order);
             for &v in &values {
                 assert!(enc.accepts(v));
                 enc.write(&mut w, v);
             }
             let mut r = BitReader::new(w.as_bytes());
-            let mut dec = DecimalDecoder::new(2, order).unwrap();
+            let mut dec = DecimalDecoder::new(decimal, order).unwrap();
             for &v in &values {
                 assert_eq!(dec.read(&mut r).unwrap().to_bits(), v.to_bits());
             }

@@ -2,7 +2,8 @@
 
 use strata_core::Point;
 
-use super::stream::{best_stream, StreamEncoder, ValueCodec};
+use super::decimal::Decimal;
+use super::stream::{best_appendable, StreamEncoder, ValueCodec};
 
 /// After this many points the value codec is chosen again on what the series has
 /// shown so far; earlier choices rest on a handful of points.
@@ -11,9 +12,11 @@ const REVIEW_AT: usize = 32;
 /// An in-order chunk being appended to, held as the streaming bit format.
 ///
 /// Values start on the decimal transform. A value that does not scale at the
-/// current exponent re-encodes the chunk once with the best streaming codec for
-/// all its points (a larger exponent, or XOR when none is exact); that happens at
-/// most a few times per chunk since exponents only grow and XOR takes everything.
+/// current exponent and unit re-encodes the chunk once with the best streaming
+/// codec for all its points (a larger exponent, a smaller unit, or XOR or float-bit
+/// deltas when no exponent is exact); that happens a few times per chunk at most,
+/// since exponents only grow, units only shrink to divisors, and the float codecs
+/// take everything.
 #[derive(Debug, Clone)]
 pub struct HeadChunk {
     stream: StreamEncoder,
@@ -30,7 +33,10 @@ impl Default for HeadChunk {
 impl HeadChunk {
     pub fn new() -> Self {
         Self {
-            stream: StreamEncoder::new(ValueCodec::Decimal { exp: 0, order: 2 }),
+            stream: StreamEncoder::new(ValueCodec::Decimal {
+                decimal: Decimal { exp: 0, unit: 1 },
+                order: 2,
+            }),
             bounds: None,
         }
     }
@@ -40,9 +46,9 @@ impl HeadChunk {
         if !self.stream.try_append(t, v) {
             let mut points = self.stream.points();
             points.push(Point { t, v });
-            self.stream = best_stream(&points);
+            self.stream = best_appendable(&points);
         } else if self.stream.len() == REVIEW_AT {
-            self.stream = best_stream(&self.stream.points());
+            self.stream = best_appendable(&self.stream.points());
         }
         let min_t = self.bounds.map_or(t, |(min_t, _)| min_t);
         self.bounds = Some((min_t, Point { t, v }));

@@ -1,14 +1,15 @@
 //! Chunk codecs: how a series' points are compressed, in the head and on disk.
 //!
 //! This is the core of the product's storage footprint, so it is built by hand
-//! rather than borrowed: a bit writer and reader ([`bits`]), timestamps by
+//! rather than borrowed: a bit writer and reader (`bits`), timestamps by
 //! delta-of-delta with an adaptive Rice code in which a regular scrape costs one bit
-//! ([`rice`]), and values by either Gorilla XOR ([`xor`]) or a decimal transform
-//! that turns values with few decimals into integers coded as deltas ([`decimal`]).
-//! Those two are streaming, so the head keeps its chunks in that form
-//! ([`HeadChunk`]). Sealed chunks also try the `pco` crate ([`pcodec`]), and
-//! [`encode`] keeps whichever candidate is smallest; the first byte of every chunk
-//! names its [`Encoding`].
+//! (`rice`), and values by Gorilla XOR (`xor`), by a decimal transform that turns
+//! values with few decimals into integers coded as deltas (`decimal`), or by deltas
+//! of their raw float bits. These are streaming (`stream`), so the head keeps its
+//! chunks in that form ([`HeadChunk`]); sealed, a chunk on an exact time grid stores
+//! just the grid. Sealed chunks also try the `pco` crate (`pcodec`), and [`encode`]
+//! keeps whichever candidate is smallest; the first byte of every chunk names its
+//! [`Encoding`].
 //!
 //! Deliberately not here: ordering, deduplication and merging of points (callers
 //! pass ascending unique timestamps), checksums (the block and WAL layers own
@@ -58,10 +59,17 @@ pub enum Encoding {
     Decimal = 2,
     /// Timestamp and value columns compressed by `pco`.
     Pco = 3,
+    /// Delta-of-delta timestamps, the raw float bits of values as integer deltas.
+    FloatBits = 4,
 }
 
 impl Encoding {
-    pub const ALL: [Encoding; 3] = [Encoding::Xor, Encoding::Decimal, Encoding::Pco];
+    pub const ALL: [Encoding; 4] = [
+        Encoding::Xor,
+        Encoding::Decimal,
+        Encoding::Pco,
+        Encoding::FloatBits,
+    ];
 
     /// The encoding named by a chunk's first byte.
     pub fn of(chunk: &[u8]) -> Result<Encoding, ChunkError> {
@@ -69,6 +77,7 @@ impl Encoding {
             Some(1) => Ok(Encoding::Xor),
             Some(2) => Ok(Encoding::Decimal),
             Some(3) => Ok(Encoding::Pco),
+            Some(4) => Ok(Encoding::FloatBits),
             Some(id) => Err(ChunkError::new(format!("unknown codec id {id}"))),
             None => Err(ChunkError::new("empty chunk")),
         }
@@ -78,7 +87,7 @@ impl Encoding {
 /// Encodes points (ascending, unique timestamps) with the codec that makes them
 /// smallest.
 pub fn encode(points: &[Point]) -> Vec<u8> {
-    let mut best = stream::best_stream(points).to_chunk();
+    let mut best = stream::best_sealed(points);
     if let Some(pco) = pcodec::encode(points) {
         if pco.len() < best.len() {
             best = pco;
@@ -88,14 +97,13 @@ pub fn encode(points: &[Point]) -> Vec<u8> {
 }
 
 /// Encodes points with one given codec, or `None` when it cannot take them
-/// (decimal: a value does not scale exactly; pco: too many points). For
-/// measurements and tests; storage uses [`encode`].
+/// (decimal: a value does not scale exactly; float bits: the values are decimals,
+/// which the decimal codec takes; pco: too many points). For measurements and
+/// tests; storage uses [`encode`].
 pub fn encode_as(encoding: Encoding, points: &[Point]) -> Option<Vec<u8>> {
     match encoding {
-        Encoding::Xor => stream::StreamEncoder::from_points(stream::ValueCodec::Xor, points)
-            .map(|s| s.to_chunk()),
-        Encoding::Decimal => stream::best_decimal_stream(points).map(|s| s.to_chunk()),
         Encoding::Pco => pcodec::encode(points),
+        stream_encoding => stream::sealed_as(stream_encoding, points),
     }
 }
 

@@ -78,7 +78,7 @@ fn empty_and_single_point_chunks_round_trip() {
 #[test]
 fn decimal_transform_refuses_inexact_values() {
     assert!(encode_as(Encoding::Decimal, &at_15s(&[0.1 + 0.2])).is_none());
-    assert!(encode_as(Encoding::Decimal, &at_15s(&[1e-7])).is_none());
+    assert!(encode_as(Encoding::Decimal, &at_15s(&[1e-20])).is_none());
 }
 
 #[test]
