@@ -8,7 +8,8 @@
 # Knobs (environment): CONCURRENCY (4) BATCH (10000) NODE_HOSTS (625) NODE_POINTS (160)
 # WALK_SERIES (1000) WALK_POINTS (2000) CARD_HOSTS (10000, 0 skips the 1M-series run)
 # CARD_POINTS (4) PROBES (30; PEER_PROBES 5 for VictoriaMetrics, which takes seconds)
-# WITH_PROMETHEUS (0; 1 adds Prometheus via remote write) SKIP_STRATA (unset).
+# PROBE_READ (query; export reads raw samples instead) WITH_PROMETHEUS (0; 1 adds
+# Prometheus via remote write) SKIP_STRATA (unset).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -22,6 +23,7 @@ CARD_HOSTS=${CARD_HOSTS:-10000}
 CARD_POINTS=${CARD_POINTS:-4}
 PROBES=${PROBES:-30}
 PEER_PROBES=${PEER_PROBES:-5}
+PROBE_READ=${PROBE_READ:-query}
 WITH_PROMETHEUS=${WITH_PROMETHEUS:-0}
 
 build_tools
@@ -63,7 +65,7 @@ measure() {
     log "$server: probing ack-to-queryable latency"
     local probes=$PROBES
     [[ $server == strata ]] || probes=$PEER_PROBES
-    R_PROBE=$("$LOADGEN" probe --url "$SERVER_URL" --count "$probes" --target-ms 100 --timeout-ms 10000)
+    R_PROBE=$("$LOADGEN" probe --url "$SERVER_URL" --count "$probes" --target-ms 100 --timeout-ms 10000 --read "$PROBE_READ")
     log "$server: $R_PROBE"
   fi
   stop_server "$SERVER_PID"
@@ -126,7 +128,7 @@ for set in walk node card; do
   row "peak RSS / series (bytes)" "$set" per_series plain "≤ 1024 at 1M series"
   echo
 done
-echo "### Ack-to-queryable (one fresh series per push, instant query polled every 1 ms; goal ≤ 100 ms)"
+echo "### Ack-to-queryable (one fresh series per push, read back via /api/v1/$PROBE_READ polled every 1 ms; goal ≤ 100 ms)"
 echo
 echo "| server | probes | visible within 100 ms | p50 ms | p99 ms | max ms | never visible (10 s) |"
 echo "|---|---|---|---|---|---|---|"

@@ -92,6 +92,9 @@ enum Command {
         target_ms: u64,
         #[arg(long, default_value_t = 5000)]
         timeout_ms: u64,
+        /// Where to look for the sample.
+        #[arg(long, value_enum, default_value = "query")]
+        read: probe::ReadPath,
     },
 }
 
@@ -263,6 +266,7 @@ fn main() -> anyhow::Result<()> {
             count,
             target_ms,
             timeout_ms,
+            read,
         } => runtime.block_on(probe::run(
             &client,
             &probe::ProbePlan {
@@ -270,6 +274,7 @@ fn main() -> anyhow::Result<()> {
                 count,
                 timeout: Duration::from_millis(timeout_ms),
                 target: Duration::from_millis(target_ms),
+                read,
             },
         ))?,
     };
