@@ -26,7 +26,9 @@ pub struct App {
     ready: AtomicBool,
     workers: Arc<Semaphore>,
     waiting: AtomicUsize,
+    /// The store's last append error, until an append succeeds again.
     last_storage_error: Mutex<Option<String>>,
+    storage_failing: AtomicBool,
 }
 
 /// A request's turn to decode and append; dropping it frees the turn.
@@ -59,6 +61,7 @@ impl App {
             ready: AtomicBool::new(false),
             waiting: AtomicUsize::new(0),
             last_storage_error: Mutex::new(None),
+            storage_failing: AtomicBool::new(false),
         })
     }
 
@@ -89,6 +92,10 @@ impl App {
         }
         match self.store.append(batch) {
             Ok(stats) => {
+                if self.storage_failing.load(Ordering::Relaxed) {
+                    self.storage_failing.store(false, Ordering::Relaxed);
+                    *self.last_storage_error.lock() = None;
+                }
                 let c = self.counters.source(source);
                 c.samples.fetch_add(stats.samples, Ordering::Relaxed);
                 c.new_series.fetch_add(stats.new_series, Ordering::Relaxed);
@@ -96,8 +103,13 @@ impl App {
             }
             Err(e) => {
                 self.counters.storage_errors.fetch_add(1, Ordering::Relaxed);
-                if !matches!(e, StorageError::Backpressure { .. }) {
+                // Back-pressure and expired samples are the caller's problem, not the store's.
+                if !matches!(
+                    e,
+                    StorageError::Backpressure { .. } | StorageError::OutOfRetention(_)
+                ) {
                     *self.last_storage_error.lock() = Some(e.to_string());
+                    self.storage_failing.store(true, Ordering::Relaxed);
                 }
                 Err(e)
             }

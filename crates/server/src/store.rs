@@ -6,11 +6,34 @@ use strata_core::{MemStorage, Storage, StorageError};
 use strata_tsdb::Tsdb;
 
 /// A figure a store reports about itself, e.g. `("series", 1200.0)`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StoreStat {
     pub name: &'static str,
     pub help: &'static str,
     pub value: f64,
+}
+
+/// A figure as JSON: whole numbers without a fraction (`1200`, not `1200.0`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Figure(pub f64);
+
+impl Serialize for Figure {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let v = self.0;
+        if v.fract() == 0.0 && (0.0..9.0e15).contains(&v) {
+            s.serialize_u64(v as u64)
+        } else {
+            s.serialize_f64(v)
+        }
+    }
+}
+
+/// The figures by name, for JSON answers.
+pub fn figures(stats: Vec<StoreStat>) -> std::collections::BTreeMap<&'static str, Figure> {
+    stats
+        .into_iter()
+        .map(|s| (s.name, Figure(s.value)))
+        .collect()
 }
 
 /// A store the server runs on.

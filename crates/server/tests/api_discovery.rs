@@ -163,3 +163,17 @@ async fn metadata() {
     let (status, _) = get(&app, "/api/v1/metadata?limit=x").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn post_body_parameters_win_over_the_url() {
+    let app = app();
+    let (_, body) = post_form(
+        &app,
+        "/api/v1/series?match[]=http_requests_total&limit=0",
+        "limit=1&match[]=up",
+    )
+    .await;
+    let v = json(&body);
+    assert_eq!(v["data"].as_array().unwrap().len(), 1, "{body}");
+    assert_eq!(v["warnings"][0], "results truncated due to limit");
+}

@@ -49,7 +49,7 @@ async fn export_errors() {
     let app = app_with(
         fixture(),
         QueryApiConfig {
-            max_samples: 7,
+            export_max_samples: 7,
             ..Default::default()
         },
     );
@@ -62,7 +62,7 @@ async fn export_errors() {
     let (status, body) = get(&app, "/api/v1/export?match[]=up").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
-        body.contains("more than 7 samples (the samples limit)"),
+        body.contains("more than 7 samples (the export samples limit)"),
         "{body}"
     );
     let (status, _) = get(&app, "/api/v1/export?match[]=up&end=-1&start=5").await;

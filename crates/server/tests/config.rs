@@ -9,7 +9,7 @@ use common::{run_strata, StrataProcess};
 fn effective(strata: &StrataProcess) -> (String, String) {
     let health = strata.get("/api/v1/internal/metrics/health").json;
     (
-        health["storage"]["retention"].as_str().unwrap().to_owned(),
+        health["settings"]["warm_storage_retention"].as_str().unwrap().to_owned(),
         health["statsd"]["flush_interval"]
             .as_str()
             .unwrap()
@@ -63,7 +63,7 @@ fn retention_policies_block_is_read() {
     .unwrap();
     let strata = StrataProcess::start(&["--config", file.to_str().unwrap()]);
     let health = strata.get("/api/v1/internal/metrics/health").json;
-    let policy = &health["retention_policies"]["business_metrics"];
+    let policy = &health["settings"]["retention_policies"]["business_metrics"];
     assert_eq!(
         policy["raw"], "1w",
         "durations are formatted the Prometheus way"

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 const CLIENTS: usize = 4;
-const ROUNDS: usize = 12;
+const ROUNDS: usize = 20;
 const SAMPLES_PER_REQUEST: u64 = 25;
 
 /// A small deterministic generator, seeded per run and printed so a failure can be replayed.

@@ -7,7 +7,7 @@
 //! series over several lines, as VictoriaMetrics does.
 //!
 //! The body is built whole before it is sent (the server crate has no stream adapter for
-//! axum bodies), so an export is bounded by the samples limit and answers 422 beyond it.
+//! axum bodies), so an export is bounded by its own samples limit and answers 422 beyond it.
 
 use super::discovery::time_range;
 use super::json;
@@ -43,7 +43,7 @@ async fn export_body(api: &QueryApi, p: Params) -> Result<String, ApiError> {
     }
     let range = time_range(&p)?;
     let rows_per_line = p.limit("max_rows_per_line")?;
-    let max_samples = api.config.max_samples;
+    let max_samples = api.config.export_max_samples;
     let store = api.store.clone();
     api.run(None, move |budget| {
         let mut series: BTreeMap<Labels, Vec<Point>> = BTreeMap::new();
@@ -56,8 +56,8 @@ async fn export_body(api: &QueryApi, p: Params) -> Result<String, ApiError> {
                     return Err(ApiError::new(
                         ErrorType::Execution,
                         format!(
-                            "export would load more than {max_samples} samples (the samples limit); \
-                             narrow match[] or the time range"
+                            "export would load more than {max_samples} samples (the export samples \
+                             limit); narrow match[] or the time range"
                         ),
                     ));
                 }
@@ -65,12 +65,16 @@ async fn export_body(api: &QueryApi, p: Params) -> Result<String, ApiError> {
             }
         }
         let mut out = String::new();
-        for (labels, points) in &series {
+        for (labels, mut points) in series {
             budget.check()?;
-            let points: Vec<Point> = points.iter().copied().filter(|p| !is_stale_nan(p.v)).collect();
-            let chunk = if rows_per_line > 0 { rows_per_line } else { points.len().max(1) };
+            points.retain(|p| !is_stale_nan(p.v));
+            let chunk = if rows_per_line > 0 {
+                rows_per_line
+            } else {
+                points.len().max(1)
+            };
             for part in points.chunks(chunk) {
-                write_line(&mut out, labels, part);
+                write_line(&mut out, &labels, part);
             }
         }
         Ok(out)

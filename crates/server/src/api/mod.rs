@@ -16,18 +16,24 @@ mod json;
 mod limits;
 mod metrics;
 pub mod params;
+mod prometheus;
+mod query;
 mod response;
+mod spec_query;
 mod status;
 
 pub use response::{ApiError, ErrorType};
 
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
+use cache::ResultCache;
 use limits::{Budget, Limiter, Refusal};
 use metrics::ApiMetrics;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use strata_core::Querier;
+use strata_promql::{Engine, EngineOptions, QueryOutput};
 
 /// Query protection and caching settings, from the server's configuration.
 #[derive(Debug, Clone)]
@@ -36,8 +42,10 @@ pub struct QueryApiConfig {
     pub timeout: Duration,
     /// METRICS_QUERY_MAX_SERIES: the most series one query may select.
     pub max_series: usize,
-    /// The most samples one query (or one export) may load.
+    /// The most samples one query may load.
     pub max_samples: usize,
+    /// The most samples one `/api/v1/export` answers (its body is built in memory).
+    pub export_max_samples: usize,
     /// METRICS_MAX_CONCURRENT_QUERIES: requests evaluating at once; later ones queue.
     pub max_concurrent: usize,
     /// METRICS_CACHE_TTL: how long a closed-range result is reused; zero disables the cache.
@@ -62,6 +70,7 @@ impl Default for QueryApiConfig {
             timeout: Duration::from_secs(30),
             max_series: 10_000,
             max_samples: 50_000_000,
+            export_max_samples: 10_000_000,
             max_concurrent: 100,
             cache_ttl: Duration::from_secs(300),
             lookback_delta: Duration::from_secs(300),
@@ -77,25 +86,45 @@ impl Default for QueryApiConfig {
 pub struct QueryApi {
     pub store: Arc<dyn Querier>,
     pub config: QueryApiConfig,
+    engine: Engine,
     limiter: Limiter,
+    query_cache: ResultCache<QueryOutput>,
+    spec_cache: ResultCache<spec_query::SpecResults>,
     metrics: ApiMetrics,
     started: SystemTime,
+    /// Numbers the spec API's `query_id`s.
+    query_ids: AtomicU64,
 }
 
 impl QueryApi {
     pub fn new(store: Arc<dyn Querier>, config: QueryApiConfig) -> Arc<QueryApi> {
+        let engine = Engine::new(EngineOptions {
+            lookback_delta: config.lookback_delta,
+            max_samples: config.max_samples,
+            max_series: config.max_series,
+            // The HTTP layer enforces Prometheus's limit (more than 11,000 steps is refused);
+            // the engine refuses at its limit inclusive, so it gets one more.
+            max_points_per_series: prometheus::MAX_POINTS_PER_SERIES as usize + 1,
+            ..EngineOptions::default()
+        });
+        let horizon = config.lookback_delta.max(config.hot_storage_ttl);
         Arc::new(QueryApi {
             store,
+            engine,
             limiter: Limiter::new(config.max_concurrent, config.queue_timeout),
+            query_cache: ResultCache::new(config.cache_ttl, horizon, config.cache_max_entries),
+            spec_cache: ResultCache::new(config.cache_ttl, horizon, config.cache_max_entries),
             metrics: ApiMetrics::default(),
             started: SystemTime::now(),
+            query_ids: AtomicU64::new(0),
             config,
         })
     }
 
     /// Appends the query engine's own metrics in Prometheus text format (for `/metrics`).
     pub fn write_metrics(&self, out: &mut String) {
-        self.metrics.write(out, self.limiter.in_flight(), 0);
+        let cached = self.query_cache.len() + self.spec_cache.len();
+        self.metrics.write(out, self.limiter.in_flight(), cached);
     }
 
     /// Runs storage or engine work under the concurrency limit and the request's deadline
@@ -151,6 +180,18 @@ impl QueryApi {
 pub fn router(api: Arc<QueryApi>) -> axum::Router {
     axum::Router::new()
         .route(
+            "/api/v1/query",
+            get(prometheus::query).post(prometheus::query),
+        )
+        .route(
+            "/api/v1/query_range",
+            get(prometheus::query_range).post(prometheus::query_range),
+        )
+        .route(
+            "/api/v1/format_query",
+            get(prometheus::format_query).post(prometheus::format_query),
+        )
+        .route(
             "/api/v1/series",
             get(discovery::series).post(discovery::series),
         )
@@ -163,6 +204,11 @@ pub fn router(api: Arc<QueryApi>) -> axum::Router {
         .route("/api/v1/export", get(export::export).post(export::export))
         .route("/api/v1/internal/metrics/labels", get(internal::labels))
         .route("/api/v1/internal/metrics/series", get(internal::series))
+        .route("/api/v1/internal/metrics/query", get(spec_query::query))
+        .route(
+            "/api/v1/internal/metrics/query/batch",
+            post(spec_query::batch),
+        )
         .merge(status::routes())
         .with_state(api)
 }

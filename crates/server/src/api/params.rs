@@ -21,7 +21,7 @@ pub const MAX_TIME_MS: i64 = (i64::MAX / 1000 - 62_135_596_801) * 1000 + 999;
 const MIN_TIME_FORMATTED: &str = "-292273086-05-16T16:47:06Z";
 const MAX_TIME_FORMATTED: &str = "292277025-08-18T07:12:54.999999999Z";
 
-/// All parameters of a request in arrival order: the query string first, then a form body.
+/// All parameters of a request: those of a url-encoded POST body, then the query string's.
 #[derive(Debug, Clone, Default)]
 pub struct Params(pub Vec<(String, String)>);
 
@@ -30,19 +30,22 @@ impl<S: Send + Sync> FromRequest<S> for Params {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bad = |e: &dyn std::fmt::Display| ApiError::bad_data(format!("invalid form: {e}"));
-        let Query(mut pairs) =
+        let Query(from_url) =
             Query::<Vec<(String, String)>>::try_from_uri(req.uri()).map_err(|e| bad(&e))?;
         let is_form = req
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        let mut pairs = Vec::new();
         if req.method() == Method::POST && is_form {
             let Form(body) = Form::<Vec<(String, String)>>::from_request(req, state)
                 .await
                 .map_err(|e| bad(&e))?;
-            pairs.extend(body);
+            pairs = body;
         }
+        // Body values come first so they win over the URL's, as in Go's `Request.Form`.
+        pairs.extend(from_url);
         Ok(Params(pairs))
     }
 }

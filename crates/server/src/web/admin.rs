@@ -2,6 +2,7 @@
 
 use crate::app::App;
 use crate::statsd;
+use crate::store::figures;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -25,11 +26,14 @@ pub async fn flush(State(app): State<Arc<App>>) -> Response {
         Ok(Ok(stats)) => Json(json!({
             "status": "success",
             "duration_ms": took_ms,
-            "stats": stats.into_iter().map(|s| (s.name, s.value)).collect::<std::collections::BTreeMap<_, _>>(),
+            "stats": figures(stats),
         }))
         .into_response(),
         Ok(Err(e)) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("flush failed: {e}")),
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("flush failed: {e}"),
+        ),
     }
 }
 

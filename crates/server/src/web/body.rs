@@ -5,6 +5,7 @@ use super::report::IngestError;
 use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderMap};
 use http_body_util::LengthLimitError;
+use std::borrow::Cow;
 
 /// Reads the whole body, refusing it as soon as it passes `limit` bytes.
 pub async fn read_limited(body: Body, limit: usize) -> Result<Bytes, IngestError> {
@@ -19,13 +20,17 @@ pub async fn read_limited(body: Body, limit: usize) -> Result<Bytes, IngestError
 }
 
 /// The raw body, checked against the size limit and stripped of its Content-Encoding.
-pub fn decode(headers: &HeaderMap, raw: &[u8], limit: usize) -> Result<Vec<u8>, IngestError> {
+pub fn decode<'a>(
+    headers: &HeaderMap,
+    raw: &'a [u8],
+    limit: usize,
+) -> Result<Cow<'a, [u8]>, IngestError> {
     let encoding = header_str(headers, header::CONTENT_ENCODING)?;
     let decoded = strata_ingest::encoding::decode_body(encoding, raw, limit)?;
     if decoded.len() > limit {
         return Err(IngestError::TooLarge { limit });
     }
-    Ok(decoded.into_owned())
+    Ok(decoded)
 }
 
 /// The media type of the request (`text/plain` of `text/plain; version=0.0.4`), if any.
