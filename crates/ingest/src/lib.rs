@@ -10,7 +10,10 @@
 //!
 //! The crate deliberately does no I/O, no async, no threads and reads no clock: callers
 //! pass the time of receipt (`now_ms`), and the stateful parts ([`events::EventMapper`],
-//! [`statsd::Aggregator`]) are plain values the caller owns and locks as it sees fit.
+//! [`statsd::Aggregator`], the optional [`prometheus::Decoder`] cache) are plain values
+//! the caller owns and locks as it sees fit. It stores nothing, enforces no rate or
+//! cardinality limits (the pipeline's job), and does not yet read Prometheus remote
+//! write or OTLP.
 
 pub mod batch;
 pub mod custom;

@@ -13,6 +13,7 @@ use parking_lot::Mutex;
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -92,13 +93,40 @@ impl Statsd {
 
 fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
-    if let Err(e) = socket.set_recv_buffer_size(UDP_RECV_BUFFER) {
-        tracing::warn!(error = %e, "cannot enlarge the StatsD UDP receive buffer");
-    }
+    enlarge_recv_buffer(&socket);
     socket.bind(&addr.into())?;
     let socket: UdpSocket = socket.into();
     socket.set_read_timeout(Some(STOP_POLL))?;
     Ok(socket)
+}
+
+/// Asks for [`UDP_RECV_BUFFER`]: beyond `net.core.rmem_max` when privileged
+/// (SO_RCVBUFFORCE), else as much as the kernel allows.
+fn enlarge_recv_buffer(socket: &Socket) {
+    let size = UDP_RECV_BUFFER as libc::c_int;
+    // SAFETY: a valid socket descriptor and a pointer to a c_int of the given length.
+    let forced = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUFFORCE,
+            (&size as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    } == 0;
+    if !forced {
+        if let Err(e) = socket.set_recv_buffer_size(UDP_RECV_BUFFER) {
+            tracing::warn!(error = %e, "cannot enlarge the StatsD UDP receive buffer");
+        }
+    }
+    match socket.recv_buffer_size() {
+        Ok(got) if got < UDP_RECV_BUFFER => tracing::warn!(
+            bytes = got,
+            "StatsD UDP receive buffer is capped by net.core.rmem_max; bursts may be dropped"
+        ),
+        Ok(got) => tracing::debug!(bytes = got, "StatsD UDP receive buffer"),
+        Err(e) => tracing::warn!(error = %e, "cannot read the StatsD UDP receive buffer size"),
+    }
 }
 
 fn receive_udp(app: &App, socket: &UdpSocket, stop: &AtomicBool, bad_lines: &BadLineLog) {

@@ -373,6 +373,7 @@ impl Candidate {
             Candidate::Only(Encoding::Decimal) => "decimal",
             Candidate::Only(Encoding::Pco) => "pco",
             Candidate::Only(Encoding::FloatBits) => "floatbits",
+            Candidate::Only(Encoding::Constant) => "constant",
             Candidate::Best => "best",
             Candidate::Head => "head",
         }
@@ -447,7 +448,7 @@ fn print_table(sets: &[DataSet]) {
 
 /// Which codec `encode` picked, as shares of the chunks at the target size.
 fn print_winners(set: &DataSet) {
-    let mut counts = [0usize; 4];
+    let mut counts = [0usize; 5];
     let mut total = 0;
     for chunk in set.chunks(TARGET_POINTS) {
         let bytes = encode(chunk);
@@ -460,12 +461,13 @@ fn print_winners(set: &DataSet) {
     }
     let share = |i: usize| 100.0 * counts[i] as f64 / total as f64;
     println!(
-        "{:<15} winners at {TARGET_POINTS}: xor {:.1}%, decimal {:.1}%, pco {:.1}%, float bits {:.1}%",
+        "{:<15} winners at {TARGET_POINTS}: xor {:.1}%, decimal {:.1}%, pco {:.1}%, float bits {:.1}%, constant {:.1}%",
         set.name,
         share(0),
         share(1),
         share(2),
-        share(3)
+        share(3),
+        share(4)
     );
 }
 

@@ -6,7 +6,7 @@
 //! no block outside the merge overlaps it, and the result carries the newest input's
 //! write sequence.
 
-use crate::block::{write_block, Block, BlockMeta};
+use crate::block::{cmp_labels, write_block, Block, BlockMeta, SeriesEntry};
 use crate::merge::merge_last_wins;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -46,18 +46,26 @@ pub fn compact(
     level: u32,
     inputs: &[Arc<Block>],
 ) -> Result<Option<BlockMeta>, StorageError> {
-    // Every series of every input, grouped by labels, with its inputs in write order.
-    let mut series: BTreeMap<Labels, Vec<(usize, crate::block::SeriesEntry)>> = BTreeMap::new();
+    // Every series of every input, sorted by labels, then by input (write order).
+    let mut all: Vec<(Labels, usize, SeriesEntry)> = Vec::new();
     for (bi, b) in inputs.iter().enumerate() {
         for i in 0..b.num_series() as u32 {
             let entry = b.series(i)?;
-            series
-                .entry(entry.labels.clone())
-                .or_default()
-                .push((bi, entry));
+            all.push((entry.labels.clone(), bi, entry));
         }
     }
-    let (labels, sources): (Vec<Labels>, Vec<_>) = series.into_iter().unzip();
+    all.sort_by(|a, b| cmp_labels(&a.0, &b.0).then(a.1.cmp(&b.1)));
+    let mut labels: Vec<Labels> = Vec::new();
+    let mut sources: Vec<Vec<(usize, SeriesEntry)>> = Vec::new();
+    for (l, bi, entry) in all {
+        if labels.last() != Some(&l) {
+            labels.push(l);
+            sources.push(Vec::new());
+        }
+        if let Some(group) = sources.last_mut() {
+            group.push((bi, entry));
+        }
+    }
     let new = crate::block::writer::NewBlock {
         name,
         seq: inputs.iter().map(|b| b.meta().seq).max().unwrap_or(0),

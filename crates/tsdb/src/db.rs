@@ -9,9 +9,9 @@
 //! older segments can go. Queries merge blocks (by write sequence), frozen heads being
 //! written, and the head, later writes winning.
 
-use crate::block::{write_block, writer::NewBlock, Block, BLOCK_NAME_DIGITS};
+use crate::block::{cmp_labels, write_block, writer::NewBlock, Block, BLOCK_NAME_DIGITS};
 use crate::compaction;
-use crate::head::{shard_of, FrozenSeries, Head, HeadSample};
+use crate::head::{shard_of, FrozenSeries, Head, HeadSample, SHARDS};
 use crate::merge::merge_last_wins;
 use crate::retention;
 use crate::wal::{self, record, Wal, WalSync};
@@ -446,8 +446,9 @@ impl Inner {
             }
             self.last_cut_ms.store(now_ms(), Ordering::Relaxed);
         }
+        self.persist_frozen()?;
         self.counters.head_cuts.fetch_add(1, Ordering::Relaxed);
-        self.persist_frozen()
+        Ok(())
     }
 
     /// Writes every frozen head into blocks, publishes them, then checkpoints the WAL.
@@ -475,7 +476,9 @@ impl Inner {
     fn write_frozen(&self, frozen: &Frozen) -> Result<Vec<Arc<Block>>, StorageError> {
         let bd = self.block_ms();
         let mut order: Vec<usize> = (0..frozen.series.len()).collect();
-        order.sort_by(|&a, &b| frozen.series[a].labels.cmp(&frozen.series[b].labels));
+        order.sort_unstable_by(|&a, &b| {
+            cmp_labels(&frozen.series[a].labels, &frozen.series[b].labels)
+        });
         let mut windows = BTreeSet::new();
         for s in &frozen.series {
             let Some((min, max)) = s.bounds() else {
@@ -666,9 +669,7 @@ impl Inner {
         let hashes: Vec<u64> = batch.samples.iter().map(|s| s.labels.hash64()).collect();
         // Sample indices grouped by shard, batch order kept within a shard (same series,
         // same shard: so a repeated timestamp keeps its last value).
-        let mut order: Vec<u32> = (0..n as u32).collect();
-        order.sort_by_key(|&i| shard_of(hashes[i as usize]));
-        let groups = shard_groups(&order, &hashes);
+        let (order, groups) = group_by_shard(&hashes);
 
         let _writers = self.cut_lock.read();
         let mut ids = vec![0u64; n];
@@ -758,60 +759,75 @@ impl Inner {
         range: TimeRange,
         f: &mut dyn FnMut(&Labels, Vec<Point>),
     ) -> Result<(), StorageError> {
-        let (blocks, frozen);
-        {
-            // Holding the cut lock keeps head samples from moving to a frozen head we
-            // did not snapshot.
+        // The head is read under the cut lock, so none of its samples can move to a
+        // frozen head we did not snapshot; blocks and frozen heads are immutable and
+        // read after releasing it, so a long query never holds up a cut (and appenders).
+        let (blocks, frozen, head) = {
             let _no_cut = self.cut_lock.read();
-            {
-                let r = self.readable.read();
-                blocks = r.blocks.clone();
-                frozen = r.frozen.clone();
-            }
-            for b in blocks
-                .iter()
-                .filter(|b| range.overlaps(b.meta().min_t, b.meta().max_t))
-            {
-                for id in crate::index::select(&**b, matchers) {
-                    let entry = b.series(id)?;
-                    if entry.overlaps(range) {
-                        let mut pts = Vec::new();
-                        b.read_points(&entry.chunks, range, &mut pts)?;
-                        if !pts.is_empty() {
-                            f(&entry.labels, pts);
-                        }
-                    }
-                }
-            }
-            for fz in &frozen {
-                for s in fz
-                    .series
-                    .iter()
-                    .filter(|s| Matcher::all_match(matchers, &s.labels))
-                {
-                    let pts = s.points_in(range);
+            let (blocks, frozen) = self.snapshot();
+            let mut head = Vec::new();
+            self.head
+                .select(matchers, range, |l, p| head.push((l.clone(), p)));
+            (blocks, frozen, head)
+        };
+        for b in blocks
+            .iter()
+            .filter(|b| range.overlaps(b.meta().min_t, b.meta().max_t))
+        {
+            for id in crate::index::select(&**b, matchers) {
+                let entry = b.series(id)?;
+                if entry.overlaps(range) {
+                    let mut pts = Vec::new();
+                    b.read_points(&entry.chunks, range, &mut pts)?;
                     if !pts.is_empty() {
-                        f(&s.labels, pts);
+                        f(&entry.labels, pts);
                     }
                 }
             }
-            self.head.select(matchers, range, |l, p| f(l, p));
+        }
+        for fz in &frozen {
+            for s in fz
+                .series
+                .iter()
+                .filter(|s| Matcher::all_match(matchers, &s.labels))
+            {
+                let pts = s.points_in(range);
+                if !pts.is_empty() {
+                    f(&s.labels, pts);
+                }
+            }
+        }
+        for (labels, points) in head {
+            f(&labels, points);
         }
         Ok(())
     }
 }
 
-/// Consecutive runs of `order` with the same shard: `(shard, index range in order)`.
-fn shard_groups(order: &[u32], hashes: &[u64]) -> Vec<(usize, std::ops::Range<usize>)> {
-    let mut groups: Vec<(usize, std::ops::Range<usize>)> = Vec::new();
-    for (k, &i) in order.iter().enumerate() {
-        let shard = shard_of(hashes[i as usize]);
-        match groups.last_mut() {
-            Some((s, r)) if *s == shard => r.end = k + 1,
-            _ => groups.push((shard, k..k + 1)),
-        }
+/// Sample indices ordered by shard (a stable counting sort), and per shard with
+/// samples its range in that order.
+fn group_by_shard(hashes: &[u64]) -> (Vec<u32>, Vec<(usize, std::ops::Range<usize>)>) {
+    let mut next = [0usize; SHARDS];
+    for &h in hashes {
+        next[shard_of(h)] += 1;
     }
-    groups
+    let mut groups = Vec::new();
+    let mut start = 0;
+    for (shard, slot) in next.iter_mut().enumerate() {
+        let count = *slot;
+        if count > 0 {
+            groups.push((shard, start..start + count));
+        }
+        *slot = start;
+        start += count;
+    }
+    let mut order = vec![0u32; hashes.len()];
+    for (i, &h) in hashes.iter().enumerate() {
+        let slot = &mut next[shard_of(h)];
+        order[*slot] = i as u32;
+        *slot += 1;
+    }
+    (order, groups)
 }
 
 impl Appender for Tsdb {
@@ -856,7 +872,7 @@ impl Querier for Tsdb {
         matchers: &[Matcher],
         range: TimeRange,
     ) -> Result<Vec<String>, StorageError> {
-        let mut names = BTreeSet::new();
+        let mut names = HashSet::new();
         if matchers.is_empty() {
             self.inner.with_sources(range, |src| match src {
                 Source::Block(b) => b.label_names(&mut |n| {
@@ -872,7 +888,7 @@ impl Querier for Tsdb {
                 names.extend(l.iter().map(|l| l.name.to_owned()));
             }
         }
-        Ok(names.into_iter().collect())
+        Ok(sorted(names))
     }
 
     fn label_values(
@@ -881,7 +897,7 @@ impl Querier for Tsdb {
         matchers: &[Matcher],
         range: TimeRange,
     ) -> Result<Vec<String>, StorageError> {
-        let mut values = BTreeSet::new();
+        let mut values = HashSet::new();
         if matchers.is_empty() {
             self.inner.with_sources(range, |src| match src {
                 Source::Block(b) => crate::index::LabelIndex::for_each_value(b, name, &mut |v| {
@@ -897,7 +913,7 @@ impl Querier for Tsdb {
                 values.extend(l.get(name).map(str::to_owned));
             }
         }
-        Ok(values.into_iter().collect())
+        Ok(sorted(values))
     }
 
     fn metadata(&self, metric: Option<&str>) -> Result<Vec<MetricMetadata>, StorageError> {
@@ -912,6 +928,12 @@ impl Querier for Tsdb {
     }
 }
 
+fn sorted(set: HashSet<String>) -> Vec<String> {
+    let mut v: Vec<String> = set.into_iter().collect();
+    v.sort_unstable();
+    v
+}
+
 /// Where discovery answers come from.
 enum Source<'a> {
     /// A block overlapping the range: answered at block granularity, as Prometheus does.
@@ -923,10 +945,10 @@ enum Source<'a> {
 
 impl Inner {
     fn with_sources(&self, range: TimeRange, mut f: impl FnMut(Source<'_>)) {
-        let _no_cut = self.cut_lock.read();
         let (blocks, frozen) = {
-            let r = self.readable.read();
-            (r.blocks.clone(), r.frozen.clone())
+            let _no_cut = self.cut_lock.read();
+            f(Source::Head(&self.head));
+            self.snapshot()
         };
         for b in blocks
             .iter()
@@ -939,6 +961,10 @@ impl Inner {
                 f(Source::Frozen(s));
             }
         }
-        f(Source::Head(&self.head));
+    }
+
+    fn snapshot(&self) -> (Arc<Vec<Arc<Block>>>, Vec<Arc<Frozen>>) {
+        let r = self.readable.read();
+        (r.blocks.clone(), r.frozen.clone())
     }
 }

@@ -68,6 +68,18 @@ impl<'a> Cursor<'a> {
         &self.line[start..self.pos]
     }
 
+    /// Consumes bytes of a class (a table from [`name_bytes`]) and returns them.
+    pub fn take_class(&mut self, class: &[bool; 256]) -> &'a str {
+        let start = self.pos;
+        let rest = &self.line.as_bytes()[start..];
+        let len = rest
+            .iter()
+            .position(|&b| !class[b as usize])
+            .unwrap_or(rest.len());
+        self.pos += len;
+        &self.line[start..self.pos]
+    }
+
     /// Consumes one blank-delimited token.
     pub fn token(&mut self) -> &'a str {
         self.take_while(|b| b != b' ' && b != b'\t')
@@ -88,18 +100,26 @@ impl<'a> Cursor<'a> {
     }
 }
 
-pub(crate) fn is_metric_name_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_' || b == b':'
+/// Byte classes as lookup tables: scanning names is the parser's innermost loop, and a
+/// table lookup per byte beats a chain of range comparisons.
+const fn name_bytes(colon: bool) -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric() || c == b'_' || (colon && c == b':');
+        b += 1;
+    }
+    t
 }
 
-pub(crate) fn is_label_name_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_'
-}
+pub(crate) static METRIC_NAME_BYTES: [bool; 256] = name_bytes(true);
+pub(crate) static LABEL_NAME_BYTES: [bool; 256] = name_bytes(false);
 
 /// Reads a metric name at the cursor, checking its syntax.
 pub(crate) fn metric_name<'a>(c: &mut Cursor<'a>) -> LineResult<&'a str> {
     let start = c.pos;
-    let name = c.take_while(is_metric_name_byte);
+    let name = c.take_class(&METRIC_NAME_BYTES);
     match name.as_bytes().first() {
         None => Err(c.unexpected("a metric name")),
         Some(b) if b.is_ascii_digit() => Err(LineError::new(

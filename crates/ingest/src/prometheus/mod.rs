@@ -19,13 +19,17 @@
 //!   (Prometheus's default); in text format there is no such convention and they are kept.
 //! - OpenMetrics bodies must end with `# EOF` and have nothing but blanks after it.
 //! - Exemplars (` # {labels} value [ts]`) are checked for syntax and dropped, in both formats.
+//! - Metric and label names are the classic Prometheus names; Prometheus 3's quoted
+//!   UTF-8 names (`{"my.metric"}`) are refused, as Strata's label model does not hold them.
 //! - `\r` before a line feed is ignored; blank lines are skipped; in text format, comments
 //!   other than `HELP`/`TYPE` are ignored, while OpenMetrics allows only `HELP`, `TYPE`,
 //!   `UNIT` and `EOF`.
 
+mod cache;
 mod cursor;
 mod sample;
 
+use cache::{FloatLabel, SeriesCache};
 use cursor::{metric_name, Cursor, LineError, LineResult};
 use rustc_hash::FxHashMap;
 use sample::{scan_sample, LabelSpan, Text};
@@ -46,6 +50,8 @@ pub enum Format {
 
 /// Chooses the format: OpenMetrics when the Content-Type says
 /// `application/openmetrics-text` or the body's last line is `# EOF`, text otherwise.
+/// (Some exporters end text-format bodies with `# EOF` too; such bodies parse the same
+/// either way unless they carry timestamps, which OpenMetrics reads as seconds.)
 pub fn detect_format(content_type: Option<&str>, body: &[u8]) -> Format {
     let declared_om = content_type.is_some_and(|ct| {
         ct.split(';').next().is_some_and(|m| {
@@ -82,10 +88,44 @@ pub struct ParseError {
 
 /// Parses a whole body. Samples without a timestamp get `default_ts_ms`.
 pub fn parse(body: &[u8], format: Format, default_ts_ms: i64) -> Result<WriteBatch, ParseError> {
-    let text = std::str::from_utf8(body).map_err(|e| utf8_error(body, e))?;
-    let mut parser = Parser::new(format, default_ts_ms);
-    parser.parse(text)?;
-    Ok(parser.batch)
+    Decoder::new(0).parse(body, format, default_ts_ms)
+}
+
+/// A parser that remembers the label sets of the series it decoded, so the next body
+/// from the same sources (the next scrape or push) decodes faster. Keep one per
+/// thread or behind a lock; results are identical to [`parse`].
+pub struct Decoder {
+    cache: SeriesCache,
+}
+
+impl Decoder {
+    /// Remembers at most `max_series` series (0: none, which is [`parse`]).
+    pub fn new(max_series: usize) -> Self {
+        Decoder {
+            cache: SeriesCache::new(max_series),
+        }
+    }
+
+    /// Parses a whole body, as [`parse`].
+    pub fn parse(
+        &mut self,
+        body: &[u8],
+        format: Format,
+        default_ts_ms: i64,
+    ) -> Result<WriteBatch, ParseError> {
+        let text = std::str::from_utf8(body).map_err(|e| utf8_error(body, e))?;
+        let mut parser = Parser::new(format, default_ts_ms, &mut self.cache);
+        // One sample per line at most: reserving up front avoids regrowing a large vector.
+        let lines = memchr::memchr_iter(b'\n', body).count() + 1;
+        parser.batch.samples.reserve(lines);
+        parser.parse(text)?;
+        Ok(parser.batch)
+    }
+
+    /// How many series it remembers.
+    pub fn cached_series(&self) -> usize {
+        self.cache.len()
+    }
 }
 
 fn utf8_error(body: &[u8], e: std::str::Utf8Error) -> ParseError {
@@ -98,7 +138,11 @@ fn utf8_error(body: &[u8], e: std::str::Utf8Error) -> ParseError {
     }
 }
 
-struct Parser {
+/// Bounds how many distinct `le`/`quantile` spellings one parse remembers.
+const MAX_CACHED_FLOATS: usize = 1024;
+
+struct Parser<'c> {
+    cache: &'c mut SeriesCache,
     format: Format,
     default_ts_ms: i64,
     batch: WriteBatch,
@@ -106,20 +150,29 @@ struct Parser {
     families: FxHashMap<String, usize>,
     /// The family named by the latest HELP/TYPE/UNIT line.
     current: Option<usize>,
+    /// The previous sample's name and its family, as consecutive samples mostly share it.
+    last_name: String,
+    last_family: (MetricType, Option<&'static str>),
+    /// Bucket bounds and quantiles as written → as Prometheus formats them.
+    normal_floats: FxHashMap<String, String>,
     spans: Vec<LabelSpan>,
     scratch: String,
     /// Reused label-pair buffer (see [`recycle`]).
     pairs: Vec<(&'static str, &'static str)>,
 }
 
-impl Parser {
-    fn new(format: Format, default_ts_ms: i64) -> Self {
+impl<'c> Parser<'c> {
+    fn new(format: Format, default_ts_ms: i64, cache: &'c mut SeriesCache) -> Self {
         Parser {
+            cache,
             format,
             default_ts_ms,
             batch: WriteBatch::default(),
             families: FxHashMap::default(),
             current: None,
+            last_name: String::new(),
+            last_family: (MetricType::Unknown, None),
+            normal_floats: FxHashMap::default(),
             spans: Vec::with_capacity(16),
             scratch: String::new(),
             pairs: Vec::with_capacity(16),
@@ -219,6 +272,7 @@ impl Parser {
             _ => md.unit = c.rest().to_owned(),
         }
         self.current = Some(idx);
+        self.last_name.clear();
         Ok(false)
     }
 
@@ -240,7 +294,12 @@ impl Parser {
         self.spans.clear();
         self.scratch.clear();
         let s = scan_sample(line, &mut self.spans, &mut self.scratch)?;
-        let (kind, suffix) = self.family_of(s.name);
+        if s.name != self.last_name || s.name.is_empty() {
+            self.last_family = self.family_of(s.name);
+            self.last_name.clear();
+            self.last_name.push_str(s.name);
+        }
+        let (kind, suffix) = self.last_family;
         let has_created = matches!(
             kind,
             MetricType::Counter
@@ -251,20 +310,28 @@ impl Parser {
         if self.format == Format::OpenMetrics && suffix == Some("_created") && has_created {
             return Ok(());
         }
-        let normalised = match (kind, suffix) {
-            (MetricType::Histogram | MetricType::GaugeHistogram, Some("_bucket")) => Some("le"),
-            (MetricType::Summary, Some("")) => Some("quantile"),
-            _ => None,
+        let mode = match (kind, suffix) {
+            (MetricType::Histogram | MetricType::GaugeHistogram, Some("_bucket")) => FloatLabel::Le,
+            (MetricType::Summary, Some("")) => FloatLabel::Quantile,
+            _ => FloatLabel::None,
         };
-        if let Some(label) = normalised {
-            self.normalise_float_label(line, label);
-        }
         let t = match s.timestamp {
             None => self.default_ts_ms,
             Some((at, tok)) => timestamp_ms(tok, self.format)
                 .ok_or_else(|| LineError::new(at, format!("invalid timestamp {tok:?}")))?,
         };
-        let labels = self.labels(line, s.name)?;
+        let series_text = &line.as_bytes()[..s.series_end];
+        let labels = match self.cache.get(mode, series_text) {
+            Some(labels) => labels.clone(),
+            None => {
+                if let Some(label) = mode.name() {
+                    self.normalise_float_label(line, label);
+                }
+                let labels = self.labels(line, s.name)?;
+                self.cache.insert(mode, series_text, &labels);
+                labels
+            }
+        };
         self.batch.samples.push(Sample {
             labels,
             t,
@@ -289,21 +356,36 @@ impl Parser {
     }
 
     /// Rewrites the value of label `name` (if present and a float) in Prometheus's
-    /// float formatting.
+    /// float formatting. Bounds repeat across a body, so their formatting is cached.
     fn normalise_float_label(&mut self, line: &str, name: &str) {
-        let Some(span) = self
+        let Some(i) = self
             .spans
-            .iter_mut()
-            .find(|s| &line[s.name.clone()] == name)
+            .iter()
+            .position(|s| &line[s.name.clone()] == name)
         else {
             return;
         };
-        let Some(f) = parse_float(span.value.resolve(line, &self.scratch)) else {
-            return;
+        let raw = self.spans[i].value.resolve(line, &self.scratch);
+        let normal = match self.normal_floats.get(raw) {
+            Some(normal) => normal,
+            None => {
+                let Some(f) = parse_float(raw) else {
+                    return;
+                };
+                if self.normal_floats.len() >= MAX_CACHED_FLOATS {
+                    self.normal_floats.clear();
+                }
+                self.normal_floats
+                    .entry(raw.to_owned())
+                    .or_insert(format_float(f))
+            }
         };
+        if normal == raw {
+            return;
+        }
         let from = self.scratch.len();
-        self.scratch.push_str(&format_float(f));
-        span.value = Text::Scratch(from..self.scratch.len());
+        self.scratch.push_str(normal);
+        self.spans[i].value = Text::Scratch(from..self.scratch.len());
     }
 
     fn labels(&mut self, line: &str, name: &str) -> LineResult<Labels> {

@@ -4,7 +4,7 @@
 //! are unescaped, into a scratch buffer reused across lines, so the common line costs no
 //! allocation until its label set is built.
 
-use super::cursor::{is_label_name_byte, metric_name, Cursor, LineError, LineResult};
+use super::cursor::{metric_name, Cursor, LineError, LineResult, LABEL_NAME_BYTES};
 use crate::value::parse_float;
 use std::ops::Range;
 
@@ -129,7 +129,7 @@ pub(crate) fn scan_labels(
             return Ok(());
         }
         let start = c.pos;
-        let name = c.take_while(is_label_name_byte);
+        let name = c.take_class(&LABEL_NAME_BYTES);
         match name.as_bytes().first() {
             None => return Err(c.unexpected("a label name or '}'")),
             Some(b) if b.is_ascii_digit() => {
@@ -158,6 +158,18 @@ pub(crate) fn scan_labels(
     }
 }
 
+/// The end of a label value's plain run. Most values are short, where a plain loop
+/// beats the set-up of a vectorised search; long ones go to `memchr`.
+fn find_quote_or_backslash(bytes: &[u8]) -> Option<usize> {
+    const SHORT: usize = 24;
+    let head = &bytes[..bytes.len().min(SHORT)];
+    match head.iter().position(|&b| b == b'"' || b == b'\\') {
+        Some(i) => Some(i),
+        None if bytes.len() <= SHORT => None,
+        None => memchr::memchr2(b'"', b'\\', &bytes[SHORT..]).map(|i| i + SHORT),
+    }
+}
+
 /// Reads a quoted label value after its opening quote, up to and past the closing one.
 /// `\\`, `\"` and `\n` are unescaped; any other backslash is kept as written, as
 /// Prometheus does.
@@ -166,7 +178,7 @@ fn label_value(c: &mut Cursor<'_>, scratch: &mut String) -> LineResult<Text> {
     let unterminated = || LineError::new(open, "unterminated label value");
     let bytes = c.line.as_bytes();
     let start = c.pos;
-    let first = memchr::memchr2(b'"', b'\\', &bytes[start..]).ok_or_else(unterminated)?;
+    let first = find_quote_or_backslash(&bytes[start..]).ok_or_else(unterminated)?;
     if bytes[start + first] == b'"' {
         c.pos = start + first + 1;
         return Ok(Text::Line(start..start + first));
@@ -174,7 +186,7 @@ fn label_value(c: &mut Cursor<'_>, scratch: &mut String) -> LineResult<Text> {
     let from = scratch.len();
     let mut pos = start;
     loop {
-        let i = pos + memchr::memchr2(b'"', b'\\', &bytes[pos..]).ok_or_else(unterminated)?;
+        let i = pos + find_quote_or_backslash(&bytes[pos..]).ok_or_else(unterminated)?;
         scratch.push_str(&c.line[pos..i]);
         if bytes[i] == b'"' {
             c.pos = i + 1;

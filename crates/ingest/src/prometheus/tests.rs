@@ -230,6 +230,49 @@ fn detects_the_format() {
     );
 }
 
+#[test]
+fn decoder_cache_gives_identical_results() {
+    let mut d = Decoder::new(1000);
+    let first = d
+        .parse(fixtures::PROMETHEUS.as_bytes(), Format::Text, 1)
+        .unwrap();
+    assert_eq!(d.cached_series(), 8);
+    let again = d
+        .parse(fixtures::PROMETHEUS.as_bytes(), Format::Text, 1)
+        .unwrap();
+    assert_eq!(first, again);
+    assert_eq!(
+        first,
+        parse(fixtures::PROMETHEUS.as_bytes(), Format::Text, 1).unwrap()
+    );
+    // The same series text means another label set under another # TYPE.
+    let typed = "# TYPE h histogram\nh_bucket{le=\"1\"} 1\n";
+    let untyped = "h_bucket{le=\"1\"} 1\n";
+    assert_eq!(
+        d.parse(typed.as_bytes(), Format::Text, 0).unwrap().samples[0]
+            .labels
+            .get("le"),
+        Some("1.0")
+    );
+    assert_eq!(
+        d.parse(untyped.as_bytes(), Format::Text, 0)
+            .unwrap()
+            .samples[0]
+            .labels
+            .get("le"),
+        Some("1")
+    );
+}
+
+#[test]
+fn decoder_cache_is_bounded() {
+    let mut d = Decoder::new(3);
+    let body: String = (0..10).map(|i| format!("m{{i=\"{i}\"}} 1\n")).collect();
+    let b = d.parse(body.as_bytes(), Format::Text, 0).unwrap();
+    assert!(d.cached_series() <= 3);
+    assert_eq!(b, parse(body.as_bytes(), Format::Text, 0).unwrap());
+}
+
 fn shared_file(name: &str) -> Vec<u8> {
     let path = format!("{}/../../../shared/data/{name}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read(&path).unwrap_or_else(|e| panic!("test data {path} is missing: {e}"))
@@ -326,6 +369,18 @@ proptest! {
         let body = write_text(&samples);
         let b = parse(body.as_bytes(), Format::Text, 0).unwrap();
         prop_assert_eq!(b.samples, samples);
+    }
+
+    #[test]
+    fn cached_decoding_equals_plain(bodies in proptest::collection::vec(proptest::collection::vec(arb_sample(), 0..8), 1..4)) {
+        let mut d = Decoder::new(16);
+        for samples in bodies {
+            let body = write_text(&samples);
+            prop_assert_eq!(
+                d.parse(body.as_bytes(), Format::Text, 0).unwrap(),
+                parse(body.as_bytes(), Format::Text, 0).unwrap()
+            );
+        }
     }
 
     #[test]

@@ -15,6 +15,7 @@ mod reader;
 pub(crate) mod writer;
 
 pub use reader::{Block, ChunkMeta, SeriesEntry};
+pub(crate) use writer::cmp_labels;
 pub use writer::write_block;
 
 use serde::{Deserialize, Serialize};

@@ -38,6 +38,11 @@ pub use head::HeadChunk;
 /// gain from longer chunks is small next to that (see `benches/codecs.rs`).
 pub const TARGET_POINTS: usize = 120;
 
+/// Codecs that can describe many points in a few bytes (pco, constant values on a
+/// time grid) take at most this many, so that decoding a corrupt count cannot
+/// allocate more than a megabyte; it is far above any chunk size in use.
+const MAX_DENSE_POINTS: usize = 1 << 16;
+
 /// A chunk that cannot be decoded; the message says where and why.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("corrupt chunk: {0}")]
@@ -61,14 +66,17 @@ pub enum Encoding {
     Pco = 3,
     /// Delta-of-delta timestamps, the raw float bits of values as integer deltas.
     FloatBits = 4,
+    /// Delta-of-delta timestamps, one value repeated.
+    Constant = 5,
 }
 
 impl Encoding {
-    pub const ALL: [Encoding; 4] = [
+    pub const ALL: [Encoding; 5] = [
         Encoding::Xor,
         Encoding::Decimal,
         Encoding::Pco,
         Encoding::FloatBits,
+        Encoding::Constant,
     ];
 
     /// The encoding named by a chunk's first byte.
@@ -78,6 +86,7 @@ impl Encoding {
             Some(2) => Ok(Encoding::Decimal),
             Some(3) => Ok(Encoding::Pco),
             Some(4) => Ok(Encoding::FloatBits),
+            Some(5) => Ok(Encoding::Constant),
             Some(id) => Err(ChunkError::new(format!("unknown codec id {id}"))),
             None => Err(ChunkError::new("empty chunk")),
         }
@@ -98,7 +107,8 @@ pub fn encode(points: &[Point]) -> Vec<u8> {
 
 /// Encodes points with one given codec, or `None` when it cannot take them
 /// (decimal: a value does not scale exactly; float bits: the values are decimals,
-/// which the decimal codec takes; pco: too many points). For measurements and
+/// which the decimal codec takes; constant: the values differ; pco: too many
+/// points). For measurements and
 /// tests; storage uses [`encode`].
 pub fn encode_as(encoding: Encoding, points: &[Point]) -> Option<Vec<u8>> {
     match encoding {

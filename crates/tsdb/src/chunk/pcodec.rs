@@ -11,11 +11,7 @@ use pco::ChunkConfig;
 use strata_core::Point;
 
 use super::varint::{get_uvarint, put_uvarint};
-use super::{ChunkError, Encoding};
-
-/// Decoding allocates the point count up front, and pco can describe many points
-/// in a few bytes, so the count is capped (far above any chunk size in use).
-pub(crate) const MAX_POINTS: usize = 1 << 16;
+use super::{ChunkError, Encoding, MAX_DENSE_POINTS as MAX_POINTS};
 
 /// The sealed chunk, or `None` when there are too many points or pco refuses.
 pub(crate) fn encode(points: &[Point]) -> Option<Vec<u8>> {

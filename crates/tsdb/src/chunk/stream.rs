@@ -4,12 +4,14 @@
 //! Being appendable, this is the head's in-memory format; sealed as bytes it is
 //! also the main candidate family of [`super::encode`]. A sealed chunk whose
 //! timestamps are one exact grid stores just the grid (first timestamp and step)
-//! instead of one bit per point.
+//! instead of one bit per point; one whose timestamps jitter around a grid may
+//! code their offsets from it (order-1 deltas of `t - i * step`), which is
+//! cheaper than deltas of deltas when the jitter does not accumulate.
 //!
 //! Layout: codec id, point count (varint), a parameter byte (decimal exponent in
-//! bits 0-3, delta order in bits 4-5, grid flag in bit 6), the decimal unit
-//! (varint, decimal codec only), the grid (two zig-zag varints, if flagged), then
-//! the bits.
+//! bits 0-3, delta order in bits 4-5, grid flag in bit 6, jittered-grid flag in
+//! bit 7), the decimal unit (varint, decimal codec only), the grid start and/or
+//! step (zig-zag varints, as flagged), then the bits.
 
 use strata_core::Point;
 
@@ -18,7 +20,10 @@ use super::decimal::{exponent_for, unit_for, Decimal, DecimalDecoder, DecimalEnc
 use super::rice::{IntDecoder, IntEncoder, Slot};
 use super::varint::{get_uvarint, put_uvarint, unzigzag, zigzag};
 use super::xor::{XorDecoder, XorEncoder};
-use super::{ChunkError, Encoding};
+use super::{ChunkError, Encoding, MAX_DENSE_POINTS};
+
+const GRID_FLAG: u8 = 0x40;
+const JITTERED_FLAG: u8 = 0x80;
 
 /// How a stream codes its values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +39,8 @@ pub(crate) enum ValueCodec {
     FloatBits {
         order: u8,
     },
+    /// One value, bit for bit, stored once.
+    Constant,
 }
 
 impl ValueCodec {
@@ -42,12 +49,13 @@ impl ValueCodec {
             ValueCodec::Xor => Encoding::Xor,
             ValueCodec::Decimal { .. } => Encoding::Decimal,
             ValueCodec::FloatBits { .. } => Encoding::FloatBits,
+            ValueCodec::Constant => Encoding::Constant,
         }
     }
 
     fn order(self) -> u8 {
         match self {
-            ValueCodec::Xor => 0,
+            ValueCodec::Xor | ValueCodec::Constant => 0,
             ValueCodec::Decimal { order, .. } | ValueCodec::FloatBits { order } => order,
         }
     }
@@ -77,8 +85,67 @@ impl Grid {
 
 #[derive(Debug, Clone, Copy)]
 enum Times {
+    /// Deltas of deltas.
     PerPoint(IntEncoder),
     Grid(Grid),
+    /// Deltas of the offsets from a grid through 0 with this step.
+    Jittered {
+        step: i64,
+        offsets: IntEncoder,
+    },
+}
+
+impl Times {
+    fn per_point() -> Times {
+        Times::PerPoint(IntEncoder::new(2))
+    }
+
+    fn jittered(step: i64) -> Times {
+        Times::Jittered {
+            step,
+            offsets: IntEncoder::new(1),
+        }
+    }
+
+    /// Writes the timestamp of point `i`, or returns false if it is off the grid.
+    fn write(&mut self, w: &mut BitWriter, i: usize, t: i64) -> bool {
+        match self {
+            Times::PerPoint(enc) => enc.write(w, t),
+            Times::Grid(grid) => return grid.at(i) == t,
+            Times::Jittered { step, offsets } => {
+                offsets.write(w, t.wrapping_sub(step.wrapping_mul(i as i64)))
+            }
+        }
+        true
+    }
+
+    /// The cheapest coding of the timestamps of a sealed chunk.
+    fn best_for(points: &[Point]) -> Times {
+        if let Some(grid) = Grid::of(points) {
+            return Times::Grid(grid);
+        }
+        let mut deltas: Vec<i64> = points
+            .windows(2)
+            .map(|w| w[1].t.wrapping_sub(w[0].t))
+            .collect();
+        if deltas.is_empty() {
+            return Times::per_point();
+        }
+        let mid = deltas.len() / 2;
+        let (_, &mut median, _) = deltas.select_nth_unstable(mid);
+        let cost = |mut times: Times| {
+            let mut w = BitWriter::new();
+            for (i, p) in points.iter().enumerate() {
+                times.write(&mut w, i, p.t);
+            }
+            w.len_bits()
+        };
+        let candidates = [Times::per_point(), Times::jittered(median)];
+        candidates
+            .into_iter()
+            .min_by_key(|&t| cost(t))
+            .unwrap_or_else(Times::per_point)
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -86,6 +153,7 @@ enum ValueEncoder {
     Xor(XorEncoder),
     Decimal(DecimalEncoder),
     FloatBits(IntEncoder),
+    Constant(Option<u64>),
 }
 
 /// An appendable stream of points.
@@ -101,7 +169,7 @@ pub(crate) struct StreamEncoder {
 impl StreamEncoder {
     /// An empty stream coding each timestamp, as the head needs.
     pub(crate) fn new(codec: ValueCodec) -> Self {
-        Self::with_times(codec, Times::PerPoint(IntEncoder::new(2)))
+        Self::with_times(codec, Times::per_point())
     }
 
     fn with_times(codec: ValueCodec, times: Times) -> Self {
@@ -111,6 +179,7 @@ impl StreamEncoder {
                 ValueEncoder::Decimal(DecimalEncoder::new(decimal, order))
             }
             ValueCodec::FloatBits { order } => ValueEncoder::FloatBits(IntEncoder::new(order)),
+            ValueCodec::Constant => ValueEncoder::Constant(None),
         };
         Self {
             codec,
@@ -121,18 +190,9 @@ impl StreamEncoder {
         }
     }
 
-    /// A sealed stream of `points` with `codec`, or `None` if a value does not fit it.
-    fn sealed(codec: ValueCodec, points: &[Point]) -> Option<Self> {
-        let times = match Grid::of(points) {
-            Some(grid) => Times::Grid(grid),
-            None => Times::PerPoint(IntEncoder::new(2)),
-        };
+    /// A stream of `points` with `codec` and `times`, or `None` if a value does not fit.
+    fn build(codec: ValueCodec, times: Times, points: &[Point]) -> Option<Self> {
         Self::fill(Self::with_times(codec, times), points)
-    }
-
-    /// An appendable stream of `points` with `codec`.
-    fn appendable(codec: ValueCodec, points: &[Point]) -> Option<Self> {
-        Self::fill(Self::new(codec), points)
     }
 
     fn fill(mut self, points: &[Point]) -> Option<Self> {
@@ -157,23 +217,25 @@ impl StreamEncoder {
     /// Appends a point, or returns false (writing nothing) when the value codec
     /// cannot represent `v` or `t` is off the grid.
     pub(crate) fn try_append(&mut self, t: i64, v: f64) -> bool {
-        if let ValueEncoder::Decimal(d) = &self.values {
-            if !d.accepts(v) {
-                return false;
-            }
-        }
-        match &mut self.times {
-            Times::PerPoint(enc) => enc.write(&mut self.bits, t),
-            Times::Grid(grid) => {
-                if grid.at(self.len) != t {
-                    return false;
-                }
-            }
+        let accepted = match &self.values {
+            ValueEncoder::Decimal(d) => d.accepts(v),
+            ValueEncoder::Constant(Some(bits)) => *bits == v.to_bits(),
+            _ => true,
+        };
+        // Grid times write nothing, so a refusal leaves the stream untouched.
+        if !accepted || !self.times.write(&mut self.bits, self.len, t) {
+            return false;
         }
         match &mut self.values {
             ValueEncoder::Xor(x) => x.write(&mut self.bits, v),
             ValueEncoder::Decimal(d) => d.write(&mut self.bits, v),
             ValueEncoder::FloatBits(ints) => ints.write(&mut self.bits, v.to_bits() as i64),
+            ValueEncoder::Constant(first) => {
+                if first.is_none() {
+                    self.bits.write_bits(v.to_bits(), 64);
+                    *first = Some(v.to_bits());
+                }
+            }
         }
         self.len += 1;
         true
@@ -188,17 +250,17 @@ impl StreamEncoder {
             ValueCodec::Decimal { decimal, .. } => (decimal.exp, Some(decimal.unit)),
             _ => (0, None),
         };
-        let grid = match self.times {
-            Times::Grid(grid) => Some(grid),
-            Times::PerPoint(_) => None,
+        let (t0, step, flag) = match self.times {
+            Times::PerPoint(_) => (None, None, 0),
+            Times::Grid(grid) => (Some(grid.t0), Some(grid.step), GRID_FLAG),
+            Times::Jittered { step, .. } => (None, Some(step), JITTERED_FLAG),
         };
-        out.push(exp | (self.codec.order() << 4) | (u8::from(grid.is_some()) << 6));
+        out.push(exp | (self.codec.order() << 4) | flag);
         if let Some(unit) = unit {
             put_uvarint(&mut out, unit as u64);
         }
-        if let Some(grid) = grid {
-            put_uvarint(&mut out, zigzag(grid.t0));
-            put_uvarint(&mut out, zigzag(grid.step));
+        for x in [t0, step].into_iter().flatten() {
+            put_uvarint(&mut out, zigzag(x));
         }
         out.extend_from_slice(self.bits.as_bytes());
         out
@@ -210,6 +272,10 @@ impl StreamEncoder {
         let times = match self.times {
             Times::Grid(grid) => TimeSource::Grid(grid),
             Times::PerPoint(_) => TimeSource::PerPoint(IntDecoder::new(2)),
+            Times::Jittered { step, .. } => TimeSource::Jittered {
+                step,
+                offsets: IntDecoder::new(1),
+            },
         };
         // The stream was written by this encoder, so it decodes.
         let decoded = decode_bits(self.codec, times, self.len, self.bits.as_bytes(), &mut out);
@@ -220,36 +286,44 @@ impl StreamEncoder {
 
 /// The smallest sealed streaming encoding of `points`.
 pub(crate) fn best_sealed(points: &[Point]) -> Vec<u8> {
-    best_of(points, StreamEncoder::sealed).to_chunk()
+    best_of(points, |_| true, Times::best_for(points))
+        .expect("XOR takes every value")
+        .to_chunk()
 }
 
 /// The smallest appendable encoding of `points`, for the head.
 pub(crate) fn best_appendable(points: &[Point]) -> StreamEncoder {
-    best_of(points, StreamEncoder::appendable)
+    best_of(points, |_| true, Times::per_point()).expect("XOR takes every value")
 }
 
 /// The sealed chunk of one encoding's best variant, if it takes the points.
 pub(crate) fn sealed_as(encoding: Encoding, points: &[Point]) -> Option<Vec<u8>> {
-    candidates(points)
-        .filter(|c| c.encoding() == encoding)
-        .filter_map(|c| StreamEncoder::sealed(c, points))
-        .min_by_key(StreamEncoder::len_bits)
-        .map(|s| s.to_chunk())
+    best_of(
+        points,
+        |c| c.encoding() == encoding,
+        Times::best_for(points),
+    )
+    .map(|s| s.to_chunk())
 }
 
 fn best_of(
     points: &[Point],
-    build: impl Fn(ValueCodec, &[Point]) -> Option<StreamEncoder>,
-) -> StreamEncoder {
+    wanted: impl Fn(ValueCodec) -> bool,
+    times: Times,
+) -> Option<StreamEncoder> {
     candidates(points)
-        .filter_map(|c| build(c, points))
+        .filter(|&c| wanted(c))
+        .filter_map(|c| StreamEncoder::build(c, times, points))
         .min_by_key(StreamEncoder::len_bits)
-        .expect("XOR takes every value")
 }
 
-/// The value codecs worth trying: decimal deltas when every value scales, else
-/// float-bit deltas; XOR always.
+/// The value codecs worth trying: one repeated value; decimal deltas when every
+/// value scales, else float-bit deltas; XOR always.
 fn candidates(points: &[Point]) -> impl Iterator<Item = ValueCodec> {
+    let constant = points.len() <= MAX_DENSE_POINTS
+        && points
+            .windows(2)
+            .all(|w| w[0].v.to_bits() == w[1].v.to_bits());
     let values = points.iter().map(|p| p.v);
     let ints: Vec<ValueCodec> = match exponent_for(values.clone()) {
         Some(exp) => {
@@ -267,18 +341,25 @@ fn candidates(points: &[Point]) -> impl Iterator<Item = ValueCodec> {
             ValueCodec::FloatBits { order: 2 },
         ],
     };
-    std::iter::once(ValueCodec::Xor).chain(ints)
+    let mut all = ints;
+    all.push(ValueCodec::Xor);
+    if constant {
+        all.push(ValueCodec::Constant);
+    }
+    all.into_iter()
 }
 
 enum TimeSource {
     PerPoint(IntDecoder),
     Grid(Grid),
+    Jittered { step: i64, offsets: IntDecoder },
 }
 
 enum ValueDecoder {
     Xor(XorDecoder),
     Decimal(DecimalDecoder),
     FloatBits(IntDecoder),
+    Constant(Option<f64>),
 }
 
 /// Decodes a chunk body of `encoding` (the bytes after the id).
@@ -291,8 +372,9 @@ pub(crate) fn decode(
     let (&param, mut body) = body
         .split_first()
         .ok_or_else(|| ChunkError::new("missing parameter byte"))?;
-    let (exp, order, gridded) = (param & 0x0f, (param >> 4) & 0x03, param & 0x40 != 0);
-    if param & 0x80 != 0 || (encoding == Encoding::Xor) != (order == 0) || order > 2 {
+    let (exp, order, flags) = (param & 0x0f, (param >> 4) & 0x03, param & 0xc0);
+    let orderless = matches!(encoding, Encoding::Xor | Encoding::Constant);
+    if orderless != (order == 0) || order > 2 || flags == GRID_FLAG | JITTERED_FLAG {
         return Err(ChunkError::new(format!("bad parameter byte {param:#04x}")));
     }
     let codec = match encoding {
@@ -307,21 +389,37 @@ pub(crate) fn decode(
                 order,
             }
         }
+        Encoding::Constant => ValueCodec::Constant,
         _ => ValueCodec::FloatBits { order },
     };
-    let times = if gridded {
-        let (t0, rest) = get_uvarint(body, "grid start")?;
-        let (step, rest) = get_uvarint(rest, "grid step")?;
-        body = rest;
-        TimeSource::Grid(Grid {
-            t0: unzigzag(t0),
-            step: unzigzag(step),
-        })
-    } else {
-        TimeSource::PerPoint(IntDecoder::new(2))
+    let times = match flags {
+        GRID_FLAG => {
+            let (t0, rest) = get_uvarint(body, "grid start")?;
+            let (step, rest) = get_uvarint(rest, "grid step")?;
+            body = rest;
+            TimeSource::Grid(Grid {
+                t0: unzigzag(t0),
+                step: unzigzag(step),
+            })
+        }
+        JITTERED_FLAG => {
+            let (step, rest) = get_uvarint(body, "grid step")?;
+            body = rest;
+            TimeSource::Jittered {
+                step: unzigzag(step),
+                offsets: IntDecoder::new(1),
+            }
+        }
+        _ => TimeSource::PerPoint(IntDecoder::new(2)),
     };
-    // Every point takes at least one bit, which bounds the allocation below.
-    if len > (body.len() as u64) * 8 {
+    // Every point takes at least one bit unless a constant sits on a grid; either
+    // way the allocation below stays bounded.
+    let max_len = if codec == ValueCodec::Constant {
+        MAX_DENSE_POINTS as u64
+    } else {
+        (body.len() as u64) * 8
+    };
+    if len > max_len {
         return Err(ChunkError::new(format!(
             "{len} points cannot fit in {} bytes",
             body.len()
@@ -344,6 +442,7 @@ fn decode_bits(
             ValueDecoder::Decimal(DecimalDecoder::new(decimal, order)?)
         }
         ValueCodec::FloatBits { order } => ValueDecoder::FloatBits(IntDecoder::new(order)),
+        ValueCodec::Constant => ValueDecoder::Constant(None),
     };
     out.reserve(len);
     for i in 0..len {
@@ -365,18 +464,25 @@ fn read_point(
 ) -> Result<Point, ChunkError> {
     let t = match times {
         TimeSource::Grid(grid) => grid.at(i),
-        TimeSource::PerPoint(dec) => match dec.read(r)? {
-            Slot::Int(t) => t,
-            Slot::Special => return Err(ChunkError::new("value marker among timestamps")),
-        },
+        TimeSource::PerPoint(ints) => read_int(r, ints, "timestamps")?,
+        TimeSource::Jittered { step, offsets } => {
+            read_int(r, offsets, "timestamps")?.wrapping_add(step.wrapping_mul(i as i64))
+        }
     };
     let v = match values {
         ValueDecoder::Xor(x) => x.read(r)?,
         ValueDecoder::Decimal(d) => d.read(r)?,
-        ValueDecoder::FloatBits(ints) => match ints.read(r)? {
-            Slot::Int(bits) => f64::from_bits(bits as u64),
-            Slot::Special => return Err(ChunkError::new("marker among float bits")),
-        },
+        ValueDecoder::FloatBits(ints) => f64::from_bits(read_int(r, ints, "float bits")? as u64),
+        ValueDecoder::Constant(Some(v)) => *v,
+        ValueDecoder::Constant(first) => *first.insert(f64::from_bits(r.read_bits(64)?)),
     };
     Ok(Point { t, v })
+}
+
+/// Reads from a sequence that has no special slots.
+fn read_int(r: &mut BitReader, ints: &mut IntDecoder, what: &str) -> Result<i64, ChunkError> {
+    match ints.read(r)? {
+        Slot::Int(x) => Ok(x),
+        Slot::Special => Err(ChunkError::new(format!("value marker among {what}"))),
+    }
 }

@@ -158,3 +158,62 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn grid_timestamps_cost_nothing_per_point() {
+    let values: Vec<f64> = (0..240).map(|i| f64::from(i % 7)).collect();
+    let gridded = encode(&at_15s(&values));
+    let mut jittered_points = at_15s(&values);
+    jittered_points[100].t += 1;
+    let jittered = encode(&jittered_points);
+    // One point off the grid costs every point its timestamp bits.
+    assert!(
+        gridded.len() + 240 / 8 <= jittered.len(),
+        "{} vs {}",
+        gridded.len(),
+        jittered.len()
+    );
+    assert_all_codecs_round_trip(&jittered_points);
+}
+
+#[test]
+fn jittered_timestamps_beat_deltas_of_deltas() {
+    let mut seed = 7u64;
+    let points: Vec<Point> = (0..240)
+        .map(|i| {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            let jitter = (seed >> 60) as i64 % 6;
+            Point {
+                t: 1_700_000_000_000 + i * 15_000 + jitter,
+                v: 1.0 + (i % 2) as f64,
+            }
+        })
+        .collect();
+    let mut head = HeadChunk::new();
+    for p in &points {
+        head.append(p.t, p.v);
+    }
+    // The head codes deltas of deltas; sealing finds the jittered grid.
+    assert!(encode(&points).len() < head.to_bytes().len());
+    assert_all_codecs_round_trip(&points);
+}
+
+#[test]
+fn constant_values_are_stored_once() {
+    let points = at_15s(&[STALE_NAN; 120]);
+    let chunk = encode(&points);
+    assert_eq!(Encoding::of(&chunk).unwrap(), Encoding::Constant);
+    assert!(chunk.len() <= 24, "{} bytes", chunk.len());
+    assert_all_codecs_round_trip(&points);
+}
+
+#[test]
+fn bad_parameter_bytes_are_refused() {
+    let chunk = encode_as(Encoding::Xor, &at_15s(&[1.0, 2.0])).unwrap();
+    for param in [0x10, 0xc0, 0x30] {
+        let mut bad = chunk.clone();
+        bad[2] = param;
+        let err = decode_into(&bad, &mut Vec::new()).unwrap_err();
+        assert!(err.to_string().contains("bad parameter byte"), "{err}");
+    }
+}

@@ -13,7 +13,7 @@ pub use series::MemSeries;
 
 use crate::index::{self, LabelIndex};
 use parking_lot::RwLock;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use strata_core::{Labels, Matcher, Point, StorageError, TimeRange};
@@ -87,12 +87,7 @@ impl Shard {
             }
         }
         for l in labels.iter() {
-            let list = self
-                .postings
-                .entry(l.name.into())
-                .or_default()
-                .entry(l.value.into())
-                .or_default();
+            let list = postings_list(&mut self.postings, l.name, l.value);
             // Local ids only grow, except on replay: keep the list sorted either way.
             match list.last() {
                 Some(&last) if last > local => {
@@ -153,6 +148,23 @@ impl LabelIndex for Shard {
     }
 }
 
+/// The postings list of `name="value"`, created if needed; allocates the key strings
+/// only for a new name or value.
+fn postings_list<'a, T: Default>(
+    map: &'a mut HashMap<Box<str>, HashMap<Box<str>, T>>,
+    name: &str,
+    value: &str,
+) -> &'a mut T {
+    if !map.contains_key(name) {
+        map.insert(name.into(), HashMap::new());
+    }
+    let values = map.get_mut(name).expect("inserted above");
+    if !values.contains_key(value) {
+        values.insert(value.into(), T::default());
+    }
+    values.get_mut(value).expect("inserted above")
+}
+
 /// A series taken out of the head to be written into a block.
 pub struct FrozenSeries {
     pub labels: Labels,
@@ -171,6 +183,9 @@ impl FrozenSeries {
 
 pub struct Head {
     shards: Box<[RwLock<Shard>]>,
+    /// Head series per label name and value, across shards: discovery reads it
+    /// without visiting every shard. Changes only when series come and go.
+    label_counts: RwLock<LabelCounts>,
     series: AtomicUsize,
     samples: AtomicU64,
     ooo_samples: AtomicU64,
@@ -193,6 +208,31 @@ impl Default for AtomicI64Max {
     }
 }
 
+type LabelCounts = HashMap<Box<str>, HashMap<Box<str>, u32>>;
+
+fn count_labels<'a>(counts: &mut LabelCounts, sets: impl Iterator<Item = &'a Labels>, add: bool) {
+    for labels in sets {
+        for l in labels.iter() {
+            if add {
+                *postings_list(counts, l.name, l.value) += 1;
+                continue;
+            }
+            let Some(values) = counts.get_mut(l.name) else {
+                continue;
+            };
+            if let Some(n) = values.get_mut(l.value) {
+                *n -= 1;
+                if *n == 0 {
+                    values.remove(l.value);
+                }
+            }
+            if values.is_empty() {
+                counts.remove(l.name);
+            }
+        }
+    }
+}
+
 /// One sample routed to a head series.
 #[derive(Debug, Clone, Copy)]
 pub struct HeadSample {
@@ -205,6 +245,7 @@ impl Default for Head {
     fn default() -> Self {
         Head {
             shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
+            label_counts: RwLock::default(),
             series: AtomicUsize::new(0),
             samples: AtomicU64::new(0),
             ooo_samples: AtomicU64::new(0),
@@ -285,6 +326,11 @@ impl Head {
             created.push((ids[i], labels.clone()));
         }
         if !created.is_empty() {
+            count_labels(
+                &mut self.label_counts.write(),
+                created.iter().map(|c| &c.1),
+                true,
+            );
             on_created(&created);
         }
         match refused {
@@ -333,10 +379,13 @@ impl Head {
         if s.series.get(&local).is_some_and(|x| x.labels == labels) {
             return;
         }
-        if s.series.contains_key(&local) {
+        let mut counts = self.label_counts.write();
+        if let Some(old) = s.series.get(&local) {
+            count_labels(&mut counts, std::iter::once(&old.labels), false);
             s.remove_series(local);
             self.series.fetch_sub(1, Ordering::Relaxed);
         }
+        count_labels(&mut counts, std::iter::once(&labels), true);
         s.insert_series(local, hash, labels);
         self.series.fetch_add(1, Ordering::Relaxed);
     }
@@ -366,13 +415,19 @@ impl Head {
                     idle.push(local);
                     continue;
                 }
+                let mut ooo = std::mem::take(&mut series.ooo);
+                series::normalize(&mut ooo);
                 out.push(FrozenSeries {
                     labels: series.labels.clone(),
                     chunk: std::mem::take(&mut series.chunk),
-                    ooo: std::mem::take(&mut series.ooo),
+                    ooo,
                 });
             }
+            let mut counts = self.label_counts.write();
             for local in &idle {
+                if let Some(series) = s.series.get(local) {
+                    count_labels(&mut counts, std::iter::once(&series.labels), false);
+                }
                 s.remove_series(*local);
             }
             self.series.fetch_sub(idle.len(), Ordering::Relaxed);
@@ -426,44 +481,40 @@ impl Head {
         }
     }
 
-    /// Label names of series with data in `range` (no matchers: answered from postings).
-    pub fn label_names(&self, range: TimeRange, out: &mut BTreeSet<String>) {
-        for shard in &self.shards {
-            let s = shard.read();
-            for (name, values) in &s.postings {
-                if out.contains(&**name) {
-                    continue;
-                }
-                let any = values
-                    .values()
-                    .flatten()
-                    .any(|l| s.series.get(l).is_some_and(|x| x.has_data_in(range)));
-                if any {
-                    out.insert(name.to_string());
+    /// Label names of the head's series if the head's samples overlap `range`.
+    /// Like a block, and like Prometheus's head, the head answers discovery as a whole:
+    /// its series are those with samples since the previous cut.
+    pub fn label_names(&self, range: TimeRange, out: &mut HashSet<String>) {
+        if self.overlaps(range) {
+            let counts = self.label_counts.read();
+            out.extend(
+                counts
+                    .keys()
+                    .filter(|n| !out.contains(&***n))
+                    .map(|n| n.to_string())
+                    .collect::<Vec<_>>(),
+            );
+        }
+    }
+
+    /// Values of label `name` among the head's series if the head overlaps `range`
+    /// (see [`Head::label_names`]).
+    pub fn label_values(&self, name: &str, range: TimeRange, out: &mut HashSet<String>) {
+        if self.overlaps(range) {
+            let counts = self.label_counts.read();
+            if let Some(values) = counts.get(name) {
+                for v in values.keys() {
+                    if !out.contains(&**v) {
+                        out.insert(v.to_string());
+                    }
                 }
             }
         }
     }
 
-    /// Values of label `name` among series with data in `range` (no matchers).
-    pub fn label_values(&self, name: &str, range: TimeRange, out: &mut BTreeSet<String>) {
-        for shard in &self.shards {
-            let s = shard.read();
-            let Some(values) = s.postings.get(name) else {
-                continue;
-            };
-            for (value, list) in values {
-                if out.contains(&**value) {
-                    continue;
-                }
-                if list
-                    .iter()
-                    .any(|l| s.series.get(l).is_some_and(|x| x.has_data_in(range)))
-                {
-                    out.insert(value.to_string());
-                }
-            }
-        }
+    fn overlaps(&self, range: TimeRange) -> bool {
+        self.bounds()
+            .is_some_and(|(min, max)| range.overlaps(min, max))
     }
 }
 
@@ -506,9 +557,12 @@ mod tests {
                 vec![Point { t: 10, v: 1.0 }, Point { t: 20, v: 2.0 }]
             )]
         );
-        let mut vals = BTreeSet::new();
+        let mut vals = HashSet::new();
         head.label_values("job", TimeRange::new(16, 30), &mut vals);
-        assert_eq!(vals.into_iter().collect::<Vec<_>>(), ["a"]);
+        assert_eq!(vals.len(), 2);
+        let mut vals = HashSet::new();
+        head.label_values("job", TimeRange::new(21, 30), &mut vals);
+        assert!(vals.is_empty());
     }
 
     #[test]

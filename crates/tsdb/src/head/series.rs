@@ -2,13 +2,17 @@
 //! buffer for samples that arrive out of order (or rewrite an existing timestamp).
 
 use crate::chunk::HeadChunk;
+use std::borrow::Cow;
 use strata_core::{Labels, Point, TimeRange};
 
 pub struct MemSeries {
     pub labels: Labels,
     pub chunk: HeadChunk,
-    /// Sorted by time, unique timestamps. For equal timestamps it is always newer than
-    /// the chunk: a timestamp goes to the chunk only if it is past everything seen.
+    /// Samples that could not go to the chunk, in arrival order; normalised (sorted,
+    /// last write kept per timestamp) now and then, so that backfilling a series in
+    /// reverse order costs O(n log n), not O(n²). For equal timestamps it is always
+    /// newer than the chunk: a timestamp goes to the chunk only if it is past
+    /// everything seen.
     pub ooo: Vec<Point>,
 }
 
@@ -27,19 +31,20 @@ impl MemSeries {
             self.chunk.append(t, v);
             return false;
         }
-        match self.ooo.binary_search_by_key(&t, |p| p.t) {
-            Ok(i) => self.ooo[i].v = v,
-            Err(i) => self.ooo.insert(i, Point { t, v }),
+        match self.ooo.last_mut() {
+            Some(last) if last.t == t => last.v = v,
+            _ => {
+                self.ooo.push(Point { t, v });
+                if self.ooo.len() >= 32 && self.ooo.len().is_power_of_two() {
+                    normalize(&mut self.ooo);
+                }
+            }
         }
         true
     }
 
     pub fn is_empty(&self) -> bool {
         self.chunk.is_empty() && self.ooo.is_empty()
-    }
-
-    pub fn sample_count(&self) -> usize {
-        self.chunk.len() + self.ooo.len()
     }
 
     /// Earliest and latest timestamps held, if any.
@@ -63,9 +68,47 @@ impl MemSeries {
     }
 }
 
+/// Sorts points by time keeping the last written of each timestamp.
+pub(crate) fn normalize(points: &mut Vec<Point>) {
+    if is_normal(points) {
+        return;
+    }
+    // Stable: among equal timestamps the arrival order stays, and the last one is kept.
+    points.sort_by_key(|p| p.t);
+    let mut out = 0;
+    for i in 0..points.len() {
+        if out > 0 && points[out - 1].t == points[i].t {
+            points[out - 1] = points[i];
+        } else {
+            points[out] = points[i];
+            out += 1;
+        }
+    }
+    points.truncate(out);
+}
+
+fn is_normal(points: &[Point]) -> bool {
+    points.windows(2).all(|w| w[0].t < w[1].t)
+}
+
+/// The out-of-order points sorted and unique, copying only if they are not yet.
+fn normalized(ooo: &[Point]) -> Cow<'_, [Point]> {
+    if is_normal(ooo) {
+        Cow::Borrowed(ooo)
+    } else {
+        let mut v = ooo.to_vec();
+        normalize(&mut v);
+        Cow::Owned(v)
+    }
+}
+
 pub(crate) fn bounds(chunk: &HeadChunk, ooo: &[Point]) -> Option<(i64, i64)> {
     let c = chunk.min_t().zip(chunk.max_t());
-    let o = ooo.first().zip(ooo.last()).map(|(a, b)| (a.t, b.t));
+    let o = ooo
+        .iter()
+        .map(|p| p.t)
+        .min()
+        .zip(ooo.iter().map(|p| p.t).max());
     match (c, o) {
         (Some(c), Some(o)) => Some((c.0.min(o.0), c.1.max(o.1))),
         (c, o) => c.or(o),
@@ -81,6 +124,7 @@ pub(crate) fn points_in(chunk: &HeadChunk, ooo: &[Point], range: TimeRange) -> V
         }
         _ => Vec::new(),
     };
+    let ooo = normalized(ooo);
     let lo = ooo.partition_point(|p| p.t < range.start);
     let hi = ooo.partition_point(|p| p.t <= range.end);
     merge_sorted(in_chunk, &ooo[lo..hi])
@@ -135,6 +179,20 @@ mod tests {
         assert_eq!(s.bounds(), Some((5, 30)));
         assert!(s.has_data_in(TimeRange::new(11, 25)));
         assert!(!s.has_data_in(TimeRange::new(21, 29)));
-        assert_eq!(s.sample_count(), 5);
+    }
+
+    #[test]
+    fn reverse_backfill_normalises_with_last_write_winning() {
+        let mut s = MemSeries::new(Labels::empty());
+        s.append(1_000_000, 0.0);
+        for t in (0..10_000).rev() {
+            s.append(t, t as f64);
+        }
+        s.append(5, 55.0);
+        let pts = s.points_in(TimeRange::ALL);
+        assert_eq!(pts.len(), 10_001);
+        assert_eq!(pts[5], Point { t: 5, v: 55.0 });
+        assert!(pts.windows(2).all(|w| w[0].t < w[1].t));
+        assert_eq!(s.bounds(), Some((0, 1_000_000)));
     }
 }

@@ -71,6 +71,13 @@ impl Wal {
     /// replayed (possibly repaired) segment is never appended to.
     pub fn open(dir: &Path, sync: WalSync) -> io::Result<Wal> {
         fs::create_dir_all(dir)?;
+        // A checkpoint interrupted before its rename is incomplete: drop it.
+        for entry in fs::read_dir(dir)? {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| e == "tmp") {
+                fs::remove_file(&path)?;
+            }
+        }
         let segments = list_segments(dir)?;
         let next = segments.last().map_or(1, |(i, _)| i + 1);
         let size = segments
