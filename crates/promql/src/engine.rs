@@ -2,7 +2,7 @@
 //! range query, and shapes the result as the Prometheus HTTP API does.
 
 use crate::error::{ErrorKind, QueryError};
-use crate::eval::{Evaluator, Steps, Val};
+use crate::eval::{clamp_ms, Evaluator, Steps, Val};
 use crate::value::{QueryOutput, Value, VectorSample};
 use promql_parser::parser::value::ValueType;
 use promql_parser::parser::{self, Expr};
@@ -79,7 +79,12 @@ pub fn format_query(expr: &str) -> Result<String, QueryError> {
 }
 
 impl Engine {
-    pub fn new(opts: EngineOptions) -> Self {
+    /// An engine with these options; a zero lookback delta means the default (5m), as
+    /// in Prometheus.
+    pub fn new(mut opts: EngineOptions) -> Self {
+        if opts.lookback_delta.is_zero() {
+            opts.lookback_delta = EngineOptions::default().lookback_delta;
+        }
         Engine { opts }
     }
 
@@ -96,6 +101,7 @@ impl Engine {
         ctx: &QueryContext,
     ) -> Result<QueryOutput, QueryError> {
         let e = parse(expr)?;
+        let t_ms = clamp_ms(t_ms.into());
         let mut ev = Evaluator::new(store, &self.opts, ctx, t_ms, t_ms);
         let value = if e.value_type() == ValueType::Matrix {
             Value::Matrix(ev.matrix_at(&e, t_ms)?)
@@ -135,6 +141,7 @@ impl Engine {
         step_ms: i64,
         ctx: &QueryContext,
     ) -> Result<QueryOutput, QueryError> {
+        let (start_ms, end_ms) = (clamp_ms(start_ms.into()), clamp_ms(end_ms.into()));
         if step_ms <= 0 {
             return Err(QueryError::bad_data(
                 "zero or negative query resolution step widths are not accepted. Try a positive integer",
@@ -145,6 +152,7 @@ impl Engine {
                 "end timestamp must not be before start time",
             ));
         }
+        // Clamped times cannot overflow the subtraction.
         if (end_ms - start_ms) / step_ms >= self.opts.max_points_per_series as i64 {
             return Err(QueryError::bad_data(format!(
                 "exceeded maximum resolution of {} points per timeseries. Try decreasing the query resolution (?step=XX)",
@@ -209,25 +217,33 @@ fn output(value: Value, ev: Evaluator<'_>) -> QueryOutput {
 
 /// Per-step vectors as series of points, one series per label set, sorted by labels.
 fn to_matrix(sv: crate::eval::StepVectors, steps: &Steps) -> Vec<Series> {
+    // Each series' points are counted first so that each is allocated once, exactly.
     let mut index: HashMap<&Labels, usize> = HashMap::new();
-    let mut slot_of: Vec<Option<usize>> = vec![None; sv.series.len()];
+    let mut slot_of: Vec<usize> = Vec::with_capacity(sv.series.len());
     let mut out: Vec<Series> = Vec::new();
+    for l in &sv.series {
+        slot_of.push(*index.entry(l).or_insert_with(|| {
+            out.push(Series {
+                labels: l.clone(),
+                points: Vec::new(),
+            });
+            out.len() - 1
+        }));
+    }
+    let mut counts = vec![0usize; out.len()];
+    for &(id, _) in sv.steps.iter().flatten() {
+        counts[slot_of[id as usize]] += 1;
+    }
+    for (series, n) in out.iter_mut().zip(counts) {
+        series.points.reserve_exact(n);
+    }
     for (i, samples) in sv.steps.iter().enumerate() {
         let t = steps.time(i);
         for &(id, v) in samples {
-            let slot = *slot_of[id as usize].get_or_insert_with(|| {
-                let l = &sv.series[id as usize];
-                *index.entry(l).or_insert_with(|| {
-                    out.push(Series {
-                        labels: l.clone(),
-                        points: Vec::new(),
-                    });
-                    out.len() - 1
-                })
-            });
-            out[slot].points.push(Point { t, v });
+            out[slot_of[id as usize]].points.push(Point { t, v });
         }
     }
+    out.retain(|s| !s.points.is_empty());
     out.sort_by(|a, b| a.labels.cmp(&b.labels));
     out
 }

@@ -31,6 +31,6 @@ fn prometheus_test_scripts() {
         failed += report.failed.len();
         skipped += report.skipped.len();
     }
-    println!("promqltest total: {passed} passed, {failed} failed, {skipped} skipped");
+    println!("promqltest: {passed} passed, {failed} failed, {skipped} skipped");
     assert_eq!(failed, 0, "{failed} promqltest evals failed (see above)");
 }

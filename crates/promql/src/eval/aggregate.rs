@@ -4,7 +4,7 @@
 //! step then only folds values into per-group accumulators.
 
 use super::math::{format_float, nan_first, quantile, quantile_warning, KahanSum, Mean, Variance};
-use super::signature::LabelSubset;
+use super::signature::{LabelSubset, SigMap};
 use super::{Evaluator, Result, SeriesTable, StepVectors, Steps};
 use crate::error::QueryError;
 use promql_parser::parser::token::*;
@@ -90,12 +90,14 @@ fn group(series: &[Labels], modifier: &Option<LabelModifier>) -> Groups {
         Some(LabelModifier::Include(l)) => LabelSubset::Only(l.labels.clone()),
         Some(LabelModifier::Exclude(l)) => LabelSubset::AllBut(l.labels.clone()),
     };
-    let mut by_hash: HashMap<u64, u32> = HashMap::new();
+    let mut by_hash: SigMap<u32> = SigMap::default();
     let mut labels = Vec::new();
-    let of_series = series
-        .iter()
-        .map(|l| {
-            *by_hash.entry(subset.hash(l)).or_insert_with(|| {
+    let of_series = subset
+        .hashes(series)
+        .into_iter()
+        .zip(series)
+        .map(|(h, l)| {
+            *by_hash.entry(h).or_insert_with(|| {
                 labels.push(subset.labels(l));
                 labels.len() as u32 - 1
             })
@@ -193,6 +195,9 @@ fn select_series(
         ev.check()?;
         let p = param[i];
         if op == T_LIMIT_RATIO {
+            if p.is_nan() {
+                return Err(QueryError::execution("Ratio value is NaN"));
+            }
             if !(-1.0..=1.0).contains(&p) {
                 ev.warn(format!(
                     "PromQL warning: ratio value should be between -1 and 1, got {}",
@@ -251,7 +256,7 @@ fn pick_per_group(
     for g in order {
         let mut m = members.remove(&g).unwrap_or_default();
         match op {
-            T_TOPK => m.sort_by(|a, b| nan_first(&b.1, &a.1).then(std::cmp::Ordering::Equal)),
+            T_TOPK => m.sort_by(|a, b| nan_first(&b.1, &a.1)),
             T_BOTTOMK => m.sort_by(|a, b| nan_last(&a.1, &b.1)),
             _ => {}
         }

@@ -1,14 +1,15 @@
 //! Binary operators: arithmetic, comparisons (with `bool`), set operators, and vector
 //! matching with `on`/`ignoring` and `group_left`/`group_right`.
 
-use super::signature::LabelSubset;
+use super::signature::{LabelSubset, SigMap, SigSet};
 use super::{Evaluator, Result, SeriesTable, StepVectors, Steps, Val};
 use crate::error::QueryError;
 use promql_parser::label::METRIC_NAME;
 use promql_parser::parser::token::*;
 use promql_parser::parser::{BinModifier, BinaryExpr, LabelModifier, VectorMatchCardinality};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use strata_core::Labels;
+use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Op {
@@ -102,6 +103,13 @@ fn go_pow(x: f64, y: f64) -> f64 {
 
 pub(super) fn eval(ev: &mut Evaluator<'_>, b: &BinaryExpr, s: &Steps) -> Result<Val> {
     let op = Op::from_token(b.op.id())?;
+    if let Some(m) = &b.modifier {
+        if m.fill_values.lhs.is_some() || m.fill_values.rhs.is_some() {
+            return Err(QueryError::bad_data(
+                "fill modifiers are not part of Prometheus 3 PromQL and are not supported",
+            ));
+        }
+    }
     let return_bool = b.modifier.as_ref().is_some_and(|m| m.return_bool);
     let lhs = ev.eval(&b.lhs, s)?;
     let rhs = ev.eval(&b.rhs, s)?;
@@ -184,11 +192,11 @@ fn set_op(
     rhs: StepVectors,
 ) -> Result<StepVectors> {
     let subset = matching_subset(m);
-    let lsig: Vec<u64> = lhs.series.iter().map(|l| subset.hash(l)).collect();
-    let rsig: Vec<u64> = rhs.series.iter().map(|l| subset.hash(l)).collect();
+    let lsig = subset.hashes(&lhs.series);
+    let rsig = subset.hashes(&rhs.series);
     let offset = lhs.series.len() as u32;
     let mut steps = Vec::with_capacity(lhs.steps.len());
-    let mut sigs = HashSet::new();
+    let mut sigs = SigSet::default();
     for (ls, rs) in lhs.steps.iter().zip(&rhs.steps) {
         ev.check()?;
         sigs.clear();
@@ -251,6 +259,11 @@ impl ResultLabels<'_> {
     }
 }
 
+/// Two ids as one well-spread map key.
+fn mix(a: u32, b: u32) -> u64 {
+    ((u64::from(a) << 32) | u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
 /// Arithmetic and comparisons between two vectors, one-to-one or with a "one" side.
 fn vector_vector(
     ev: &mut Evaluator<'_>,
@@ -275,14 +288,18 @@ fn vector_vector(
     };
     // The loop runs over the "many" side; for group_right that is the right operand.
     let (many, one) = if one_to_many { (rhs, lhs) } else { (lhs, rhs) };
-    let many_sig: Vec<u64> = many.series.iter().map(|l| subset.hash(l)).collect();
-    let one_sig: Vec<u64> = one.series.iter().map(|l| subset.hash(l)).collect();
+    let many_sig = subset.hashes(&many.series);
+    let one_sig = subset.hashes(&one.series);
     let one_side = if one_to_many { "left" } else { "right" };
     let mut out = SeriesTable::default();
-    let mut out_ids: HashMap<(u32, u32), u32> = HashMap::new();
+    // Result series by (many, one) pair; one-to-one results depend on the many side only.
+    let mut out_of_many = vec![u32::MAX; if one_to_one { many.series.len() } else { 0 }];
+    let mut out_of_pair: SigMap<u32> = SigMap::default();
     let mut steps = Vec::with_capacity(many.steps.len());
-    let mut by_sig: HashMap<u64, (u32, f64)> = HashMap::new();
-    let mut matched: HashMap<u64, HashSet<u32>> = HashMap::new();
+    let mut by_sig: SigMap<(u32, f64)> = SigMap::default();
+    // Per step: the signatures matched (one-to-one), or the (signature, result) pairs.
+    let mut matched = SigSet::default();
+    let mut matched_pairs: HashSet<(u64, u32), Xxh3DefaultBuilder> = HashSet::default();
     for (ms, os) in many.steps.iter().zip(&one.steps) {
         ev.check()?;
         let mut step = Vec::new();
@@ -292,6 +309,7 @@ fn vector_vector(
         }
         by_sig.clear();
         matched.clear();
+        matched_pairs.clear();
         for &(id, v) in os {
             if let Some((prev, _)) = by_sig.insert(one_sig[id as usize], (id, v)) {
                 let group = subset.labels(&one.series[id as usize]);
@@ -313,16 +331,23 @@ fn vector_vector(
             } else if !keep {
                 continue;
             }
-            let id = *out_ids.entry((mid, oid)).or_insert_with(|| {
-                out.intern(labels.build(&many.series[mid as usize], &one.series[oid as usize]))
-            });
-            let seen = matched.entry(sig).or_default();
-            if one_to_one && !seen.is_empty() {
+            let mut result =
+                || out.intern(labels.build(&many.series[mid as usize], &one.series[oid as usize]));
+            let id = if one_to_one {
+                let slot = &mut out_of_many[mid as usize];
+                if *slot == u32::MAX {
+                    *slot = result();
+                }
+                *slot
+            } else {
+                *out_of_pair.entry(mix(mid, oid)).or_insert_with(result)
+            };
+            if one_to_one && !matched.insert(sig) {
                 return Err(QueryError::execution(
                     "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)",
                 ));
             }
-            if !seen.insert(id) {
+            if !one_to_one && !matched_pairs.insert((sig, id)) {
                 return Err(QueryError::execution(
                     "multiple matches for labels: grouping labels must ensure unique matches",
                 ));

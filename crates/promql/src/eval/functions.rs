@@ -85,15 +85,12 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, c: &Call, s: &Steps) -> Result<Val> {
             let v = ev.eval_vector(args[1], s)?;
             histogram_quantile(ev, &q, v).map(Val::Vector)
         }
-        // These read native histograms only and ignore float samples, and Strata stores
-        // no native histograms: the result is always empty.
+        // These read only native histograms, which Strata does not store: say so rather
+        // than answer with a silently empty vector.
         "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev"
-        | "histogram_stdvar" | "histogram_fraction" => {
-            for a in &args {
-                ev.eval(a, s)?;
-            }
-            Ok(Val::Vector(StepVectors::empty(s.len())))
-        }
+        | "histogram_stdvar" | "histogram_fraction" => Err(QueryError::execution(format!(
+            "{name}() works on native histograms, which Strata does not support yet"
+        ))),
         _ => Err(QueryError::bad_data(format!(
             "function {name:?} is not supported"
         ))),

@@ -2,8 +2,8 @@
 //! repairs Prometheus applies: merged duplicate bounds and forced monotonicity.
 
 use super::math::{almost_equal, quantile_warning};
+use super::signature::LabelsMap;
 use super::{Evaluator, Relabel, Result, StepVectors};
-use std::collections::HashMap;
 use strata_core::Labels;
 
 /// Differences this small between cumulative bucket counts are float noise.
@@ -22,17 +22,17 @@ pub(super) fn histogram_quantile(
     input: StepVectors,
 ) -> Result<StepVectors> {
     // Each series' histogram (its labels without `le`) and bucket bound.
-    let mut histograms: HashMap<Labels, u32> = HashMap::new();
+    let mut histograms: LabelsMap<u32> = LabelsMap::default();
     let mut keys: Vec<Labels> = Vec::new();
     let mut of_series: Vec<Option<(u32, f64)>> = Vec::with_capacity(input.series.len());
+    let mut present = vec![false; input.series.len()];
+    for &(id, _) in input.steps.iter().flatten() {
+        present[id as usize] = true;
+    }
     for (id, l) in input.series.iter().enumerate() {
         let Some(upper) = l.get("le").and_then(parse_le) else {
             of_series.push(None);
-            if input
-                .steps
-                .iter()
-                .any(|s| s.iter().any(|&(i, _)| i as usize == id))
-            {
+            if present[id] {
                 ev.warn(format!(
                     "PromQL warning: bucket label \"le\" is missing or has a malformed value of {:?} for metric name {:?}",
                     l.get("le").unwrap_or_default(),
@@ -59,9 +59,7 @@ pub(super) fn histogram_quantile(
     for (i, samples) in input.steps.iter().enumerate() {
         ev.check()?;
         if let Some(w) = quantile_warning(q[i]) {
-            if !samples.is_empty() {
-                ev.warn(w);
-            }
+            ev.warn(w);
         }
         let mut touched = Vec::new();
         for &(id, v) in samples {

@@ -5,8 +5,8 @@
 //! [`StepVectors`]: a table of label sets plus, per step, `(series id, value)` pairs, so
 //! label sets are built once per series rather than once per step and per-series work
 //! (grouping keys, matching signatures) is cached by id. Range vectors exist only as
-//! function arguments ([`MatrixArg`]): their series are loaded once for the whole query
-//! and each step's window is found with a per-series cursor.
+//! function arguments ([`MatrixArg`]): their series are loaded once for the
+//! whole query and each step's window is found with a per-series cursor.
 
 mod aggregate;
 mod binary;
@@ -14,17 +14,19 @@ mod functions;
 mod histogram;
 pub(crate) mod math;
 mod range_functions;
+mod selector;
 mod signature;
+
+pub(crate) use selector::{clamp_ms, MatrixArg};
 
 use crate::engine::{EngineOptions, QueryContext};
 use crate::error::{ErrorKind, QueryError};
 use crate::value::QueryStats;
-use promql_parser::label::{MatchOp as ParserOp, Matcher as ParserMatcher, METRIC_NAME};
-use promql_parser::parser::{AtModifier, Expr, Offset, VectorSelector};
-use std::collections::HashMap;
+use promql_parser::parser::Expr;
+use signature::LabelsMap;
 use std::sync::atomic::Ordering;
-use std::time::{Instant, UNIX_EPOCH};
-use strata_core::{is_stale_nan, Labels, MatchOp, Matcher, Point, Querier, TimeRange};
+use std::time::Instant;
+use strata_core::{Labels, Querier};
 
 pub(crate) type Result<T> = std::result::Result<T, QueryError>;
 
@@ -81,62 +83,11 @@ pub(crate) enum Val {
     Vector(StepVectors),
 }
 
-/// A range-vector argument: its series loaded for all steps, and how to find each step's
-/// window `(end - range, end]`.
-pub(crate) struct MatrixArg {
-    pub series: Vec<Labels>,
-    pub points: Vec<Vec<Point>>,
-    pub range: i64,
-    offset: i64,
-    at: Option<i64>,
-    /// The selector, when the argument is a plain range selector (not a subquery).
-    pub selector: Option<VectorSelector>,
-}
-
-impl MatrixArg {
-    /// The time a step's function call sees as "now" (`@` replaces the step time).
-    pub fn call_time(&self, t: i64) -> i64 {
-        self.at.unwrap_or(t)
-    }
-
-    /// The inclusive end of the window for step time `t`.
-    pub fn range_end(&self, t: i64) -> i64 {
-        self.call_time(t) - self.offset
-    }
-
-    /// Calls `f(series id, step index, window)` for every non-empty window, walking each
-    /// series once with two cursors.
-    pub fn for_each_window(
-        &self,
-        ev: &mut Evaluator<'_>,
-        steps: &Steps,
-        mut f: impl FnMut(usize, usize, &[Point]) -> Result<()>,
-    ) -> Result<()> {
-        for (id, pts) in self.points.iter().enumerate() {
-            ev.check()?;
-            let (mut lo, mut hi) = (0, 0);
-            for i in 0..steps.len() {
-                let end = self.range_end(steps.time(i));
-                while hi < pts.len() && pts[hi].t <= end {
-                    hi += 1;
-                }
-                while lo < hi && pts[lo].t <= end - self.range {
-                    lo += 1;
-                }
-                if lo < hi {
-                    f(id, i, &pts[lo..hi])?;
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
 /// Label sets built by a node, each stored once and found again by value.
 #[derive(Default)]
 pub(crate) struct SeriesTable {
     pub labels: Vec<Labels>,
-    index: HashMap<Labels, u32>,
+    index: LabelsMap<u32>,
 }
 
 impl SeriesTable {
@@ -165,6 +116,19 @@ impl Relabel {
         Relabel {
             out: SeriesTable::default(),
             map: vec![u32::MAX; inputs],
+            collided: false,
+            stamp: Vec::new(),
+        }
+    }
+
+    /// A mapping known to keep distinct input series distinct: output id = input id.
+    pub fn one_to_one(out: Vec<Labels>) -> Self {
+        Relabel {
+            map: (0..out.len() as u32).collect(),
+            out: SeriesTable {
+                labels: out,
+                index: LabelsMap::default(),
+            },
             collided: false,
             stamp: Vec::new(),
         }
@@ -212,6 +176,7 @@ pub(crate) struct Evaluator<'a> {
     pub stats: QueryStats,
     pub warnings: Vec<String>,
     pub infos: Vec<String>,
+    held_samples: usize,
     ticks: u32,
 }
 
@@ -232,6 +197,7 @@ impl<'a> Evaluator<'a> {
             stats: QueryStats::default(),
             warnings: Vec::new(),
             infos: Vec::new(),
+            held_samples: 0,
             ticks: 0,
         }
     }
@@ -254,6 +220,22 @@ impl<'a> Evaluator<'a> {
                     ));
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Accounts for `n` more samples held in memory (read from the store or produced by a
+    /// subquery) and stops the query past the samples limit.
+    pub fn hold_samples(&mut self, n: usize) -> Result<()> {
+        self.held_samples += n;
+        if self.held_samples > self.opts.max_samples {
+            return Err(QueryError::new(
+                ErrorKind::TooManySamples,
+                format!(
+                    "query processing would load too many samples into memory in query execution (the samples limit is {})",
+                    self.opts.max_samples
+                ),
+            ));
         }
         Ok(())
     }
@@ -350,230 +332,30 @@ impl<'a> Evaluator<'a> {
             steps,
         })
     }
-
-    /// The `@` time of a selector or subquery, in milliseconds.
-    pub fn at_time(&self, at: &Option<AtModifier>) -> Option<i64> {
-        match at {
-            None => None,
-            Some(AtModifier::Start) => Some(self.query_start),
-            Some(AtModifier::End) => Some(self.query_end),
-            Some(AtModifier::At(t)) => Some(match t.duration_since(UNIX_EPOCH) {
-                Ok(d) => d.as_millis() as i64,
-                Err(e) => -(e.duration().as_millis() as i64),
-            }),
-        }
-    }
-
-    /// Selects the series of `vs` with points in `range`, enforcing the series and
-    /// sample limits.
-    fn select(
-        &mut self,
-        vs: &VectorSelector,
-        range: TimeRange,
-    ) -> Result<Vec<strata_core::Series>> {
-        let sets = matcher_sets(vs)?;
-        let mut out = Vec::new();
-        for set in &sets {
-            out.extend(self.store.select(set, range)?);
-        }
-        if sets.len() > 1 {
-            out.sort_by(|a, b| a.labels.cmp(&b.labels));
-            out.dedup_by(|a, b| a.labels == b.labels);
-        }
-        self.stats.series_loaded += out.len();
-        if self.stats.series_loaded > self.opts.max_series {
-            return Err(QueryError::new(
-                ErrorKind::TooManySeries,
-                format!(
-                    "query would select more than {} series (the series limit, METRICS_QUERY_MAX_SERIES)",
-                    self.opts.max_series
-                ),
-            ));
-        }
-        self.stats.samples_loaded += out.iter().map(|s| s.points.len()).sum::<usize>();
-        if self.stats.samples_loaded > self.opts.max_samples {
-            return Err(QueryError::new(
-                ErrorKind::TooManySamples,
-                format!(
-                    "query processing would load too many samples into memory in query execution (the samples limit is {})",
-                    self.opts.max_samples
-                ),
-            ));
-        }
-        Ok(out)
-    }
-
-    /// An instant vector selector at every step: each series' latest sample within the
-    /// lookback window `(t - lookback, t]`, unless that sample is a staleness marker.
-    /// `value` turns the chosen point into the sample value.
-    pub fn vector_selector(
-        &mut self,
-        vs: &VectorSelector,
-        s: &Steps,
-        value: impl Fn(Point) -> f64,
-    ) -> Result<StepVectors> {
-        let at = self.at_time(&vs.at);
-        let offset = offset_ms(&vs.offset);
-        let eff = |t: i64| at.unwrap_or(t) - offset;
-        let lookback = self.opts.lookback_delta.as_millis() as i64;
-        let n = s.len();
-        if n == 0 {
-            return Ok(StepVectors::empty(0));
-        }
-        let range = TimeRange::new(
-            eff(s.start).saturating_sub(lookback).saturating_add(1),
-            eff(s.end),
-        );
-        let series = self.select(vs, range)?;
-        let mut steps = vec![Vec::new(); n];
-        for (id, ser) in series.iter().enumerate() {
-            self.check()?;
-            let pts = &ser.points;
-            let mut j = 0;
-            for (i, step) in steps.iter_mut().enumerate() {
-                let t = eff(s.time(i));
-                while j < pts.len() && pts[j].t <= t {
-                    j += 1;
-                }
-                if j > 0 {
-                    let p = pts[j - 1];
-                    if p.t > t - lookback && !is_stale_nan(p.v) {
-                        step.push((id as u32, value(p)));
-                    }
-                }
-            }
-        }
-        Ok(StepVectors {
-            series: series.into_iter().map(|s| s.labels).collect(),
-            steps,
-        })
-    }
-
-    /// Loads a range-vector argument (a range selector or a subquery, maybe in
-    /// parentheses) for every step of `s`.
-    pub fn matrix_arg(&mut self, e: &Expr, s: &Steps) -> Result<MatrixArg> {
-        match e {
-            Expr::Paren(p) => self.matrix_arg(&p.expr, s),
-            Expr::MatrixSelector(ms) => {
-                let vs = &ms.vs;
-                let at = self.at_time(&vs.at);
-                let offset = offset_ms(&vs.offset);
-                let range = ms.range.as_millis() as i64;
-                let first = at.unwrap_or(s.start) - offset;
-                let last = at.unwrap_or(s.end) - offset;
-                let series = self.select(vs, TimeRange::new(first - range + 1, last))?;
-                let (labels, points) = series
-                    .into_iter()
-                    .map(|mut s| {
-                        s.points.retain(|p| !is_stale_nan(p.v));
-                        (s.labels, s.points)
-                    })
-                    .unzip();
-                Ok(MatrixArg {
-                    series: labels,
-                    points,
-                    range,
-                    offset,
-                    at,
-                    selector: Some(vs.clone()),
-                })
-            }
-            Expr::Subquery(sq) => {
-                let at = self.at_time(&sq.at);
-                let offset = offset_ms(&sq.offset);
-                let range = sq.range.as_millis() as i64;
-                let step = match sq.step {
-                    Some(d) if !d.is_zero() => d.as_millis() as i64,
-                    _ => self.opts.no_step_subquery_interval.as_millis().max(1) as i64,
-                };
-                let first = at.unwrap_or(s.start) - offset - range;
-                let last = at.unwrap_or(s.end) - offset;
-                let inner = Steps {
-                    start: first.div_euclid(step) * step
-                        + if first.rem_euclid(step) == 0 { 0 } else { step },
-                    end: last,
-                    step,
-                };
-                let v = self.eval_vector(&sq.expr, &inner)?;
-                let mut points = vec![Vec::new(); v.series.len()];
-                for (i, samples) in v.steps.iter().enumerate() {
-                    for &(id, x) in samples {
-                        points[id as usize].push(Point {
-                            t: inner.time(i),
-                            v: x,
-                        });
-                    }
-                }
-                Ok(MatrixArg {
-                    series: v.series,
-                    points,
-                    range,
-                    offset,
-                    at,
-                    selector: None,
-                })
-            }
-            _ => Err(QueryError::bad_data(format!(
-                "expected a range vector, got {e}"
-            ))),
-        }
-    }
 }
 
-pub(crate) fn offset_ms(o: &Option<Offset>) -> i64 {
-    match o {
-        None => 0,
-        Some(Offset::Pos(d)) => d.as_millis() as i64,
-        Some(Offset::Neg(d)) => -(d.as_millis() as i64),
-    }
+/// One sample buffer per step, each sized for every series when that is not far more
+/// than the `points` the series hold: growing them one push at a time would copy each
+/// step's samples several times over, but sparse series must not reserve steps × series.
+pub(crate) fn step_buffers(steps: usize, series: usize, points: usize) -> Vec<Vec<(u32, f64)>> {
+    let dense = steps.saturating_mul(series) <= points.max(1 << 16).saturating_mul(4);
+    let capacity = if dense { series } else { 0 };
+    (0..steps).map(|_| Vec::with_capacity(capacity)).collect()
 }
 
-/// The selector's matchers as Strata matchers: one set, or one per `or` alternative.
-fn matcher_sets(vs: &VectorSelector) -> Result<Vec<Vec<Matcher>>> {
-    let convert = |ms: &[ParserMatcher]| -> Result<Vec<Matcher>> {
-        let mut out: Vec<Matcher> = ms.iter().map(convert_matcher).collect::<Result<_>>()?;
-        if let Some(name) = &vs.name {
-            out.push(Matcher::equal(METRIC_NAME, name));
-        }
-        Ok(out)
-    };
-    if vs.matchers.or_matchers.is_empty() {
-        return Ok(vec![convert(&vs.matchers.matchers)?]);
-    }
-    vs.matchers
-        .or_matchers
-        .iter()
-        .map(|set| {
-            let mut all = vs.matchers.matchers.clone();
-            all.extend(set.iter().cloned());
-            convert(&all)
-        })
-        .collect()
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-fn convert_matcher(m: &ParserMatcher) -> Result<Matcher> {
-    let op = match m.op {
-        ParserOp::Equal => MatchOp::Equal,
-        ParserOp::NotEqual => MatchOp::NotEqual,
-        ParserOp::Re(_) => MatchOp::Regex,
-        ParserOp::NotRe(_) => MatchOp::NotRegex,
-    };
-    Matcher::new(op, &m.name, &m.value).map_err(|e| QueryError::bad_data(e.to_string()))
-}
-
-impl Evaluator<'_> {
-    /// A range-vector expression evaluated at one instant: each series' window.
-    pub fn matrix_at(&mut self, e: &Expr, t: i64) -> Result<Vec<strata_core::Series>> {
-        let steps = Steps::instant(t);
-        let m = self.matrix_arg(e, &steps)?;
-        let mut out = Vec::new();
-        m.for_each_window(self, &steps, |id, _, w| {
-            out.push(strata_core::Series {
-                labels: m.series[id].clone(),
-                points: w.to_vec(),
-            });
-            Ok(())
-        })?;
-        Ok(out)
+    #[test]
+    fn steps_count_inclusive_ends() {
+        let s = Steps {
+            start: -60,
+            end: 60,
+            step: 60,
+        };
+        assert_eq!(s.len(), 3);
+        assert_eq!(s.time(2), 60);
+        assert_eq!(Steps::instant(5).len(), 1);
     }
 }

@@ -3,7 +3,7 @@
 //! series' window `(end - range, end]`.
 
 use super::math::{linear_regression, quantile, quantile_warning, KahanSum, Mean, Variance};
-use super::{Evaluator, MatrixArg, Relabel, Result, StepVectors, Steps};
+use super::{step_buffers, Evaluator, MatrixArg, Relabel, Result, StepVectors, Steps};
 use crate::error::QueryError;
 use promql_parser::parser::{Expr, VectorSelector};
 use strata_core::{Labels, LabelsBuilder, Point};
@@ -108,8 +108,25 @@ pub(super) fn eval(
     if matches!(name, "rate" | "increase") {
         warn_non_counters(ev, &m);
     }
-    let mut relabel = Relabel::new(m.series.len());
-    let mut steps: Vec<Vec<(u32, f64)>> = vec![Vec::new(); s.len()];
+    // A selector's series are distinct, and stay so without their name if they share it.
+    let mut relabel = if m.selector.is_some() && (keep_name || same_metric_name(&m.series)) {
+        Relabel::one_to_one(
+            m.series
+                .iter()
+                .map(|l| {
+                    if keep_name {
+                        l.clone()
+                    } else {
+                        l.without_metric_name()
+                    }
+                })
+                .collect(),
+        )
+    } else {
+        Relabel::new(m.series.len())
+    };
+    let points = m.points.iter().map(Vec::len).sum();
+    let mut steps = step_buffers(s.len(), m.series.len(), points);
     let mut warnings = Vec::new();
     let mut step_args = vec![0.0; scalars.len()];
     m.for_each_window(ev, s, |id, i, pts| {
@@ -148,14 +165,25 @@ pub(super) fn eval(
     }))
 }
 
+fn same_metric_name(series: &[Labels]) -> bool {
+    let first = series.first().and_then(Labels::metric_name);
+    series.iter().all(|l| l.metric_name() == first)
+}
+
 /// Prometheus's info annotation for `rate`/`increase` over names that do not look like
 /// counters.
 fn warn_non_counters(ev: &mut Evaluator<'_>, m: &MatrixArg) {
     if m.selector.is_none() {
         return;
     }
+    let mut checked = None;
     for l in &m.series {
-        if let Some(name) = l.metric_name() {
+        let name = l.metric_name();
+        if name == checked {
+            continue;
+        }
+        checked = name;
+        if let Some(name) = name {
             if !["_total", "_sum", "_count", "_bucket"]
                 .iter()
                 .any(|s| name.ends_with(s))

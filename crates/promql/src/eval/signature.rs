@@ -1,8 +1,35 @@
 //! Hashes of label subsets: the keys that vector matching and grouping compare, computed
-//! without building the subset as a label set.
+//! without building the subset as a label set; and the hash maps keyed by them.
 
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 use strata_core::{Labels, LabelsBuilder, METRIC_NAME};
-use xxhash_rust::xxh3::Xxh3;
+use xxhash_rust::xxh3::{xxh3_64, Xxh3DefaultBuilder};
+
+/// Keys that already are hashes pass through unchanged.
+#[derive(Default)]
+pub(crate) struct PrehashedHasher(u64);
+
+impl Hasher for PrehashedHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        self.0 = xxh3_64(bytes);
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// A map keyed by a signature hash.
+pub(crate) type SigMap<V> = HashMap<u64, V, BuildHasherDefault<PrehashedHasher>>;
+/// A set of signature hashes.
+pub(crate) type SigSet = HashSet<u64, BuildHasherDefault<PrehashedHasher>>;
+/// A map keyed by label sets, hashed with xxh3 rather than SipHash.
+pub(crate) type LabelsMap<V> = HashMap<Labels, V, Xxh3DefaultBuilder>;
 
 /// Which labels of a series take part in a key.
 #[derive(Debug, Clone)]
@@ -21,16 +48,22 @@ impl LabelSubset {
         }
     }
 
-    /// The hash of the subset's names and values.
-    pub fn hash(&self, l: &Labels) -> u64 {
-        let mut h = Xxh3::new();
-        for label in l.iter().filter(|x| self.includes(x.name)) {
-            h.update(label.name.as_bytes());
-            h.update(&[0xff]);
-            h.update(label.value.as_bytes());
-            h.update(&[0xff]);
-        }
-        h.digest()
+    /// The hash of the subset's names and values, for each label set.
+    pub fn hashes(&self, series: &[Labels]) -> Vec<u64> {
+        let mut buf = Vec::new();
+        series
+            .iter()
+            .map(|l| {
+                buf.clear();
+                for label in l.iter().filter(|x| self.includes(x.name)) {
+                    buf.extend_from_slice(label.name.as_bytes());
+                    buf.push(0xff);
+                    buf.extend_from_slice(label.value.as_bytes());
+                    buf.push(0xff);
+                }
+                xxh3_64(&buf)
+            })
+            .collect()
     }
 
     /// The subset as a label set.
@@ -51,12 +84,14 @@ mod tests {
     fn subsets_ignore_other_labels() {
         let a = Labels::new([("__name__", "x"), ("job", "a"), ("i", "1")]).unwrap();
         let b = Labels::new([("__name__", "y"), ("job", "a"), ("i", "2")]).unwrap();
-        let on_job = LabelSubset::Only(vec!["job".into()]);
-        assert_eq!(on_job.hash(&a), on_job.hash(&b));
+        let both = [a.clone(), b];
+        let on_job = LabelSubset::Only(vec!["job".into()]).hashes(&both);
+        assert_eq!(on_job[0], on_job[1]);
         let ignoring_i = LabelSubset::AllBut(vec!["i".into()]);
-        assert_eq!(ignoring_i.hash(&a), ignoring_i.hash(&b));
+        let h = ignoring_i.hashes(&both);
+        assert_eq!(h[0], h[1]);
         assert_eq!(ignoring_i.labels(&a).to_string(), r#"{job="a"}"#);
-        let all = LabelSubset::AllBut(vec![]);
-        assert_ne!(all.hash(&a), all.hash(&b));
+        let all = LabelSubset::AllBut(vec![]).hashes(&both);
+        assert_ne!(all[0], all[1]);
     }
 }

@@ -10,19 +10,22 @@
 //! notation are not loaded, and evals that expect such results or select such series
 //! (including the native copies `load_with_nhcb` would make) are reported as skipped.
 
+mod compare;
+mod native;
+mod pin;
 mod script;
 mod series;
 
 pub use script::{parse_script, Command, EvalTime, Expectation, Expected};
 pub use series::{parse_series_line, parse_values, SeriesLine};
 
-use crate::eval::math::almost_equal;
 use crate::{Engine, EngineOptions, QueryContext, QueryError, QueryOutput, Value};
-use promql_parser::parser::Expr;
-use std::collections::HashMap;
+use compare::{check_outcome, compare, middle_step};
+use native::{nhcb_series, touched_native};
+use pin::pinned_variants;
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use strata_core::{Appender, Labels, MemStorage, Sample, WriteBatch, METRIC_NAME};
+use strata_core::{Appender, Labels, MemStorage, Sample, WriteBatch};
 
 /// Where a script's data goes and its queries run.
 pub trait TestBackend {
@@ -166,8 +169,6 @@ pub fn run_script(name: &str, text: &str, backend: &mut dyn TestBackend) -> Scri
 struct State {
     /// Series that are native histograms in Prometheus and were not loaded.
     native: Vec<Labels>,
-    /// A `load_with_nhcb` is in effect.
-    nhcb: bool,
 }
 
 fn run_command(
@@ -204,7 +205,6 @@ fn run_command(
                     state.native.extend(nhcb_series(&s.labels));
                 }
             }
-            state.nhcb |= *with_nhcb;
             for (n, s) in native {
                 state.native.push(s.labels.clone());
                 report.skipped.push(Outcome {
@@ -240,73 +240,8 @@ fn run_command(
                     reason: format!("{expr}: {reason}"),
                 }),
             }
-            if state.nhcb && expr.contains("_bucket") {
-                report.skipped.push(Outcome {
-                    line,
-                    reason: "its native-histogram (NHCB) variant is not run".into(),
-                });
-            }
         }
     }
-}
-
-/// The native histogram `load_with_nhcb` makes of a classic bucket series.
-fn nhcb_series(l: &Labels) -> Option<Labels> {
-    let name = l.metric_name()?.strip_suffix("_bucket")?;
-    l.get("le")?;
-    let mut b = l.without(&["le"]).to_builder();
-    b.set(METRIC_NAME, name);
-    Some(b.build_unchecked())
-}
-
-/// The first native series any selector of `expr` selects.
-fn touched_native(expr: &str, native: &[Labels]) -> Option<Labels> {
-    if native.is_empty() {
-        return None;
-    }
-    let e = promql_parser::parser::parse(expr).ok()?;
-    let mut selectors = Vec::new();
-    collect_selectors(&e, &mut selectors);
-    native
-        .iter()
-        .find(|l| selectors.iter().any(|vs| selects(vs, l)))
-        .cloned()
-}
-
-fn collect_selectors<'e>(e: &'e Expr, out: &mut Vec<&'e promql_parser::parser::VectorSelector>) {
-    match e {
-        Expr::Aggregate(a) => {
-            collect_selectors(&a.expr, out);
-            if let Some(p) = &a.param {
-                collect_selectors(p, out);
-            }
-        }
-        Expr::Unary(u) => collect_selectors(&u.expr, out),
-        Expr::Binary(b) => {
-            collect_selectors(&b.lhs, out);
-            collect_selectors(&b.rhs, out);
-        }
-        Expr::Paren(p) => collect_selectors(&p.expr, out),
-        Expr::Subquery(s) => collect_selectors(&s.expr, out),
-        Expr::VectorSelector(vs) => out.push(vs),
-        Expr::MatrixSelector(ms) => out.push(&ms.vs),
-        Expr::Call(c) => c.args.args.iter().for_each(|a| collect_selectors(a, out)),
-        Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
-    }
-}
-
-fn selects(vs: &promql_parser::parser::VectorSelector, l: &Labels) -> bool {
-    let all = |ms: &[promql_parser::label::Matcher]| {
-        ms.iter().all(|m| m.is_match(l.get(&m.name).unwrap_or("")))
-    };
-    let name_ok = vs
-        .name
-        .as_deref()
-        .is_none_or(|n| l.metric_name() == Some(n));
-    let m = &vs.matchers;
-    name_ok
-        && all(&m.matchers)
-        && (m.or_matchers.is_empty() || m.or_matchers.iter().any(|g| all(g)))
 }
 
 fn run_eval(
@@ -316,202 +251,98 @@ fn run_eval(
     expect: &Expectation,
     results: &[Expected],
 ) -> Result<(), String> {
-    let got = match time {
-        EvalTime::Instant(t) => backend.instant(expr, t),
-        EvalTime::Range { start, end, step } => backend.range(expr, start, end, step),
-    };
-    let (ordered, warn, info) = match expect {
-        Expectation::Fail { message, regexp } => return check_failure(got, message, regexp),
-        Expectation::Success {
-            ordered,
-            warn,
-            info,
-        } => (*ordered, *warn, *info),
-    };
-    let out = got.map_err(|e| format!("unexpected error: {e}"))?;
-    if warn && out.warnings.is_empty() {
-        return Err("expected warnings, got none".into());
-    }
-    if !warn && !out.warnings.is_empty() {
-        return Err(format!("unexpected warnings: {:?}", out.warnings));
-    }
-    if info && out.infos.is_empty() {
-        return Err("expected info annotations, got none".into());
-    }
-    compare(&out.value, results, ordered, time)?;
-    if let (EvalTime::Instant(t), false) = (time, ordered) {
-        if matches!(out.value, Value::Vector(_) | Value::Scalar { .. }) {
-            let ranged = backend
-                .range(expr, t - 60_000, t + 60_000, 60_000)
-                .map_err(|e| format!("in range mode: unexpected error: {e}"))?;
-            let middle = middle_step(&ranged.value, t, matches!(out.value, Value::Scalar { .. }));
-            compare(&middle, results, false, time).map_err(|e| format!("in range mode: {e}"))?;
+    let t = match time {
+        EvalTime::Range { start, end, step } => {
+            return check_outcome(backend.range(expr, start, end, step), expect, results, time);
         }
+        EvalTime::Instant(t) => t,
+    };
+    run_instant(backend, expr, t, expect, results)?;
+    for (pinned, at) in pinned_variants(expr, t) {
+        run_instant(backend, &pinned, at, expect, results)
+            .map_err(|e| format!("as `{pinned}` at {at}ms: {e}"))?;
     }
     Ok(())
 }
 
-fn check_failure(
-    got: Result<QueryOutput, QueryError>,
-    message: &Option<String>,
-    regexp: &Option<String>,
+/// An instant eval, then (for unordered vectors and scalars) the same query as a range
+/// query around `t`, whose middle step must agree.
+fn run_instant(
+    backend: &mut dyn TestBackend,
+    expr: &str,
+    t: i64,
+    expect: &Expectation,
+    results: &[Expected],
 ) -> Result<(), String> {
-    let err = match got {
-        Ok(out) => return Err(format!("expected an error, got {}", out.value.type_name())),
-        Err(e) => e.message,
+    let time = EvalTime::Instant(t);
+    let got = backend.instant(expr, t);
+    let value = match &got {
+        Ok(out) => Some(out.value.clone()),
+        Err(_) => None,
     };
-    if let Some(m) = message {
-        if *m != err {
-            return Err(format!("expected error {m:?}, got {err:?}"));
-        }
-    }
-    if let Some(r) = regexp {
-        let re = regex::Regex::new(r).map_err(|e| format!("invalid expected_fail_regexp: {e}"))?;
-        if !re.is_match(&err) {
-            return Err(format!("error {err:?} does not match {r:?}"));
-        }
-    }
-    Ok(())
-}
-
-/// The instant vector (or scalar) at time `t` of a range query's matrix.
-fn middle_step(v: &Value, t: i64, scalar: bool) -> Value {
-    let Value::Matrix(m) = v else {
-        return v.clone();
+    check_outcome(got, expect, results, time)?;
+    let ordered = matches!(expect, Expectation::Success { ordered: true, .. });
+    let Some(value) =
+        value.filter(|v| !ordered && matches!(v, Value::Vector(_) | Value::Scalar { .. }))
+    else {
+        return Ok(());
     };
-    let mut samples = Vec::new();
-    for s in m {
-        if let Some(p) = s.points.iter().find(|p| p.t == t) {
-            samples.push(crate::VectorSample {
-                labels: s.labels.clone(),
-                t,
-                v: p.v,
-            });
-        }
-    }
-    match (scalar, samples.first()) {
-        (true, Some(s)) => Value::Scalar { t, v: s.v },
-        _ => Value::Vector(samples),
-    }
+    let ranged = backend
+        .range(expr, t - 60_000, t + 60_000, 60_000)
+        .map_err(|e| format!("in range mode: unexpected error: {e}"))?;
+    let middle = middle_step(&ranged.value, t, matches!(value, Value::Scalar { .. }));
+    compare(&middle, results, false, time).map_err(|e| format!("in range mode: {e}"))
 }
 
-fn same_float(a: f64, b: f64) -> bool {
-    (a.is_nan() && b.is_nan()) || almost_equal(a, b, 1e-6)
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
 
-fn compare(
-    got: &Value,
-    expected: &[Expected],
-    ordered: bool,
-    time: EvalTime,
-) -> Result<(), String> {
-    match got {
-        Value::Scalar { v, .. } => match expected {
-            [Expected::Scalar(x)] if same_float(*x, *v) => Ok(()),
-            _ => Err(format!("expected {expected:?}, got scalar {v}")),
-        },
-        Value::String { v, .. } => match expected {
-            [Expected::String(x)] if x == v => Ok(()),
-            _ => Err(format!("expected {expected:?}, got string {v:?}")),
-        },
-        Value::Vector(samples) => {
-            let want = expected_series(expected)?;
-            for (i, s) in samples.iter().enumerate() {
-                let Some(&(pos, line)) = want.get(&s.labels) else {
-                    return Err(format!("unexpected series {} {} in result", s.labels, s.v));
-                };
-                let [Some(x)] = line.values[..] else {
-                    return Err(format!("expected exactly one value for {}", line.labels));
-                };
-                if !same_float(x, s.v) {
-                    return Err(format!("expected {x} for {}, got {}", s.labels, s.v));
-                }
-                if ordered && pos != i {
-                    return Err(format!(
-                        "expected {} at position {pos}, got it at {i}",
-                        s.labels
-                    ));
-                }
-            }
-            if samples.len() != want.len() {
-                return Err(format!(
-                    "expected {} series, got {}",
-                    want.len(),
-                    samples.len()
-                ));
-            }
-            Ok(())
+    const SCRIPT: &str = "load 1m\n  m{a=\"x\"} 1+1x5 stale\n  h {{schema:0 sum:1 count:1}}\n\neval instant at 2m m\n  m{a=\"x\"} 3\n\neval range from 0 to 2m step 1m m * 2\n  {a=\"x\"} 2 4 6\n\neval_fail instant at 0m m{a=~\"(\"}\n\neval instant at 2m h\n  {} 1\n\neval instant at 2m m\n  m{a=\"x\"} 4\n";
+
+    #[test]
+    fn reports_passes_failures_and_skips() {
+        let r = run_script("t", SCRIPT, &mut EngineBackend::new());
+        assert_eq!(r.passed, 3, "{r:?}");
+        assert_eq!(r.failed.len(), 1);
+        assert_eq!(r.failed[0].line, 16);
+        assert!(
+            r.failed[0].reason.contains("expected 4"),
+            "{}",
+            r.failed[0].reason
+        );
+        // The native series line and the eval selecting it.
+        assert_eq!(r.skipped.len(), 2);
+    }
+
+    #[test]
+    fn pins_selectors_but_not_inside_subqueries() {
+        let v = pinned_variants("sum(rate(x[5m])) + max_over_time(y[10m:1m])", 60_000);
+        assert_eq!(v.len(), 5);
+        assert_eq!(
+            v[0].0,
+            "sum(rate(x[5m] @ 60.000)) + max_over_time(y[10m:1m] @ 60.000)"
+        );
+        assert_eq!(
+            v.iter().map(|x| x.1).collect::<Vec<_>>(),
+            [-600_000, 0, 12_000, 60_000, 600_000]
+        );
+        assert!(pinned_variants("time() + x", 60_000).is_empty());
+    }
+
+    proptest! {
+        #[test]
+        fn random_scripts_never_panic(text in "(load 1m\n|eval instant at 1m |clear\n|m\\{a=\"b\"\\} |[0-9x+_ ]{0,6}|\n){0,12}") {
+            let _ = run_script("p", &text, &mut EngineBackend::new());
         }
-        Value::Matrix(series) => {
-            let want = expected_series(expected)?;
-            for s in series {
-                let Some(&(_, line)) = want.get(&s.labels) else {
-                    return Err(format!("unexpected series {} in result", s.labels));
-                };
-                let expected_points = expected_points(line, time)?;
-                let got: Vec<(i64, f64)> = s.points.iter().map(|p| (p.t, p.v)).collect();
-                let matches = got.len() == expected_points.len()
-                    && got
-                        .iter()
-                        .zip(&expected_points)
-                        .all(|(g, e)| e.0.is_none_or(|t| t == g.0) && same_float(e.1, g.1));
-                if !matches {
-                    return Err(format!(
-                        "for {}: expected {expected_points:?}, got {got:?}",
-                        s.labels
-                    ));
-                }
-            }
-            if series.len() != want.len() {
-                return Err(format!(
-                    "expected {} series, got {}",
-                    want.len(),
-                    series.len()
-                ));
-            }
-            Ok(())
+
+        #[test]
+        fn mutated_scripts_never_panic(at in 0usize..SCRIPT.len(), junk in ".{0,4}") {
+            let mut text = SCRIPT.to_owned();
+            let at = (0..=at).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
+            text.insert_str(at, &junk);
+            let _ = run_script("p", &text, &mut EngineBackend::new());
         }
     }
-}
-
-/// Expected points of a matrix: at `start + i*step` for range queries; any time for the
-/// raw samples an instant range-vector query returns.
-fn expected_points(line: &SeriesLine, time: EvalTime) -> Result<Vec<(Option<i64>, f64)>, String> {
-    let mut out = Vec::new();
-    for (i, v) in line.values.iter().enumerate() {
-        let t = match time {
-            EvalTime::Range { start, end, step } => {
-                let t = start + i as i64 * step;
-                if t > end {
-                    return Err(format!(
-                        "expected {} points for {}, but the query range cannot return this many",
-                        line.values.len(),
-                        line.labels
-                    ));
-                }
-                Some(t)
-            }
-            EvalTime::Instant(_) => None,
-        };
-        if let Some(v) = v {
-            out.push((t, *v));
-        }
-    }
-    Ok(out)
-}
-
-/// Expected series by labels, with their position.
-fn expected_series(
-    expected: &[Expected],
-) -> Result<HashMap<&Labels, (usize, &SeriesLine)>, String> {
-    let mut out = HashMap::new();
-    for (i, e) in expected.iter().enumerate() {
-        match e {
-            Expected::Series(s) => {
-                out.insert(&s.labels, (i, s));
-            }
-            other => return Err(format!("expected {other:?}, got a vector")),
-        }
-    }
-    Ok(out)
 }

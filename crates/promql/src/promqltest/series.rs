@@ -183,7 +183,7 @@ pub fn parse_values(token: &str) -> Result<Vec<SeqValue>, String> {
 }
 
 fn n_too_large(n: Option<usize>) -> bool {
-    n.is_some_and(|n| n > 10_000_000)
+    n.is_some_and(|n| n > 1_000_000)
 }
 
 #[cfg(test)]
