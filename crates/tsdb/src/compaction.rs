@@ -6,7 +6,7 @@
 //! no block outside the merge overlaps it, and the result carries the newest input's
 //! write sequence.
 
-use crate::block::{cmp_labels, write_block, Block, BlockMeta, SeriesEntry};
+use crate::block::{series_order, write_block, Block, BlockMeta, SeriesEntry};
 use crate::merge::merge_last_wins;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -54,7 +54,7 @@ pub fn compact(
             all.push((entry.labels.clone(), bi, entry));
         }
     }
-    all.sort_by(|a, b| cmp_labels(&a.0, &b.0).then(a.1.cmp(&b.1)));
+    all.sort_by(|a, b| series_order(&a.0, &b.0).then(a.1.cmp(&b.1)));
     let mut labels: Vec<Labels> = Vec::new();
     let mut sources: Vec<Vec<(usize, SeriesEntry)>> = Vec::new();
     for (l, bi, entry) in all {

@@ -1,7 +1,7 @@
 //! Blocks: immutable, time-partitioned directories of the store. Each holds
 //!
 //! - `symbols`: every label name and value once, sorted (so symbol order is string order);
-//! - `series`: per series (sorted by labels) its labels as symbol references and the
+//! - `series`: per series (in [`series_order`]) its labels as symbol references and the
 //!   time range, offset and length of each of its chunks, then an offset table;
 //! - `postings`: per label pair a sorted, delta-encoded list of series indices, then a
 //!   table of `(name symbol, value symbol, offset)` sorted by symbols;
@@ -15,7 +15,7 @@ mod reader;
 pub(crate) mod writer;
 
 pub use reader::{Block, ChunkMeta, SeriesEntry};
-pub(crate) use writer::cmp_labels;
+pub(crate) use writer::series_order;
 pub use writer::write_block;
 
 use serde::{Deserialize, Serialize};

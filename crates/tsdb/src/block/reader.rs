@@ -191,7 +191,7 @@ impl Block {
         None
     }
 
-    /// The series at index `i` (series are sorted by labels).
+    /// The series at index `i` (series are in [`super::series_order`]).
     pub fn series(&self, i: u32) -> Result<SeriesEntry, StorageError> {
         self.decode_series(i)
             .map_err(|e| self.corrupt(format!("series {i}: {e}")))
@@ -392,7 +392,7 @@ mod tests {
             })
             .collect();
         labels.push(Labels::new([("__name__", "empty")]).unwrap());
-        labels.sort();
+        labels.sort_by(super::super::series_order);
         let points = |i: usize| -> Vec<Point> {
             if labels[i].metric_name() == Some("empty") {
                 return vec![];

@@ -1,0 +1,280 @@
+//! Background maintenance: cutting the head into blocks (and checkpointing the WAL),
+//! compaction and retention, one at a time under the maintenance lock.
+
+use super::*;
+
+impl Inner {
+    fn block_ms(&self) -> i64 {
+        millis(self.options.block_duration)
+    }
+
+    fn new_block_name(&self) -> String {
+        let id = self.next_block_id.fetch_add(1, Ordering::Relaxed);
+        format!("{id:0width$}", width = BLOCK_NAME_DIGITS)
+    }
+
+    pub(super) fn maintenance_loop(&self) {
+        let mut last_retention = Instant::now();
+        loop {
+            {
+                let mut stop = self.stop.lock();
+                if *stop {
+                    return;
+                }
+                self.wake
+                    .wait_for(&mut stop, self.options.maintenance_interval);
+                if *stop {
+                    return;
+                }
+            }
+            let due_retention = last_retention.elapsed() >= self.options.retention_interval;
+            let result = self.maintain(due_retention);
+            if due_retention {
+                last_retention = Instant::now();
+            }
+            if let Err(e) = result {
+                self.counters
+                    .maintenance_errors
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::error!(error = %e, "tsdb maintenance failed; will retry");
+            }
+        }
+    }
+
+    fn maintain(&self, due_retention: bool) -> Result<(), StorageError> {
+        if self.should_cut() {
+            self.cut()?;
+        } else if !self.readable.read().frozen.is_empty() {
+            // An earlier cut could not write its blocks: retry.
+            let _m = self.maintenance.lock();
+            self.persist_frozen()?;
+        }
+        while self.compact_once()? {}
+        if due_retention {
+            self.apply_retention(now_ms())?;
+        }
+        Ok(())
+    }
+
+    /// Cut at each aligned block boundary (plus a grace for late samples), or early when
+    /// the head holds too many samples.
+    fn should_cut(&self) -> bool {
+        let o = &self.options;
+        if self.head.num_samples() >= o.max_head_samples
+            || self.head.num_ooo_samples() >= o.max_head_ooo_samples
+        {
+            return true;
+        }
+        let bd = self.block_ms();
+        let boundary =
+            (self.last_cut_ms.load(Ordering::Relaxed).div_euclid(bd) + 1).saturating_mul(bd);
+        now_ms() >= boundary.saturating_add(bd / 8)
+    }
+
+    pub(super) fn cut(&self) -> Result<(), StorageError> {
+        let _m = self.maintenance.lock();
+        {
+            let _writers_out = self.cut_lock.write();
+            if self.head.num_samples() > 0 || self.head.num_series() > 0 {
+                let first_kept_segment = self.wal.cut_segment()?;
+                let series = self.head.freeze();
+                let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+                let frozen = Arc::new(Frozen {
+                    series,
+                    seq,
+                    first_kept_segment,
+                });
+                self.readable.write().frozen.push(frozen);
+            }
+            self.last_cut_ms.store(now_ms(), Ordering::Relaxed);
+        }
+        self.persist_frozen()?;
+        self.counters.head_cuts.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Writes every frozen head into blocks, publishes them, then checkpoints the WAL.
+    /// The caller holds the maintenance lock.
+    fn persist_frozen(&self) -> Result<(), StorageError> {
+        let pending = self.readable.read().frozen.clone();
+        let Some(first_kept) = pending.iter().map(|f| f.first_kept_segment).max() else {
+            return Ok(());
+        };
+        for frozen in &pending {
+            let written = self.write_frozen(frozen)?;
+            let mut r = self.readable.write();
+            let mut blocks = (*r.blocks).clone();
+            blocks.extend(written);
+            sort_blocks(&mut blocks);
+            r.blocks = Arc::new(blocks);
+            r.frozen.retain(|f| !Arc::ptr_eq(f, frozen));
+        }
+        let frames = self.checkpoint_frames();
+        self.wal.checkpoint(first_kept, &frames)?;
+        Ok(())
+    }
+
+    /// One block per aligned block-duration window that has samples.
+    fn write_frozen(&self, frozen: &Frozen) -> Result<Vec<Arc<Block>>, StorageError> {
+        let bd = self.block_ms();
+        let mut order: Vec<usize> = (0..frozen.series.len()).collect();
+        order.sort_unstable_by(|&a, &b| {
+            series_order(&frozen.series[a].labels, &frozen.series[b].labels)
+        });
+        let mut windows = BTreeSet::new();
+        for s in &frozen.series {
+            let Some((min, max)) = s.bounds() else {
+                continue;
+            };
+            if min.div_euclid(bd) == max.div_euclid(bd) {
+                windows.insert(min.div_euclid(bd));
+            } else {
+                windows.extend(
+                    s.points_in(TimeRange::ALL)
+                        .iter()
+                        .map(|p| p.t.div_euclid(bd)),
+                );
+            }
+        }
+        let mut out = Vec::new();
+        for w in windows {
+            let range = TimeRange::new(
+                w.saturating_mul(bd),
+                (w + 1).saturating_mul(bd).saturating_sub(1),
+            );
+            let members: Vec<&FrozenSeries> = order
+                .iter()
+                .map(|&i| &frozen.series[i])
+                .filter(|s| {
+                    s.bounds()
+                        .is_some_and(|(min, max)| range.overlaps(min, max))
+                })
+                .collect();
+            let labels: Vec<Labels> = members.iter().map(|s| s.labels.clone()).collect();
+            let name = self.new_block_name();
+            let new = NewBlock {
+                name: &name,
+                seq: frozen.seq,
+                level: 0,
+                compacted_from: Vec::new(),
+            };
+            if write_block(&self.blocks_dir, new, &labels, |i| {
+                Ok(members[i].points_in(range))
+            })?
+            .is_some()
+            {
+                out.push(Arc::new(Block::open(&self.blocks_dir.join(&name))?));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The series still in the head and all metadata, as WAL frames.
+    fn checkpoint_frames(&self) -> Vec<u8> {
+        const PER_RECORD: usize = 10_000;
+        let mut frames = Vec::new();
+        let mut batch: Vec<(u64, Labels)> = Vec::with_capacity(PER_RECORD);
+        let mut payload = Vec::new();
+        let mut flush = |batch: &mut Vec<(u64, Labels)>, frames: &mut Vec<u8>| {
+            payload.clear();
+            record::encode_series(&mut payload, batch.iter().map(|(id, l)| (*id, l)));
+            wal::frame(frames, &payload);
+            batch.clear();
+        };
+        self.head.for_each_series(|id, labels| {
+            batch.push((id, labels.clone()));
+            if batch.len() == PER_RECORD {
+                flush(&mut batch, &mut frames);
+            }
+        });
+        if !batch.is_empty() {
+            flush(&mut batch, &mut frames);
+        }
+        let md = self.metadata.read();
+        if !md.is_empty() {
+            let mut payload = Vec::new();
+            record::encode_metadata(&mut payload, md.values());
+            wal::frame(&mut frames, &payload);
+        }
+        frames
+    }
+
+    pub(super) fn compact_once(&self) -> Result<bool, StorageError> {
+        let _m = self.maintenance.lock();
+        let blocks = self.readable.read().blocks.clone();
+        let Some((level, inputs)) = compaction::plan(&blocks, self.block_ms()) else {
+            return Ok(false);
+        };
+        let start = Instant::now();
+        let name = self.new_block_name();
+        let output = match compaction::compact(&self.blocks_dir, &name, level, &inputs)? {
+            Some(_) => Some(Arc::new(Block::open(&self.blocks_dir.join(&name))?)),
+            None => None,
+        };
+        self.replace_blocks(&inputs, output)?;
+        let micros = start.elapsed().as_micros() as u64;
+        let c = &self.counters;
+        c.compactions.fetch_add(1, Ordering::Relaxed);
+        c.compaction_micros_total
+            .fetch_add(micros, Ordering::Relaxed);
+        c.last_compaction_micros.store(micros, Ordering::Relaxed);
+        tracing::info!(
+            level,
+            inputs = inputs.len(),
+            block = name,
+            micros,
+            "compacted blocks"
+        );
+        Ok(true)
+    }
+
+    /// Swaps `old` for `new` in the readable set, then deletes the old directories
+    /// (queries holding them keep their memory maps).
+    fn replace_blocks(
+        &self,
+        old: &[Arc<Block>],
+        new: Option<Arc<Block>>,
+    ) -> Result<(), StorageError> {
+        {
+            let mut r = self.readable.write();
+            let mut blocks: Vec<Arc<Block>> = r
+                .blocks
+                .iter()
+                .filter(|b| !old.iter().any(|o| Arc::ptr_eq(o, b)))
+                .cloned()
+                .collect();
+            blocks.extend(new);
+            sort_blocks(&mut blocks);
+            r.blocks = Arc::new(blocks);
+        }
+        for b in old {
+            fs::remove_dir_all(b.dir())?;
+        }
+        wal::sync_dir(&self.blocks_dir)?;
+        Ok(())
+    }
+
+    pub(super) fn apply_retention(&self, now: i64) -> Result<usize, StorageError> {
+        let Some(retention) = self.options.retention else {
+            return Ok(0);
+        };
+        let _m = self.maintenance.lock();
+        let blocks = self.readable.read().blocks.clone();
+        let expired = retention::expired(&blocks, now, retention);
+        if expired.is_empty() {
+            return Ok(0);
+        }
+        for b in &expired {
+            tracing::info!(
+                block = b.name(),
+                max_t = b.meta().max_t,
+                "dropping block past retention"
+            );
+        }
+        self.replace_blocks(&expired, None)?;
+        self.counters
+            .blocks_dropped_by_retention
+            .fetch_add(expired.len() as u64, Ordering::Relaxed);
+        Ok(expired.len())
+    }
+}
