@@ -84,6 +84,7 @@ pub struct EventMapper {
 }
 
 impl EventMapper {
+    /// Remembers the last `max_remembered_ids` event ids (0: deduplicates nothing).
     pub fn new(max_remembered_ids: usize) -> Self {
         EventMapper {
             max_ids: max_remembered_ids,

@@ -30,6 +30,40 @@ pub fn format_float(f: f64) -> String {
     s
 }
 
+/// A cheap, conservative test that `s` is already what [`format_float`] would write
+/// for its value, so normalising it can be skipped: `+Inf`, or a plain decimal with an
+/// integer part of at most 6 digits (no leading zero), a fraction without trailing
+/// zeros (or exactly `.0`), at most 3 leading zeros after `0.`, and at most 15
+/// significant digits (which makes it the shortest round-tripping form). A `false`
+/// only means "format it to know".
+pub(crate) fn is_formatted_float(s: &str) -> bool {
+    if s == "+Inf" {
+        return true;
+    }
+    let b = s.as_bytes();
+    let b = b.strip_prefix(b"-").unwrap_or(b);
+    let Some(dot) = b.iter().position(|&c| c == b'.') else {
+        return false;
+    };
+    let (int, frac) = (&b[..dot], &b[dot + 1..]);
+    let digits = |d: &[u8]| !d.is_empty() && d.iter().all(u8::is_ascii_digit);
+    if !digits(int) || !digits(frac) || int.len() > 6 || (int.len() > 1 && int[0] == b'0') {
+        return false;
+    }
+    if int == b"0" {
+        let zeros = frac.iter().take_while(|&&c| c == b'0').count();
+        // `0.0` is canonical only unsigned; otherwise the exponent must stay >= -4.
+        return if zeros == frac.len() {
+            b.len() == s.len() && frac.len() == 1
+        } else {
+            zeros <= 3 && frac.len() - zeros <= 15 && frac.last() != Some(&b'0')
+        };
+    }
+    let trailing_ok = frac == b"0" || frac.last() != Some(&b'0');
+    let significant = int.len() + if frac == b"0" { 0 } else { frac.len() };
+    trailing_ok && significant <= 15
+}
+
 /// Go's shortest `%g`: exponent form when the decimal exponent is below -4 or at least
 /// 6, with a signed, at least two-digit exponent.
 fn format_go_g(f: f64) -> String {
@@ -144,7 +178,50 @@ mod tests {
         }
     }
 
+    #[test]
+    fn recognises_formatted_floats() {
+        for s in [
+            "+Inf", "0.0", "1.0", "-1.0", "0.005", "0.25", "2.5", "100.0", "123456.0", "0.0001",
+            "-0.00099",
+        ] {
+            assert!(is_formatted_float(s), "{s}");
+            assert_eq!(format_float(parse_float(s).unwrap()), s);
+        }
+        for s in [
+            "1",
+            "1e3",
+            "-0.0",
+            "0.00001",
+            "1234567.0",
+            "01.5",
+            "2.50",
+            "1.",
+            ".5",
+            "+1.0",
+            "inf",
+            "NaN",
+            "",
+        ] {
+            assert!(!is_formatted_float(s), "{s}");
+        }
+    }
+
     proptest! {
+        #[test]
+        fn recognised_floats_are_formatted(s in "-?[0-9]{1,7}\\.[0-9]{1,17}") {
+            if is_formatted_float(&s) {
+                prop_assert_eq!(format_float(parse_float(&s).unwrap()), s);
+            }
+        }
+
+        #[test]
+        fn formatted_floats_are_recognised(f in -1e6f64..1e6) {
+            let s = format_float(f);
+            if !s.contains('e') && s.len() <= 16 {
+                prop_assert!(is_formatted_float(&s), "{}", s);
+            }
+        }
+
         #[test]
         fn formatted_floats_read_back(f in any::<f64>().prop_filter("finite", |f| f.is_finite())) {
             prop_assert_eq!(parse_float(&format_float(f)), Some(f));

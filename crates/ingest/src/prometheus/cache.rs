@@ -1,19 +1,24 @@
-//! Label sets of series seen in earlier bodies, found by their text as written.
+//! Label sets of the series of the previous body, in the order they came.
 //!
-//! The same exporters send the same series every interval. Looking a line's series
-//! text (`name{label="value",…}`) up here skips unescaping, validating, sorting and
-//! encoding its labels: the most expensive part of decoding a line.
+//! A source sends the same series in the same order every interval. Comparing a line's
+//! series text (`name{label="value",…}`) with the text at the same place in the
+//! previous body, and reusing that label set when they match, skips unescaping,
+//! validating, sorting and encoding its labels: the most expensive part of decoding a
+//! line. The previous body is kept as one contiguous buffer and walked in order, so
+//! the check streams through memory instead of probing a hash table (which, past a
+//! few thousand series, costs more in cache misses than it saves). A series added to
+//! or missing from the body costs only that line; bodies from unrelated sources simply
+//! miss, at the price of recording their series.
 
-use rustc_hash::FxHashMap;
 use strata_core::Labels;
 
-/// Which float label of a series is normalised: part of the cache key, as the same text
+/// Which float label of a series is normalised: part of the match, as the same text
 /// yields different labels under a histogram's, a summary's or no `# TYPE`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum FloatLabel {
-    None = 0,
-    Le = 1,
-    Quantile = 2,
+    None,
+    Le,
+    Quantile,
 }
 
 impl FloatLabel {
@@ -26,39 +31,81 @@ impl FloatLabel {
     }
 }
 
-/// At most `capacity` series; when full it starts over, which keeps memory bounded
-/// and costs one cold body when an exporter's series churn.
+/// The series of one body, in order: their texts end to end, and per series where its
+/// text ends, its normalisation and its label set.
+#[derive(Default)]
+struct Recorded {
+    text: Vec<u8>,
+    series: Vec<(usize, FloatLabel, Labels)>,
+}
+
+impl Recorded {
+    fn clear(&mut self) {
+        self.text.clear();
+        self.series.clear();
+    }
+
+    fn matches(&self, i: usize, mode: FloatLabel, text: &[u8]) -> Option<&Labels> {
+        let (end, m, labels) = self.series.get(i)?;
+        let start = i.checked_sub(1).map_or(0, |p| self.series[p].0);
+        (*m == mode && &self.text[start..*end] == text).then_some(labels)
+    }
+}
+
+/// Remembers at most `capacity` series of the previous body (0: nothing).
 pub(crate) struct SeriesCache {
-    by_text: [FxHashMap<Box<[u8]>, Labels>; 3],
     capacity: usize,
+    previous: Recorded,
+    current: Recorded,
+    /// Where in `previous` the next line is expected.
+    cursor: usize,
 }
 
 impl SeriesCache {
     pub fn new(capacity: usize) -> Self {
         SeriesCache {
-            by_text: Default::default(),
             capacity,
+            previous: Recorded::default(),
+            current: Recorded::default(),
+            cursor: 0,
         }
     }
 
-    pub fn get(&self, mode: FloatLabel, text: &[u8]) -> Option<&Labels> {
-        if self.capacity == 0 {
-            return None;
-        }
-        self.by_text[mode as usize].get(text)
-    }
-
-    pub fn insert(&mut self, mode: FloatLabel, text: &[u8], labels: &Labels) {
+    /// Starts a body: the series recorded so far become the ones to match.
+    pub fn start_body(&mut self) {
         if self.capacity == 0 {
             return;
         }
-        if self.len() >= self.capacity {
-            self.by_text.iter_mut().for_each(FxHashMap::clear);
-        }
-        self.by_text[mode as usize].insert(text.into(), labels.clone());
+        std::mem::swap(&mut self.previous, &mut self.current);
+        self.current.clear();
+        self.cursor = 0;
     }
 
+    /// The label set of the series expected next, if `text` is it (or the one after:
+    /// a series may have gone missing since).
+    pub fn get(&mut self, mode: FloatLabel, text: &[u8]) -> Option<Labels> {
+        for skip in 0..2 {
+            if let Some(labels) = self.previous.matches(self.cursor + skip, mode, text) {
+                self.cursor += skip + 1;
+                return Some(labels.clone());
+            }
+        }
+        None
+    }
+
+    /// Records a series of the current body, matched or not.
+    pub fn record(&mut self, mode: FloatLabel, text: &[u8], labels: &Labels) {
+        if self.current.series.len() >= self.capacity {
+            return;
+        }
+        self.current.text.extend_from_slice(text);
+        self.current
+            .series
+            .push((self.current.text.len(), mode, labels.clone()));
+    }
+
+    /// Series recorded from the latest body.
     pub fn len(&self) -> usize {
-        self.by_text.iter().map(FxHashMap::len).sum()
+        self.current.series.len()
     }
 }

@@ -11,6 +11,7 @@ pub(crate) struct LineError {
 }
 
 impl LineError {
+    #[cold]
     pub(crate) fn new(pos: usize, reason: impl Into<String>) -> Self {
         LineError {
             pos,
@@ -91,6 +92,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// An error at the cursor saying what was expected and what was found.
+    #[cold]
     pub fn unexpected(&self, what: &str) -> LineError {
         let found = match self.rest().chars().next() {
             None => "end of line".to_owned(),

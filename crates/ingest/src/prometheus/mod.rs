@@ -37,7 +37,7 @@ use strata_core::{
     LabelError, Labels, MetricMetadata, MetricType, Sample, WriteBatch, METRIC_NAME,
 };
 
-use crate::value::{format_float, parse_float};
+use crate::value::{format_float, is_formatted_float, parse_float};
 
 /// Which of the two text formats a body is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,15 +91,15 @@ pub fn parse(body: &[u8], format: Format, default_ts_ms: i64) -> Result<WriteBat
     Decoder::new(0).parse(body, format, default_ts_ms)
 }
 
-/// A parser that remembers the label sets of the series it decoded, so the next body
-/// from the same sources (the next scrape or push) decodes faster. Keep one per
-/// thread or behind a lock; results are identical to [`parse`].
+/// A parser that remembers the label sets of the previous body's series, so the next
+/// body from the same source (the next scrape or push) decodes faster. Keep one per
+/// source (or per connection) for the best effect; results are identical to [`parse`].
 pub struct Decoder {
     cache: SeriesCache,
 }
 
 impl Decoder {
-    /// Remembers at most `max_series` series (0: none, which is [`parse`]).
+    /// Remembers at most `max_series` series of a body (0: none, which is [`parse`]).
     pub fn new(max_series: usize) -> Self {
         Decoder {
             cache: SeriesCache::new(max_series),
@@ -114,6 +114,7 @@ impl Decoder {
         default_ts_ms: i64,
     ) -> Result<WriteBatch, ParseError> {
         let text = std::str::from_utf8(body).map_err(|e| utf8_error(body, e))?;
+        self.cache.start_body();
         let mut parser = Parser::new(format, default_ts_ms, &mut self.cache);
         // One sample per line at most: reserving up front avoids regrowing a large vector.
         let lines = memchr::memchr_iter(b'\n', body).count() + 1;
@@ -122,7 +123,7 @@ impl Decoder {
         Ok(parser.batch)
     }
 
-    /// How many series it remembers.
+    /// How many series it remembers from the latest body.
     pub fn cached_series(&self) -> usize {
         self.cache.len()
     }
@@ -202,9 +203,10 @@ impl<'c> Parser<'c> {
                 }
                 return Err(at(LineError::new(0, "unexpected content after \"# EOF\"")));
             }
+            let indented = matches!(line.as_bytes().first(), Some(b' ' | b'\t'));
             let lead = match self.format {
-                Format::Text => line.len() - line.trim_start_matches([' ', '\t']).len(),
-                Format::OpenMetrics => 0,
+                Format::Text if indented => line.len() - line.trim_start_matches([' ', '\t']).len(),
+                _ => 0,
             };
             let shifted = |mut e: LineError| {
                 e.pos += lead;
@@ -294,7 +296,7 @@ impl<'c> Parser<'c> {
         self.spans.clear();
         self.scratch.clear();
         let s = scan_sample(line, &mut self.spans, &mut self.scratch)?;
-        if s.name != self.last_name || s.name.is_empty() {
+        if s.name != self.last_name {
             self.last_family = self.family_of(s.name);
             self.last_name.clear();
             self.last_name.push_str(s.name);
@@ -322,16 +324,15 @@ impl<'c> Parser<'c> {
         };
         let series_text = &line.as_bytes()[..s.series_end];
         let labels = match self.cache.get(mode, series_text) {
-            Some(labels) => labels.clone(),
+            Some(labels) => labels,
             None => {
                 if let Some(label) = mode.name() {
                     self.normalise_float_label(line, label);
                 }
-                let labels = self.labels(line, s.name)?;
-                self.cache.insert(mode, series_text, &labels);
-                labels
+                self.labels(line, s.name)?
             }
         };
+        self.cache.record(mode, series_text, &labels);
         self.batch.samples.push(Sample {
             labels,
             t,
@@ -358,14 +359,18 @@ impl<'c> Parser<'c> {
     /// Rewrites the value of label `name` (if present and a float) in Prometheus's
     /// float formatting. Bounds repeat across a body, so their formatting is cached.
     fn normalise_float_label(&mut self, line: &str, name: &str) {
+        // `le` and `quantile` usually come last.
         let Some(i) = self
             .spans
             .iter()
-            .position(|s| &line[s.name.clone()] == name)
+            .rposition(|s| &line[s.name.clone()] == name)
         else {
             return;
         };
         let raw = self.spans[i].value.resolve(line, &self.scratch);
+        if is_formatted_float(raw) {
+            return;
+        }
         let normal = match self.normal_floats.get(raw) {
             Some(normal) => normal,
             None => {

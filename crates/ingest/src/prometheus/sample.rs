@@ -42,6 +42,7 @@ pub(crate) struct SampleLine<'a> {
 }
 
 /// Scans a sample line, appending its labels to `spans` (and unescaped values to `scratch`).
+#[inline]
 pub(crate) fn scan_sample<'a>(
     line: &'a str,
     spans: &mut Vec<LabelSpan>,
@@ -81,6 +82,7 @@ pub(crate) fn scan_sample<'a>(
     })
 }
 
+#[inline]
 fn float_token(c: &mut Cursor<'_>, what: &str) -> LineResult<f64> {
     let at = c.pos;
     let tok = c.token();
@@ -173,6 +175,7 @@ fn find_quote_or_backslash(bytes: &[u8]) -> Option<usize> {
 /// Reads a quoted label value after its opening quote, up to and past the closing one.
 /// `\\`, `\"` and `\n` are unescaped; any other backslash is kept as written, as
 /// Prometheus does.
+#[inline]
 fn label_value(c: &mut Cursor<'_>, scratch: &mut String) -> LineResult<Text> {
     let open = c.pos - 1;
     let unterminated = || LineError::new(open, "unterminated label value");

@@ -268,9 +268,38 @@ fn decoder_cache_gives_identical_results() {
 fn decoder_cache_is_bounded() {
     let mut d = Decoder::new(3);
     let body: String = (0..10).map(|i| format!("m{{i=\"{i}\"}} 1\n")).collect();
-    let b = d.parse(body.as_bytes(), Format::Text, 0).unwrap();
-    assert!(d.cached_series() <= 3);
-    assert_eq!(b, parse(body.as_bytes(), Format::Text, 0).unwrap());
+    for _ in 0..2 {
+        let b = d.parse(body.as_bytes(), Format::Text, 0).unwrap();
+        assert_eq!(d.cached_series(), 3);
+        assert_eq!(b, parse(body.as_bytes(), Format::Text, 0).unwrap());
+    }
+}
+
+#[test]
+fn decoder_cache_survives_added_and_missing_series() {
+    let mut d = Decoder::new(100);
+    let body = |skip: usize, extra: bool| -> String {
+        let mut b: String = (0..6)
+            .filter(|i| *i != skip)
+            .map(|i| format!("m{{i=\"{i}\"}} {i}\n"))
+            .collect();
+        if extra {
+            b.insert_str(0, "new 1\n");
+        }
+        b
+    };
+    for (skip, extra) in [
+        (9, false),
+        (2, false),
+        (9, true),
+        (0, true),
+        (5, false),
+        (1, false),
+    ] {
+        let b = body(skip, extra);
+        let want = parse(b.as_bytes(), Format::Text, 0).unwrap();
+        assert_eq!(d.parse(b.as_bytes(), Format::Text, 0).unwrap(), want, "{b}");
+    }
 }
 
 fn shared_file(name: &str) -> Vec<u8> {
@@ -372,14 +401,19 @@ proptest! {
     }
 
     #[test]
-    fn cached_decoding_equals_plain(bodies in proptest::collection::vec(proptest::collection::vec(arb_sample(), 0..8), 1..4)) {
-        let mut d = Decoder::new(16);
-        for samples in bodies {
+    fn cached_decoding_equals_plain(
+        pool in proptest::collection::vec(arb_sample(), 1..10),
+        bodies in proptest::collection::vec(proptest::collection::vec(any::<proptest::sample::Index>(), 0..12), 1..5),
+        capacity in 0usize..12,
+    ) {
+        // Bodies drawn from one pool of series, reordered, repeated and thinned, so the
+        // cache both hits and misses.
+        let mut d = Decoder::new(capacity);
+        for picks in bodies {
+            let samples: Vec<Sample> = picks.iter().map(|i| i.get(&pool).clone()).collect();
             let body = write_text(&samples);
-            prop_assert_eq!(
-                d.parse(body.as_bytes(), Format::Text, 0).unwrap(),
-                parse(body.as_bytes(), Format::Text, 0).unwrap()
-            );
+            let plain = parse(body.as_bytes(), Format::Text, 0).unwrap();
+            prop_assert_eq!(d.parse(body.as_bytes(), Format::Text, 0).unwrap(), plain);
         }
     }
 
