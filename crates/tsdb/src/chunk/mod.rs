@@ -95,16 +95,22 @@ impl Encoding {
     }
 }
 
+/// The hand-built codecs' result, in bytes per point, above which pco is tried
+/// too. pco's column metadata (a few dozen bytes) only pays on noisy chunks, and
+/// compressing with it halves `encode`'s speed, so quieter chunks skip it.
+const PCO_WORTH_TRYING: usize = 2;
+
 /// Encodes points (ascending, unique timestamps) with the codec that makes them
 /// smallest.
 pub fn encode(points: &[Point]) -> Vec<u8> {
-    let mut best = stream::best_sealed(points);
-    if let Some(pco) = pcodec::encode(points) {
-        if pco.len() < best.len() {
-            best = pco;
-        }
+    let own = stream::best_sealed(points);
+    if own.len() < points.len() * PCO_WORTH_TRYING {
+        return own;
     }
-    best
+    match pcodec::encode(points) {
+        Some(pco) if pco.len() < own.len() => pco,
+        _ => own,
+    }
 }
 
 /// Encodes points with one given codec, or `None` when it cannot take them

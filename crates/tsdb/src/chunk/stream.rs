@@ -374,7 +374,8 @@ pub(crate) fn decode(
         .ok_or_else(|| ChunkError::new("missing parameter byte"))?;
     let (exp, order, flags) = (param & 0x0f, (param >> 4) & 0x03, param & 0xc0);
     let orderless = matches!(encoding, Encoding::Xor | Encoding::Constant);
-    if orderless != (order == 0) || order > 2 || flags == GRID_FLAG | JITTERED_FLAG {
+    let exp_used = encoding == Encoding::Decimal || exp == 0;
+    if orderless != (order == 0) || order > 2 || !exp_used || flags == GRID_FLAG | JITTERED_FLAG {
         return Err(ChunkError::new(format!("bad parameter byte {param:#04x}")));
     }
     let codec = match encoding {

@@ -121,7 +121,35 @@ fn any_points() -> impl Strategy<Value = Vec<Point>> {
     })
 }
 
+/// Points on a grid, exact or jittered, with values from a small set, so that
+/// grid timestamps and constant chunks come up often.
+fn grid_points() -> impl Strategy<Value = Vec<Point>> {
+    let values = prop::sample::select(vec![0.0, 1.0, 2.5, STALE_NAN, -0.0, 1e300]);
+    (
+        any::<i64>(),
+        1i64..100_000,
+        0i64..10,
+        prop::collection::vec((values, any::<u8>()), 0..300),
+    )
+        .prop_map(|(t0, step, jitter, raw)| {
+            raw.into_iter()
+                .enumerate()
+                .map(|(i, (v, noise))| Point {
+                    t: t0
+                        .wrapping_add(step * i as i64)
+                        .wrapping_add(i64::from(noise) % (jitter + 1)),
+                    v,
+                })
+                .collect()
+        })
+}
+
 proptest! {
+    #[test]
+    fn grid_points_round_trip(points in grid_points()) {
+        assert_all_codecs_round_trip(&points);
+    }
+
     #[test]
     fn arbitrary_points_round_trip(points in any_points()) {
         assert_all_codecs_round_trip(&points);
@@ -141,7 +169,7 @@ proptest! {
 
     #[test]
     fn mutated_chunks_never_panic(
-        points in any_points(),
+        points in prop_oneof![any_points(), grid_points()],
         encoding in prop::sample::select(Encoding::ALL.to_vec()),
         flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
         cut in any::<prop::sample::Index>(),
@@ -210,7 +238,7 @@ fn constant_values_are_stored_once() {
 #[test]
 fn bad_parameter_bytes_are_refused() {
     let chunk = encode_as(Encoding::Xor, &at_15s(&[1.0, 2.0])).unwrap();
-    for param in [0x10, 0xc0, 0x30] {
+    for param in [0x10, 0xc0, 0x30, 0x43] {
         let mut bad = chunk.clone();
         bad[2] = param;
         let err = decode_into(&bad, &mut Vec::new()).unwrap_err();
