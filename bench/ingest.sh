@@ -57,6 +57,7 @@ measure() {
   else
     R_BPS=$(div "$(disk_bytes "$SERVER_DIR")" "$samples" 3)
   fi
+  [[ $server == prometheus ]] || log "$server: disk after flush: $(du -sb "$SERVER_DIR"/* | awk '{ sub(".*/", "", $2); printf "%s=%s ", $2, $1 }')"
   R_PEAK_KIB=$(peak_rss_kib "$SERVER_PID")
   R_SERIES=$(kv series "$described")
   R_SAMPLES=$(kv samples "$described")
@@ -100,10 +101,10 @@ fi
 mib() { [[ $1 == n/a ]] && echo n/a || div "$1" 1024 0; }
 row() { # label, set, figure, formatter, goal
   local s=${T[$2,strata,$3]:-n/a} v=${T[$2,vm,$3]:-n/a} p=${T[$2,prometheus,$3]:-n/a}
-  printf '| %s | %s | %s | %s | %s | %s |\n' "$1" "$($4 "$s")" "$($4 "$v")" "$($4 "$p")" "$(ratio "$s" "$v")" "$5"
+  local r; r=$(ratio "$($4 "$s")" "$($4 "$v")")
+  printf '| %s | %s | %s | %s | %s | %s |\n' "$1" "$($4 "$s")" "$($4 "$v")" "$($4 "$p")" "$r" "$5"
 }
 plain() { echo "$1"; }
-int() { [[ $1 == n/a ]] && echo n/a || fmt_int "$1"; }
 raw_ratio() { [[ $1 == n/a ]] && echo n/a || div 16 "$1" 1; }
 
 echo "## Ingest: Strata vs VictoriaMetrics 1.79 (Prometheus 2.42 via remote write for reference)"
@@ -121,7 +122,7 @@ for set in walk node card; do
   echo
   echo "| figure | Strata | VictoriaMetrics | Prometheus (RW) | Strata / VM | goal |"
   echo "|---|---|---|---|---|---|"
-  row "samples/s" "$set" rate int "≥ 1.5× VM"
+  row "samples/s" "$set" rate plain "≥ 1.5× VM"
   row "bytes on disk / sample (after flush)" "$set" bps plain "≤ 0.7× VM"
   row "raw 16 B / stored (compression)" "$set" bps raw_ratio "≥ 10"
   row "peak RSS (MiB)" "$set" peak mib ""
