@@ -76,7 +76,7 @@ QUERIES=(
   "100 concurrent clients: sum by (mode) (rate) over 1,600 series|/api/v1/query|$CONCURRENT_REQUESTS|100|query=sum by (mode) (rate(node_cpu_seconds_total{instance=~\"host-000.*\"}[5m]));time=$T"
 )
 
-declare -A P50 P99 RES QPS
+declare -A P50 P99 RES QPS SUM
 for q in "${QUERIES[@]}"; do
   IFS='|' read -r name path requests concurrency params <<<"$q"
   IFS=';' read -ra plist <<<"$params"
@@ -86,7 +86,7 @@ for q in "${QUERIES[@]}"; do
     report=$("$LOADGEN" query --url "${URL[$s]}$path" "${args[@]}" --requests "$requests" --concurrency "$concurrency" 2>"$WORK/query.err") \
       || report="ok=0 errors=all results=$(head -c 200 "$WORK/query.err" | tr ' \n' '_ ')"
     log "$s | $name | $report"
-    P50[$name,$s]=$(kv p50_ms "$report"); P99[$name,$s]=$(kv p99_ms "$report"); RES[$name,$s]=$(kv results "$report"); QPS[$name,$s]=$(kv qps "$report")
+    P50[$name,$s]=$(kv p50_ms "$report"); P99[$name,$s]=$(kv p99_ms "$report"); RES[$name,$s]=$(kv results "$report"); QPS[$name,$s]=$(kv qps "$report"); SUM[$name,$s]=$(kv value_sum "$report")
     [[ $(kv errors "$report") == 0 ]] || { P50[$name,$s]=error; P99[$name,$s]=error; }
   done
 done
@@ -111,4 +111,14 @@ for q in "${QUERIES[@]}"; do
     "$(ratio "${P50[$name,strata]:-n/a}" "$(fastest "$name" P50)")" "$(ratio "${P99[$name,strata]:-n/a}" "$(fastest "$name" P99)")" \
     "${RES[$name,strata]:-n/a}" "${RES[$name,vm]:-}" "${RES[$name,prometheus]:-}" \
     "${QPS[$name,strata]:-n/a}" "${QPS[$name,vm]:-}" "${QPS[$name,prometheus]:-}"
+done
+echo
+echo "Answers compared (the sum of every sample value in the first answer; rate extrapolation"
+echo "and float summation order may differ in the last digits):"
+echo
+echo "| query | Strata | VictoriaMetrics | Prometheus |"
+echo "|---|---|---|---|"
+for q in "${QUERIES[@]}"; do
+  name=${q%%|*}
+  printf '| %s | %s | %s | %s |\n' "$name" "${SUM[$name,strata]:-n/a}" "${SUM[$name,vm]:-}" "${SUM[$name,prometheus]:-}"
 done

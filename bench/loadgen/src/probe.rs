@@ -77,7 +77,9 @@ async fn poll_until_visible(
             .query(&[("match[]", selector)]),
     };
     loop {
-        let req = request.try_clone().expect("GET requests have no streaming body");
+        let req = request
+            .try_clone()
+            .expect("GET requests have no streaming body");
         let body = req.send().await?.bytes().await?;
         if holds_sample(plan.read, &body) {
             return Ok(Some(acked.elapsed()));
@@ -93,8 +95,11 @@ async fn poll_until_visible(
 /// line with a value.
 fn holds_sample(read: ReadPath, body: &[u8]) -> bool {
     match read {
-        ReadPath::Query => serde_json::from_slice::<serde_json::Value>(body)
-            .is_ok_and(|v| v["data"]["result"].as_array().is_some_and(|r| !r.is_empty())),
+        ReadPath::Query => serde_json::from_slice::<serde_json::Value>(body).is_ok_and(|v| {
+            v["data"]["result"]
+                .as_array()
+                .is_some_and(|r| !r.is_empty())
+        }),
         ReadPath::Export => body.split(|&b| b == b'\n').any(|line| {
             serde_json::from_slice::<serde_json::Value>(line)
                 .is_ok_and(|v| v["values"].as_array().is_some_and(|a| !a.is_empty()))

@@ -24,10 +24,10 @@ struct ClientOutcome {
 }
 
 pub async fn run(client: &reqwest::Client, plan: &QueryPlan) -> anyhow::Result<Report> {
-    // The warm-up also fetches the answer whose size is reported.
-    let mut results = answer_size(&fetch(client, plan).await?)?;
+    // The warm-up also fetches the answer whose size and value sum are reported.
+    let mut answer = Answer::of(&fetch(client, plan).await?)?;
     for _ in 1..plan.warmup {
-        results = answer_size(&fetch(client, plan).await?)?;
+        answer = Answer::of(&fetch(client, plan).await?)?;
     }
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
@@ -65,7 +65,8 @@ pub async fn run(client: &reqwest::Client, plan: &QueryPlan) -> anyhow::Result<R
     let mut r = Report::default();
     r.add("ok", ok)
         .add("errors", all.errors)
-        .add("results", results)
+        .add("results", answer.size)
+        .add("value_sum", format!("{:.6e}", answer.value_sum))
         .add("qps", format!("{:.1}", ok as f64 / seconds))
         .add_summary("", &Summary::of(all.latencies));
     Ok(r)
@@ -85,21 +86,49 @@ async fn fetch(client: &reqwest::Client, plan: &QueryPlan) -> anyhow::Result<byt
     Ok(body)
 }
 
-/// How many items the Prometheus-style answer holds: series of a vector or matrix,
-/// names or values of a discovery call.
-fn answer_size(body: &[u8]) -> anyhow::Result<usize> {
-    let v: serde_json::Value = serde_json::from_slice(body)?;
-    if v["status"] != "success" {
-        anyhow::bail!(
-            "answer is not a success: {}",
-            String::from_utf8_lossy(&body[..body.len().min(300)])
-        );
+/// What a Prometheus-style answer holds: how many items (series of a vector or matrix,
+/// names or values of a discovery call) and the sum of every sample value, so that
+/// answers from different servers can be compared beyond their size.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Answer {
+    size: usize,
+    value_sum: f64,
+}
+
+impl Answer {
+    fn of(body: &[u8]) -> anyhow::Result<Answer> {
+        let v: serde_json::Value = serde_json::from_slice(body)?;
+        if v["status"] != "success" {
+            anyhow::bail!(
+                "answer is not a success: {}",
+                String::from_utf8_lossy(&body[..body.len().min(300)])
+            );
+        }
+        let data = &v["data"];
+        let Some(items) = data["result"].as_array().or_else(|| data.as_array()) else {
+            return Ok(Answer {
+                size: 0,
+                value_sum: 0.0,
+            });
+        };
+        let mut points: Vec<&serde_json::Value> = Vec::new();
+        for item in items {
+            if item["value"].is_array() {
+                points.push(&item["value"]);
+            }
+            if let Some(values) = item["values"].as_array() {
+                points.extend(values);
+            }
+        }
+        let value_sum = points
+            .iter()
+            .filter_map(|point| point.get(1)?.as_str()?.parse::<f64>().ok())
+            .sum();
+        Ok(Answer {
+            size: items.len(),
+            value_sum,
+        })
     }
-    let data = &v["data"];
-    Ok(data["result"]
-        .as_array()
-        .or_else(|| data.as_array())
-        .map_or(0, Vec::len))
 }
 
 #[cfg(test)]
@@ -107,13 +136,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn answer_size_counts_series_and_names() {
-        let vector = br#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"2"]},{"metric":{},"value":[1,"3"]}]}}"#;
-        assert_eq!(answer_size(vector).unwrap(), 2);
+    fn answers_count_items_and_sum_values() {
+        let vector = br#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"2"]},{"metric":{},"value":[1,"3.5"]}]}}"#;
+        assert_eq!(
+            Answer::of(vector).unwrap(),
+            Answer {
+                size: 2,
+                value_sum: 5.5
+            }
+        );
+        let matrix = br#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1,"1"],[2,"2"]]}]}}"#;
+        assert_eq!(
+            Answer::of(matrix).unwrap(),
+            Answer {
+                size: 1,
+                value_sum: 3.0
+            }
+        );
         let labels = br#"{"status":"success","data":["__name__","job","le"]}"#;
-        assert_eq!(answer_size(labels).unwrap(), 3);
+        assert_eq!(
+            Answer::of(labels).unwrap(),
+            Answer {
+                size: 3,
+                value_sum: 0.0
+            }
+        );
         let error = br#"{"status":"error","errorType":"bad_data","error":"x"}"#;
-        assert!(answer_size(error).is_err());
-        assert!(answer_size(b"not json").is_err());
+        assert!(Answer::of(error).is_err());
+        assert!(Answer::of(b"not json").is_err());
     }
 }
