@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Decoder and codec kernels (issues 2 and 3): runs the criterion benches of strata-ingest
 # (every decoder) and strata-tsdb's `codecs` bench, and prints the throughput of each
-# (criterion's middle estimate) as a markdown table, plus any bytes-per-sample lines the
+# (criterion's middle estimate) as a markdown table, plus the bytes-per-sample table the
 # codec bench prints. Full criterion output is kept in bench/target-logs/.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -37,11 +37,12 @@ echo "| benchmark | time (median estimate) | throughput |"
 echo "|---|---|---|"
 summarize "$LOGS/ingest.log"
 summarize "$LOGS/codecs.log"
-if grep -qiE 'bytes/sample|bytes per sample' "$LOGS/codecs.log"; then
+# The codec bench prints its bytes-per-sample table before criterion starts.
+if grep -q '^bytes/sample' "$LOGS/codecs.log"; then
   echo
-  echo "Codec sizes reported by the bench:"
+  echo "Bytes per sample of each codec, as the codec bench prints them:"
   echo
   echo '```'
-  grep -iE 'bytes/sample|bytes per sample' "$LOGS/codecs.log"
+  awk '/^bytes\/sample/ { on = 1 } /^Benchmarking/ { on = 0 } on' "$LOGS/codecs.log"
   echo '```'
 fi

@@ -123,7 +123,7 @@ impl Answer {
         let value_sum = points
             .iter()
             .filter_map(|point| point.get(1)?.as_str()?.parse::<f64>().ok())
-            .sum();
+            .fold(0.0, |sum, v| sum + v);
         Ok(Answer {
             size: items.len(),
             value_sum,
