@@ -14,7 +14,7 @@ use axum::response::Response;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Instant;
-use strata_core::{Labels, Matcher, Querier, TimeRange};
+use strata_core::{Labels, Matcher, Querier, StorageError, TimeRange};
 
 const TRUNCATED: &str = "results truncated due to limit";
 
@@ -94,28 +94,10 @@ pub async fn labels(State(api): State<Arc<QueryApi>>, p: Params) -> Response {
 }
 
 async fn labels_answer(api: &QueryApi, p: Params) -> Result<Success, ApiError> {
-    let mut selectors = p.selectors()?;
-    let range = time_range(&p)?;
-    let limit = p.limit("limit")?;
-    if selectors.is_empty() {
-        selectors.push(Vec::new());
-    }
-    let store = api.store.clone();
-    let mut names: Vec<String> = api
-        .run(None, move |b| {
-            let mut names = BTreeSet::new();
-            for matchers in &selectors {
-                b.check()?;
-                names.extend(store.label_names(matchers, range)?);
-            }
-            Ok(names.into_iter().collect())
-        })
-        .await?;
-    let mut warnings = Vec::new();
-    truncate(&mut names, limit, &mut warnings);
-    let mut data = String::new();
-    json::write_str_array(&mut data, names.iter().map(String::as_str));
-    Ok(Success::new(data).with_warnings(warnings))
+    names_answer(api, p, |store, matchers, range| {
+        store.label_names(matchers, range)
+    })
+    .await
 }
 
 pub async fn label_values(
@@ -130,6 +112,20 @@ pub async fn label_values(
 
 async fn label_values_answer(api: &QueryApi, name: String, p: Params) -> Result<Success, ApiError> {
     params::check_label_name(&name)?;
+    names_answer(api, p, move |store, matchers, range| {
+        store.label_values(&name, matchers, range)
+    })
+    .await
+}
+
+/// The answer of `labels` and `label values`: the sorted union of what `lookup` finds for
+/// each `match[]` selector (for all series when none is given), cut to `limit`.
+async fn names_answer<F>(api: &QueryApi, p: Params, lookup: F) -> Result<Success, ApiError>
+where
+    F: Fn(&dyn Querier, &[Matcher], TimeRange) -> Result<Vec<String>, StorageError>
+        + Send
+        + 'static,
+{
     let mut selectors = p.selectors()?;
     let range = time_range(&p)?;
     let limit = p.limit("limit")?;
@@ -137,20 +133,20 @@ async fn label_values_answer(api: &QueryApi, name: String, p: Params) -> Result<
         selectors.push(Vec::new());
     }
     let store = api.store.clone();
-    let mut values: Vec<String> = api
+    let mut names: Vec<String> = api
         .run(None, move |b| {
-            let mut values = BTreeSet::new();
+            let mut names = BTreeSet::new();
             for matchers in &selectors {
                 b.check()?;
-                values.extend(store.label_values(&name, matchers, range)?);
+                names.extend(lookup(&*store, matchers, range)?);
             }
-            Ok(values.into_iter().collect())
+            Ok(names.into_iter().collect())
         })
         .await?;
     let mut warnings = Vec::new();
-    truncate(&mut values, limit, &mut warnings);
+    truncate(&mut names, limit, &mut warnings);
     let mut data = String::new();
-    json::write_str_array(&mut data, values.iter().map(String::as_str));
+    json::write_str_array(&mut data, names.iter().map(String::as_str));
     Ok(Success::new(data).with_warnings(warnings))
 }
 
