@@ -76,14 +76,8 @@ async fn series_answer(api: &QueryApi, p: Params) -> Result<Success, ApiError> {
         .await?;
     let mut warnings = Vec::new();
     truncate(&mut found, limit, &mut warnings);
-    let mut data = String::from("[");
-    for (i, labels) in found.iter().enumerate() {
-        if i > 0 {
-            data.push(',');
-        }
-        json::write_labels(&mut data, labels);
-    }
-    data.push(']');
+    let mut data = String::new();
+    json::write_list(&mut data, ('[', ']'), &found, json::write_labels);
     Ok(Success::new(data).with_warnings(warnings))
 }
 
@@ -170,35 +164,22 @@ async fn metadata_answer(api: &QueryApi, p: Params) -> Result<Success, ApiError>
     for m in &found {
         by_metric.entry(m.metric.as_str()).or_default().push(m);
     }
-    let mut data = String::from("{");
-    let metrics = by_metric
-        .iter()
-        .take(if limit > 0 { limit } else { usize::MAX });
-    for (i, (name, entries)) in metrics.enumerate() {
-        if i > 0 {
-            data.push(',');
-        }
-        json::write_str(&mut data, name);
-        data.push_str(":[");
-        let take = if per_metric > 0 {
-            per_metric
-        } else {
-            usize::MAX
-        };
-        for (j, m) in entries.iter().take(take).enumerate() {
-            if j > 0 {
-                data.push(',');
-            }
+    let unlimited = |n: usize| if n > 0 { n } else { usize::MAX };
+    let mut data = String::new();
+    let metrics = by_metric.iter().take(unlimited(limit));
+    json::write_list(&mut data, ('{', '}'), metrics, |data, (name, entries)| {
+        json::write_str(data, name);
+        data.push(':');
+        let entries = entries.iter().take(unlimited(per_metric));
+        json::write_list(data, ('[', ']'), entries, |data, m| {
             data.push_str("{\"type\":");
-            json::write_str(&mut data, m.kind.as_str());
+            json::write_str(data, m.kind.as_str());
             data.push_str(",\"help\":");
-            json::write_str(&mut data, &m.help);
+            json::write_str(data, &m.help);
             data.push_str(",\"unit\":");
-            json::write_str(&mut data, &m.unit);
+            json::write_str(data, &m.unit);
             data.push('}');
-        }
-        data.push(']');
-    }
-    data.push('}');
+        });
+    });
     Ok(Success::new(data))
 }
