@@ -1,5 +1,25 @@
 //! The sample payloads of the spec's "Data Inputs" section, verbatim: every decoder's
-//! tests decode them and check the result exactly.
+//! tests decode them and check the result exactly, through the renderings below.
+
+use strata_core::{MetricType, WriteBatch};
+
+/// A batch's samples as `labels value timestamp` lines, in order.
+pub fn rendered(batch: &WriteBatch) -> Vec<String> {
+    batch
+        .samples
+        .iter()
+        .map(|s| format!("{} {} {}", s.labels, s.v, s.t))
+        .collect()
+}
+
+/// A batch's metadata as `(metric, type)` pairs, in order.
+pub fn kinds(batch: &WriteBatch) -> Vec<(&str, MetricType)> {
+    batch
+        .metadata
+        .iter()
+        .map(|m| (m.metric.as_str(), m.kind))
+        .collect()
+}
 
 /// Prometheus exposition format.
 pub const PROMETHEUS: &str = r#"# HELP http_requests_total Total number of HTTP requests

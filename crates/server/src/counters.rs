@@ -76,8 +76,8 @@ impl SourceCounters {
     }
 }
 
-/// Reads one figure of a snapshot.
-type Figure = fn(&SourceSnapshot) -> u64;
+/// Reads one counter of a snapshot.
+type SnapshotField = fn(&SourceSnapshot) -> u64;
 
 /// Counters of every source, plus the StatsD flush loop's.
 #[derive(Debug, Default)]
@@ -95,7 +95,7 @@ impl Counters {
 
     /// Writes the counters in Prometheus text format.
     pub fn write_metrics(&self, out: &mut String) {
-        let families: [(&str, &str, Figure); 6] = [
+        let families: [(&str, &str, SnapshotField); 6] = [
             (
                 "strata_ingest_requests_total",
                 "Requests (HTTP), packets (StatsD UDP) or reads (StatsD TCP) received.",

@@ -56,15 +56,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
             source,
         })?;
     let statsd = match config.statsd_addr {
-        Some(addr) => Some(
-            statsd::start(Arc::clone(&app), addr)
-                .await
-                .map_err(|source| ServeError::Listen {
-                    what: "StatsD",
-                    addr,
-                    source,
-                })?,
-        ),
+        Some(addr) => Some(start_statsd(&app, addr).await?),
         None => None,
     };
     tracing::info!(http = %config.http_addr, data_dir = %config.data_dir.display(), "Strata is ready");
@@ -86,16 +78,28 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     if let Some(statsd) = statsd {
         statsd.stop().await;
     }
-    let final_flush = {
-        let app = Arc::clone(&app);
-        tokio::task::spawn_blocking(move || statsd::flush_aggregates(&app)).await
-    };
-    if let Ok(Err(e)) = final_flush {
-        tracing::error!(error = %e, "final StatsD flush failed");
-    }
-    drop(app);
+    flush_statsd(app).await;
     close(tsdb).await;
     served.map_err(ServeError::Http)
+}
+
+async fn start_statsd(app: &Arc<App>, addr: SocketAddr) -> Result<statsd::Statsd, ServeError> {
+    statsd::start(Arc::clone(app), addr)
+        .await
+        .map_err(|source| ServeError::Listen {
+            what: "StatsD",
+            addr,
+            source,
+        })
+}
+
+/// Writes the StatsD aggregates of the last interval, then lets go of the app so that
+/// the store can be closed.
+async fn flush_statsd(app: Arc<App>) {
+    let flushed = tokio::task::spawn_blocking(move || statsd::flush_aggregates(&app)).await;
+    if let Ok(Err(e)) = flushed {
+        tracing::error!(error = %e, "final StatsD flush failed");
+    }
 }
 
 /// Closes the store once nothing else holds it; an HTTP connection still being torn

@@ -191,3 +191,23 @@ impl Store for Tsdb {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whole_figures_render_as_integers() {
+        let stats = vec![
+            StoreStat::gauge("zero", "", 0.0),
+            StoreStat::counter("count", "", 1200.0),
+            StoreStat::gauge("seconds", "", 0.25),
+            StoreStat::gauge("negative", "", -3.0),
+        ];
+        let json = serde_json::to_string(&figures(stats)).unwrap();
+        assert_eq!(
+            json,
+            r#"{"count":1200,"negative":-3.0,"seconds":0.25,"zero":0}"#
+        );
+    }
+}

@@ -14,10 +14,7 @@ async fn series_by_one_and_many_selectors() {
     let app = app();
     let (status, body) = get(&app, "/api/v1/series?match[]=up").await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(
-        body,
-        format!(r#"{{"status":"success","data":{UP_SERIES}}}"#)
-    );
+    assert_eq!(body, ok(UP_SERIES));
 
     let uri = format!(
         "/api/v1/series?match[]={}&match[]={}",
@@ -37,10 +34,7 @@ async fn series_by_form_post_and_overlapping_selectors() {
     let form = format!("match[]=up&match[]={}", enc(r#"up{job="api"}"#));
     let (status, body) = post_form(&app, "/api/v1/series", &form).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(
-        body,
-        format!(r#"{{"status":"success","data":{UP_SERIES}}}"#)
-    );
+    assert_eq!(body, ok(UP_SERIES));
 }
 
 #[tokio::test]
@@ -58,10 +52,7 @@ async fn series_limit_warns_and_time_range_filters() {
         "/api/v1/series?match[]=up&start=1970-01-01T00:01:00Z&end=60.000",
     )
     .await;
-    assert_eq!(
-        body,
-        format!(r#"{{"status":"success","data":{UP_SERIES}}}"#)
-    );
+    assert_eq!(body, ok(UP_SERIES));
 }
 
 #[tokio::test]
@@ -90,11 +81,7 @@ async fn series_errors_are_bad_data() {
     for (uri, msg) in cases {
         let (status, body) = get(&app, uri).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}");
-        assert_eq!(
-            body,
-            format!(r#"{{"status":"error","errorType":"bad_data","error":"{msg}"}}"#),
-            "{uri}"
-        );
+        assert_eq!(body, bad(&msg), "{uri}");
     }
 }
 

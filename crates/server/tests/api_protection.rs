@@ -131,10 +131,7 @@ async fn concurrency_limit_queues_then_refuses() {
     let v = json(&body);
     assert_eq!(v["errorType"], "unavailable");
     assert!(
-        v["error"]
-            .as_str()
-            .unwrap()
-            .contains("METRICS_MAX_CONCURRENT_QUERIES"),
+        error_message(&body).contains("METRICS_MAX_CONCURRENT_QUERIES"),
         "{body}"
     );
     store.release();
@@ -220,10 +217,7 @@ async fn storage_failures_are_reported_not_hidden() {
     let v = json(&body);
     assert_eq!(v["errorType"], "internal");
     assert!(
-        v["error"]
-            .as_str()
-            .unwrap()
-            .contains("chunk 7 checksum mismatch"),
+        error_message(&body).contains("chunk 7 checksum mismatch"),
         "{body}"
     );
     let (status, body) = get(&app, "/api/v1/export?match[]=up").await;

@@ -8,14 +8,6 @@ use axum::http::StatusCode;
 use strata_server::api::QueryApiConfig;
 use util::*;
 
-fn ok(data: &str) -> String {
-    format!(r#"{{"status":"success","data":{data}}}"#)
-}
-
-fn bad(msg: &str) -> String {
-    format!(r#"{{"status":"error","errorType":"bad_data","error":"{msg}"}}"#)
-}
-
 #[tokio::test]
 async fn instant_vector_and_matrix() {
     let app = app();
@@ -159,10 +151,7 @@ async fn parameter_errors_are_bad_data() {
         let v = json(&body);
         assert_eq!(v["errorType"], "bad_data");
         assert!(
-            v["error"]
-                .as_str()
-                .unwrap()
-                .starts_with("invalid parameter \"query\": "),
+            error_message(&body).starts_with("invalid parameter \"query\": "),
             "{body}"
         );
     }
@@ -218,8 +207,5 @@ async fn format_query_pretty_prints() {
     assert_eq!(body, ok(r#""sum by (job) (up)""#));
     let (status, body) = post_form(&app, "/api/v1/format_query", "query=up%7B").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(json(&body)["error"]
-        .as_str()
-        .unwrap()
-        .starts_with("invalid parameter \"query\": "));
+    assert!(error_message(&body).starts_with("invalid parameter \"query\": "));
 }

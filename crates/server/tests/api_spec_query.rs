@@ -196,10 +196,7 @@ async fn bad_batches_are_rejected_whole() {
         let (status, resp) = post_json(&app, body).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
         assert!(
-            json(&resp)["error"]
-                .as_str()
-                .unwrap()
-                .starts_with("invalid batch: "),
+            error_message(&resp).starts_with("invalid batch: "),
             "{resp}"
         );
     }

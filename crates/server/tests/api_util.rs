@@ -112,7 +112,25 @@ pub fn enc(s: &str) -> String {
     out
 }
 
+/// A success body with `data`.
+pub fn ok(data: &str) -> String {
+    format!(r#"{{"status":"success","data":{data}}}"#)
+}
+
+/// A `bad_data` error body with `msg` (already JSON-escaped).
+pub fn bad(msg: &str) -> String {
+    format!(r#"{{"status":"error","errorType":"bad_data","error":"{msg}"}}"#)
+}
+
 /// Parses a JSON body, panicking with the body on failure.
 pub fn json(body: &str) -> serde_json::Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
+}
+
+/// The `error` message of an error body, panicking with the body when there is none.
+pub fn error_message(body: &str) -> String {
+    match &json(body)["error"] {
+        serde_json::Value::String(msg) => msg.clone(),
+        _ => panic!("no error message: {body}"),
+    }
 }

@@ -63,13 +63,10 @@ fn statsd_items_are_stateless_and_stamped_now() {
         {"format": "statsd", "data": "c:1|c"},
     ]});
     let d = run(&body, 10).unwrap();
-    let got: Vec<_> = d
-        .batch
-        .samples
-        .iter()
-        .map(|s| format!("{} {} {}", s.labels, s.v, s.t))
-        .collect();
-    assert_eq!(got, ["c{} 5 77", "g{} 3 77", "c{} 1 77"]);
+    assert_eq!(
+        fixtures::rendered(&d.batch),
+        ["c{} 5 77", "g{} 3 77", "c{} 1 77"]
+    );
     assert_eq!(d.items[0].rejected.len(), 1);
     assert_eq!(d.items[0].rejected[0].item, 3);
 }

@@ -5,11 +5,7 @@ use proptest::prelude::*;
 const T: i64 = 1753525800000;
 
 fn rendered(d: &Decoded) -> Vec<String> {
-    d.batch
-        .samples
-        .iter()
-        .map(|s| format!("{} {} {}", s.labels, s.v, s.t))
-        .collect()
+    fixtures::rendered(&d.batch)
 }
 
 fn one(metric: &str) -> Decoded {
@@ -46,14 +42,8 @@ fn spec_sample_decodes_exactly() {
         ),
     ];
     assert_eq!(rendered(&d), want);
-    let kinds: Vec<_> = d
-        .batch
-        .metadata
-        .iter()
-        .map(|m| (m.metric.as_str(), m.kind))
-        .collect();
     assert_eq!(
-        kinds,
+        fixtures::kinds(&d.batch),
         [
             ("predictions_generated_total", MetricType::Counter),
             ("model_inference_duration_ms", MetricType::Histogram),

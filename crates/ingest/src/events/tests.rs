@@ -5,12 +5,7 @@ use proptest::prelude::*;
 const T: i64 = 1753525800000;
 
 fn rendered(d: &EventsDecoded) -> Vec<String> {
-    d.decoded
-        .batch
-        .samples
-        .iter()
-        .map(|s| format!("{} {} {}", s.labels, s.v, s.t))
-        .collect()
+    fixtures::rendered(&d.decoded.batch)
 }
 
 fn event(id: &str, extra: &str) -> String {
@@ -79,15 +74,8 @@ fn spec_sample_maps_exactly() {
             assert_eq!(s.labels.get(id), None);
         }
     }
-    let md: Vec<_> = d
-        .decoded
-        .batch
-        .metadata
-        .iter()
-        .map(|m| (m.metric.as_str(), m.kind))
-        .collect();
     assert_eq!(
-        md,
+        fixtures::kinds(&d.decoded.batch),
         [
             ("events_total", MetricType::Counter),
             ("event_duration_seconds", MetricType::Histogram),

@@ -1,5 +1,5 @@
 use super::*;
-use crate::fixtures;
+use crate::fixtures::{self, rendered};
 use proptest::prelude::*;
 
 fn text(body: &str) -> Result<WriteBatch, ParseError> {
@@ -8,13 +8,6 @@ fn text(body: &str) -> Result<WriteBatch, ParseError> {
 
 fn om(body: &str) -> Result<WriteBatch, ParseError> {
     parse(body.as_bytes(), Format::OpenMetrics, 42)
-}
-
-fn rendered(b: &WriteBatch) -> Vec<String> {
-    b.samples
-        .iter()
-        .map(|s| format!("{} {} {}", s.labels, s.v, s.t))
-        .collect()
 }
 
 fn err(r: Result<WriteBatch, ParseError>) -> (usize, usize, String) {

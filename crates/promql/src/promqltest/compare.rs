@@ -116,14 +116,7 @@ pub(super) fn compare(
                     ));
                 }
             }
-            if samples.len() != want.len() {
-                return Err(format!(
-                    "expected {} series, got {}",
-                    want.len(),
-                    samples.len()
-                ));
-            }
-            Ok(())
+            same_count(want.len(), samples.len())
         }
         Value::Matrix(series) => {
             let want = expected_series(expected)?;
@@ -145,16 +138,17 @@ pub(super) fn compare(
                     ));
                 }
             }
-            if series.len() != want.len() {
-                return Err(format!(
-                    "expected {} series, got {}",
-                    want.len(),
-                    series.len()
-                ));
-            }
-            Ok(())
+            same_count(want.len(), series.len())
         }
     }
+}
+
+/// Every expected series was found: the result has no more and no fewer.
+fn same_count(want: usize, got: usize) -> Result<(), String> {
+    if got != want {
+        return Err(format!("expected {want} series, got {got}"));
+    }
+    Ok(())
 }
 
 /// Expected points of a matrix: at `start + i*step` for range queries; any time for the

@@ -14,7 +14,7 @@ use axum::response::Response;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Instant;
-use strata_core::{Labels, Matcher, Querier, TimeRange};
+use strata_core::{Labels, Matcher, Querier, StorageError, TimeRange};
 
 const TRUNCATED: &str = "results truncated due to limit";
 
@@ -76,14 +76,8 @@ async fn series_answer(api: &QueryApi, p: Params) -> Result<Success, ApiError> {
         .await?;
     let mut warnings = Vec::new();
     truncate(&mut found, limit, &mut warnings);
-    let mut data = String::from("[");
-    for (i, labels) in found.iter().enumerate() {
-        if i > 0 {
-            data.push(',');
-        }
-        json::write_labels(&mut data, labels);
-    }
-    data.push(']');
+    let mut data = String::new();
+    json::write_list(&mut data, ('[', ']'), &found, json::write_labels);
     Ok(Success::new(data).with_warnings(warnings))
 }
 
@@ -94,28 +88,10 @@ pub async fn labels(State(api): State<Arc<QueryApi>>, p: Params) -> Response {
 }
 
 async fn labels_answer(api: &QueryApi, p: Params) -> Result<Success, ApiError> {
-    let mut selectors = p.selectors()?;
-    let range = time_range(&p)?;
-    let limit = p.limit("limit")?;
-    if selectors.is_empty() {
-        selectors.push(Vec::new());
-    }
-    let store = api.store.clone();
-    let mut names: Vec<String> = api
-        .run(None, move |b| {
-            let mut names = BTreeSet::new();
-            for matchers in &selectors {
-                b.check()?;
-                names.extend(store.label_names(matchers, range)?);
-            }
-            Ok(names.into_iter().collect())
-        })
-        .await?;
-    let mut warnings = Vec::new();
-    truncate(&mut names, limit, &mut warnings);
-    let mut data = String::new();
-    json::write_str_array(&mut data, names.iter().map(String::as_str));
-    Ok(Success::new(data).with_warnings(warnings))
+    names_answer(api, p, |store, matchers, range| {
+        store.label_names(matchers, range)
+    })
+    .await
 }
 
 pub async fn label_values(
@@ -130,6 +106,20 @@ pub async fn label_values(
 
 async fn label_values_answer(api: &QueryApi, name: String, p: Params) -> Result<Success, ApiError> {
     params::check_label_name(&name)?;
+    names_answer(api, p, move |store, matchers, range| {
+        store.label_values(&name, matchers, range)
+    })
+    .await
+}
+
+/// The answer of `labels` and `label values`: the sorted union of what `lookup` finds for
+/// each `match[]` selector (for all series when none is given), cut to `limit`.
+async fn names_answer<F>(api: &QueryApi, p: Params, lookup: F) -> Result<Success, ApiError>
+where
+    F: Fn(&dyn Querier, &[Matcher], TimeRange) -> Result<Vec<String>, StorageError>
+        + Send
+        + 'static,
+{
     let mut selectors = p.selectors()?;
     let range = time_range(&p)?;
     let limit = p.limit("limit")?;
@@ -137,20 +127,20 @@ async fn label_values_answer(api: &QueryApi, name: String, p: Params) -> Result<
         selectors.push(Vec::new());
     }
     let store = api.store.clone();
-    let mut values: Vec<String> = api
+    let mut names: Vec<String> = api
         .run(None, move |b| {
-            let mut values = BTreeSet::new();
+            let mut names = BTreeSet::new();
             for matchers in &selectors {
                 b.check()?;
-                values.extend(store.label_values(&name, matchers, range)?);
+                names.extend(lookup(&*store, matchers, range)?);
             }
-            Ok(values.into_iter().collect())
+            Ok(names.into_iter().collect())
         })
         .await?;
     let mut warnings = Vec::new();
-    truncate(&mut values, limit, &mut warnings);
+    truncate(&mut names, limit, &mut warnings);
     let mut data = String::new();
-    json::write_str_array(&mut data, values.iter().map(String::as_str));
+    json::write_str_array(&mut data, names.iter().map(String::as_str));
     Ok(Success::new(data).with_warnings(warnings))
 }
 
@@ -174,35 +164,22 @@ async fn metadata_answer(api: &QueryApi, p: Params) -> Result<Success, ApiError>
     for m in &found {
         by_metric.entry(m.metric.as_str()).or_default().push(m);
     }
-    let mut data = String::from("{");
-    let metrics = by_metric
-        .iter()
-        .take(if limit > 0 { limit } else { usize::MAX });
-    for (i, (name, entries)) in metrics.enumerate() {
-        if i > 0 {
-            data.push(',');
-        }
-        json::write_str(&mut data, name);
-        data.push_str(":[");
-        let take = if per_metric > 0 {
-            per_metric
-        } else {
-            usize::MAX
-        };
-        for (j, m) in entries.iter().take(take).enumerate() {
-            if j > 0 {
-                data.push(',');
-            }
+    let unlimited = |n: usize| if n > 0 { n } else { usize::MAX };
+    let mut data = String::new();
+    let metrics = by_metric.iter().take(unlimited(limit));
+    json::write_list(&mut data, ('{', '}'), metrics, |data, (name, entries)| {
+        json::write_str(data, name);
+        data.push(':');
+        let entries = entries.iter().take(unlimited(per_metric));
+        json::write_list(data, ('[', ']'), entries, |data, m| {
             data.push_str("{\"type\":");
-            json::write_str(&mut data, m.kind.as_str());
+            json::write_str(data, m.kind.as_str());
             data.push_str(",\"help\":");
-            json::write_str(&mut data, &m.help);
+            json::write_str(data, &m.help);
             data.push_str(",\"unit\":");
-            json::write_str(&mut data, &m.unit);
+            json::write_str(data, &m.unit);
             data.push('}');
-        }
-        data.push(']');
-    }
-    data.push('}');
+        });
+    });
     Ok(Success::new(data))
 }

@@ -86,21 +86,13 @@ async fn export_body(api: &QueryApi, p: Params) -> Result<String, ApiError> {
 fn write_line(out: &mut String, labels: &Labels, points: &[Point]) {
     out.push_str("{\"metric\":");
     json::write_labels(out, labels);
-    out.push_str(",\"values\":[");
-    for (i, p) in points.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        write_value(out, p.v);
-    }
-    out.push_str("],\"timestamps\":[");
-    for (i, p) in points.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
+    out.push_str(",\"values\":");
+    json::write_list(out, ('[', ']'), points, |out, p| write_value(out, p.v));
+    out.push_str(",\"timestamps\":");
+    json::write_list(out, ('[', ']'), points, |out, p| {
         let _ = write!(out, "{}", p.t);
-    }
-    out.push_str("]}\n");
+    });
+    out.push_str("}\n");
 }
 
 fn write_value(out: &mut String, v: f64) {

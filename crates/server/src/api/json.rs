@@ -82,30 +82,36 @@ pub fn write_sample(out: &mut String, t_ms: i64, v: f64) {
     out.push(']');
 }
 
-/// Appends a label set as a JSON object in label order.
-pub fn write_labels(out: &mut String, labels: &Labels) {
-    out.push('{');
-    for (i, l) in labels.iter().enumerate() {
+/// Appends `items` between `open` and `close` (`[]` or `{}`), comma-separated, each
+/// written by `write`.
+pub fn write_list<T>(
+    out: &mut String,
+    (open, close): (char, char),
+    items: impl IntoIterator<Item = T>,
+    mut write: impl FnMut(&mut String, T),
+) {
+    out.push(open);
+    for (i, item) in items.into_iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
+        write(out, item);
+    }
+    out.push(close);
+}
+
+/// Appends a label set as a JSON object in label order.
+pub fn write_labels(out: &mut String, labels: &Labels) {
+    write_list(out, ('{', '}'), labels.iter(), |out, l| {
         write_str(out, l.name);
         out.push(':');
         write_str(out, l.value);
-    }
-    out.push('}');
+    });
 }
 
 /// Appends a JSON array of strings.
 pub fn write_str_array<'a>(out: &mut String, items: impl IntoIterator<Item = &'a str>) {
-    out.push('[');
-    for (i, s) in items.into_iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        write_str(out, s);
-    }
-    out.push(']');
+    write_list(out, ('[', ']'), items, write_str);
 }
 
 #[cfg(test)]

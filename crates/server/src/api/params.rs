@@ -51,17 +51,6 @@ impl<S: Send + Sync> FromRequest<S> for Params {
 }
 
 impl Params {
-    pub fn from_pairs<K: Into<String>, V: Into<String>>(
-        pairs: impl IntoIterator<Item = (K, V)>,
-    ) -> Self {
-        Params(
-            pairs
-                .into_iter()
-                .map(|(k, v)| (k.into(), v.into()))
-                .collect(),
-        )
-    }
-
     /// The first value of `name`, if given and not empty.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0

@@ -109,38 +109,25 @@ pub fn render(out: &QueryOutput, limit: usize) -> Success {
         }
         Value::Vector(samples) => {
             let n = cap(samples.len(), &mut warnings);
-            data.push('[');
-            for (i, s) in samples[..n].iter().enumerate() {
-                if i > 0 {
-                    data.push(',');
-                }
+            json::write_list(&mut data, ('[', ']'), &samples[..n], |data, s| {
                 data.push_str("{\"metric\":");
-                json::write_labels(&mut data, &s.labels);
+                json::write_labels(data, &s.labels);
                 data.push_str(",\"value\":");
-                json::write_sample(&mut data, s.t, s.v);
+                json::write_sample(data, s.t, s.v);
                 data.push('}');
-            }
-            data.push(']');
+            });
         }
         Value::Matrix(series) => {
             let n = cap(series.len(), &mut warnings);
-            data.push('[');
-            for (i, s) in series[..n].iter().enumerate() {
-                if i > 0 {
-                    data.push(',');
-                }
+            json::write_list(&mut data, ('[', ']'), &series[..n], |data, s| {
                 data.push_str("{\"metric\":");
-                json::write_labels(&mut data, &s.labels);
-                data.push_str(",\"values\":[");
-                for (j, p) in s.points.iter().enumerate() {
-                    if j > 0 {
-                        data.push(',');
-                    }
-                    json::write_sample(&mut data, p.t, p.v);
-                }
-                data.push_str("]}");
-            }
-            data.push(']');
+                json::write_labels(data, &s.labels);
+                data.push_str(",\"values\":");
+                json::write_list(data, ('[', ']'), &s.points, |data, p| {
+                    json::write_sample(data, p.t, p.v)
+                });
+                data.push('}');
+            });
         }
     }
     data.push('}');

@@ -32,16 +32,12 @@ pub fn routes() -> Router<Arc<QueryApi>> {
 
 /// Builds a JSON object of string fields.
 fn object(fields: &[(&str, &str)]) -> String {
-    let mut out = String::from("{");
-    for (i, (k, v)) in fields.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        json::write_str(&mut out, k);
+    let mut out = String::new();
+    json::write_list(&mut out, ('{', '}'), fields, |out, (k, v)| {
+        json::write_str(out, k);
         out.push(':');
-        json::write_str(&mut out, v);
-    }
-    out.push('}');
+        json::write_str(out, v);
+    });
     out
 }
 

@@ -50,66 +50,64 @@ impl From<Decoded> for Outcome {
 /// A decoder: the app, the decoded body, the request's Content-Type and the time of receipt.
 type Decoder = fn(&App, &[u8], Option<&str>, i64) -> Result<Outcome, IngestError>;
 
+/// What sets one ingest endpoint apart from the others.
+#[derive(Clone, Copy)]
+struct Endpoint {
+    /// Whose counters the request counts in.
+    source: Source,
+    /// Refuses a Content-Type the endpoint does not read.
+    accepts: fn(Option<&str>) -> Result<(), IngestError>,
+    decoder: Decoder,
+}
+
 /// `POST /api/v1/internal/metrics/prometheus` and `/api/v1/import/prometheus`.
 pub async fn prometheus(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
-    ingest(
-        app,
-        Source::Prometheus,
-        headers,
-        body,
-        body::check_text,
-        |_, data, content_type, now| {
+    let endpoint = Endpoint {
+        source: Source::Prometheus,
+        accepts: body::check_text,
+        decoder: |_, data, content_type, now| {
             let format = prometheus::detect_format(content_type, data);
             Ok(Outcome::from(Decoded {
                 batch: prometheus::parse(data, format, now)?,
                 rejected: Vec::new(),
             }))
         },
-    )
-    .await
+    };
+    ingest(app, endpoint, headers, body).await
 }
 
 /// `POST /api/v1/internal/metrics/custom`.
 pub async fn custom(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
-    ingest(
-        app,
-        Source::Custom,
-        headers,
-        body,
-        body::check_json,
-        |_, data, _, now| Ok(strata_ingest::custom::parse(data, now)?.into()),
-    )
-    .await
+    let endpoint = Endpoint {
+        source: Source::Custom,
+        accepts: body::check_json,
+        decoder: |_, data, _, now| Ok(strata_ingest::custom::parse(data, now)?.into()),
+    };
+    ingest(app, endpoint, headers, body).await
 }
 
 /// `POST /api/v1/internal/metrics/events`.
 pub async fn events(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
-    ingest(
-        app,
-        Source::Events,
-        headers,
-        body,
-        body::check_json,
-        |app, data, _, now| {
+    let endpoint = Endpoint {
+        source: Source::Events,
+        accepts: body::check_json,
+        decoder: |app, data, _, now| {
             let mapped = app.events.lock().map(data, now)?;
             Ok(Outcome {
                 events: Some((mapped.events, mapped.duplicates)),
                 ..mapped.decoded.into()
             })
         },
-    )
-    .await
+    };
+    ingest(app, endpoint, headers, body).await
 }
 
 /// `POST /api/v1/internal/metrics/batch`.
 pub async fn batch(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
-    ingest(
-        app,
-        Source::Batch,
-        headers,
-        body,
-        body::check_json,
-        |app, data, _, now| {
+    let endpoint = Endpoint {
+        source: Source::Batch,
+        accepts: body::check_json,
+        decoder: |app, data, _, now| {
             let max_items = app.config.batch_max_items;
             let decoded =
                 strata_ingest::batch::parse(data, now, max_items, &mut app.events.lock())?;
@@ -121,8 +119,8 @@ pub async fn batch(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) 
                 items: Some(decoded.items),
             })
         },
-    )
-    .await
+    };
+    ingest(app, endpoint, headers, body).await
 }
 
 /// Whole items refused, then the refused parts of the other items, under the item's index.
@@ -142,17 +140,11 @@ fn batch_rejections(items: &[ItemOutcome]) -> Vec<Rejection> {
     whole.chain(parts).collect()
 }
 
-async fn ingest(
-    app: Arc<App>,
-    source: Source,
-    headers: HeaderMap,
-    body: Body,
-    accepts: fn(Option<&str>) -> Result<(), IngestError>,
-    decoder: Decoder,
-) -> Response {
+async fn ingest(app: Arc<App>, endpoint: Endpoint, headers: HeaderMap, body: Body) -> Response {
+    let source = endpoint.source;
     let counters = app.counters.source(source);
     counters.requests.fetch_add(1, Relaxed);
-    match receive(Arc::clone(&app), source, headers, body, accepts, decoder).await {
+    match receive(Arc::clone(&app), endpoint, headers, body).await {
         Ok(report) => {
             counters.rejected_items.fetch_add(report.rejected, Relaxed);
             report.into_response()
@@ -167,12 +159,15 @@ async fn ingest(
 
 async fn receive(
     app: Arc<App>,
-    source: Source,
+    endpoint: Endpoint,
     headers: HeaderMap,
     body: Body,
-    accepts: fn(Option<&str>) -> Result<(), IngestError>,
-    decoder: Decoder,
 ) -> Result<IngestReport, IngestError> {
+    let Endpoint {
+        source,
+        accepts,
+        decoder,
+    } = endpoint;
     let now = now_ms();
     let media_type = body::media_type(&headers)?;
     accepts(media_type.as_deref())?;

@@ -1,13 +1,6 @@
 use super::*;
-use crate::fixtures;
+use crate::fixtures::{self, kinds, rendered};
 use proptest::prelude::*;
-
-fn rendered(b: &WriteBatch) -> Vec<String> {
-    b.samples
-        .iter()
-        .map(|s| format!("{} {} {}", s.labels, s.v, s.t))
-        .collect()
-}
 
 fn agg() -> Aggregator {
     Aggregator::new(StatsdConfig {
@@ -61,11 +54,7 @@ fn spec_sample_flushes_exactly() {
     );
     want.push(r#"service_errors{endpoint="/predict", error_type="timeout", service="ml-inference"} 1 2000"#.into());
     assert_eq!(rendered(&b), want);
-    let kinds: Vec<_> = b
-        .metadata
-        .iter()
-        .map(|m| (m.metric.as_str(), m.kind))
-        .collect();
+    let kinds = kinds(&b);
     assert_eq!(kinds[0], ("system_cpu_usage", MetricType::Gauge));
     assert_eq!(kinds[3], ("service_response_time", MetricType::Histogram));
     assert_eq!(kinds[5], ("service_requests", MetricType::Counter));
