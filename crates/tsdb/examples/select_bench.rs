@@ -38,6 +38,30 @@ fn end_t() -> i64 {
     T0 + (DAY_POINTS as i64 - 1) * STEP_MS
 }
 
+/// Resident memory of this process, in MiB.
+fn rss_mib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        .unwrap_or(0)
+        / 1024
+}
+
+/// CPU seconds used by this process so far (user + system), from /proc/self/stat.
+fn cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let rest = stat.rsplit(')').next().unwrap_or_default();
+    rest.split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|x| x.parse::<f64>().ok())
+        .sum::<f64>()
+        / 100.0
+}
+
 fn labels(m: &Metric, i: usize) -> Labels {
     let instance = format!("host-{i:05}.example.net:9100");
     let job = format!("job-{}", i % 10);
@@ -116,13 +140,16 @@ fn main() {
         ..Options::default()
     };
     let db = Tsdb::open(dir.path(), options).expect("open");
-    let start = Instant::now();
+    let (start, cpu, rss) = (Instant::now(), cpu_secs(), rss_mib());
     ingest(&db, &RECENT);
     ingest(&db, &DAY);
     println!(
-        "ingested {} samples in {:.1} s",
+        "ingested {} samples in {:.1} s ({:.1} CPU s); RSS {} MiB before, {} MiB after",
         RECENT.series * RECENT.points + DAY.series * DAY.points,
-        start.elapsed().as_secs_f64()
+        start.elapsed().as_secs_f64(),
+        cpu_secs() - cpu,
+        rss,
+        rss_mib()
     );
     let last_5m = TimeRange::new(end_t() - 5 * 60_000, end_t());
     let day = TimeRange::new(end_t() - 24 * 3_600_000, end_t());

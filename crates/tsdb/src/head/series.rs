@@ -3,78 +3,96 @@
 //! timestamp).
 
 use crate::chunk::{self, HeadChunk, TARGET_POINTS};
+use crate::encoding::{put_bytes, Decoder};
 use std::borrow::Cow;
 use strata_core::{Labels, Point, TimeRange};
 
-/// A full in-order chunk, sealed as blocks seal theirs ([`chunk::encode`]: a scrape grid
-/// costs no bits per timestamp, so it decodes several times faster than the head's
-/// stream and is usually smaller), with its time range so that queries skip it without
-/// decoding.
+/// In-order chunks sealed from the head's stream (a copy of its bytes, no re-encoding),
+/// each framed by its length; one to [`MERGED`] of them, consecutive, share an entry
+/// and its allocation. The time range lets queries skip the entry without decoding.
 pub struct SealedChunk {
     min_t: i64,
     max_t: i64,
     bytes: Box<[u8]>,
 }
 
-/// Points the open chunk takes before it is sealed. Its stream codes every timestamp
-/// and decodes several times slower than a sealed chunk, so a query of recent data pays
-/// mostly for these: a quarter of a full chunk keeps that small.
-const OPEN_POINTS: usize = TARGET_POINTS / 4;
+impl SealedChunk {
+    /// Appends the points of every chunk in the entry to `out`.
+    fn decode_into(&self, out: &mut Vec<Point>) -> Result<(), String> {
+        let mut d = Decoder::new(&self.bytes);
+        while !d.is_empty() {
+            let chunk = d.len_bytes().map_err(|e| e.to_string())?;
+            chunk::decode_into(chunk, out).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+}
 
-/// Sealed open chunks merged into one of [`TARGET_POINTS`], so that the head keeps
-/// the per-chunk overhead (header, table entry) of full chunks.
+/// Points the open chunk takes before it is sealed: a query of recent data decodes at
+/// most about twice this many points per series. Smaller is faster to query but slows
+/// appends, since each new head chunk chooses its codec again (about 10 µs): a quarter
+/// of a full chunk halves a recent query's decode and doubles that append overhead.
+const OPEN_POINTS: usize = TARGET_POINTS / 2;
+
+/// Sealed chunks sharing one entry: fewer entries (32 bytes and an allocation each),
+/// while the chunks still sealed alone keep a recent range's decode small.
 const MERGED: u8 = (TARGET_POINTS / OPEN_POINTS) as u8;
 
-/// A series' in-order samples: sealed chunks, oldest first (of [`TARGET_POINTS`] points,
-/// then up to `MERGED - 1` of [`OPEN_POINTS`]), and the chunk being appended to. A
-/// query decodes only the chunks overlapping its range, so a recent range costs a few
+/// A series' in-order samples: sealed chunks, oldest first (entries of [`MERGED`]
+/// chunks, then up to `MERGED - 1` entries of one), and the chunk being appended to. A
+/// query decodes only the entries overlapping its range, so a recent range costs a few
 /// dozen points' decode however long the head.
 #[derive(Default)]
 pub struct InOrderChunks {
     sealed: Vec<SealedChunk>,
     open: HeadChunk,
-    /// How many of the last sealed chunks are small (not yet merged).
-    small: u8,
+    /// How many of the last entries hold one chunk (not yet merged).
+    single: u8,
 }
 
 impl InOrderChunks {
     /// Appends a point; the caller guarantees `t` is past [`Self::last`].
     fn append(&mut self, t: i64, v: f64) {
         if self.open.len() >= OPEN_POINTS {
-            let points = std::mem::take(&mut self.open).points();
-            self.seal(&points);
-            self.small += 1;
-            if self.small == MERGED {
-                self.merge_small();
+            self.seal();
+            if self.single == MERGED {
+                self.merge_singles();
             }
         }
         self.open.append(t, v);
     }
 
-    fn seal(&mut self, points: &[Point]) {
-        if let (Some(first), Some(last)) = (points.first(), points.last()) {
+    fn seal(&mut self) {
+        let full = std::mem::take(&mut self.open);
+        if let (Some(min_t), Some(max_t)) = (full.min_t(), full.max_t()) {
+            let mut bytes = Vec::new();
+            put_bytes(&mut bytes, &full.to_bytes());
             self.sealed.push(SealedChunk {
-                min_t: first.t,
-                max_t: last.t,
-                bytes: chunk::encode(points).into_boxed_slice(),
+                min_t,
+                max_t,
+                bytes: bytes.into_boxed_slice(),
             });
+            self.single += 1;
         }
     }
 
-    /// Replaces the small sealed chunks at the end by one.
-    fn merge_small(&mut self) {
-        let from = self.sealed.len().saturating_sub(usize::from(self.small));
-        self.small = 0;
-        let mut points = Vec::with_capacity(TARGET_POINTS);
-        for c in &self.sealed[from..] {
-            if let Err(e) = chunk::decode_into(&c.bytes, &mut points) {
-                // Sealed in memory from a valid stream: a bug. Keep them unmerged.
-                tracing::error!(error = %e, "undecodable sealed head chunk not merged");
-                return;
-            }
+    /// Replaces the single-chunk entries at the end by one entry (their bytes joined).
+    fn merge_singles(&mut self) {
+        let from = self.sealed.len().saturating_sub(usize::from(self.single));
+        self.single = 0;
+        let singles = self.sealed.split_off(from);
+        if let (Some(first), Some(last)) = (singles.first(), singles.last()) {
+            let (min_t, max_t) = (first.min_t, last.max_t);
+            let bytes: Vec<u8> = singles
+                .iter()
+                .flat_map(|c| c.bytes.iter().copied())
+                .collect();
+            self.sealed.push(SealedChunk {
+                min_t,
+                max_t,
+                bytes: bytes.into_boxed_slice(),
+            });
         }
-        self.sealed.truncate(from);
-        self.seal(&points);
     }
 
     fn last(&self) -> Option<Point> {
@@ -106,7 +124,7 @@ impl InOrderChunks {
             .take_while(|c| c.min_t <= range.end)
         {
             let from = out.len();
-            if let Err(e) = chunk::decode_into(&c.bytes, &mut out) {
+            if let Err(e) = c.decode_into(&mut out) {
                 // The bytes were sealed in memory from a valid stream: a bug, not data.
                 tracing::error!(error = %e, "undecodable sealed head chunk skipped");
             }
@@ -304,14 +322,17 @@ mod tests {
 
     #[test]
     fn ranges_across_sealed_chunks_match_a_plain_filter() {
-        let full = TARGET_POINTS as i64;
-        let small = OPEN_POINTS as i64;
-        // Sealed: three full chunks, then none, one or two small ones.
-        for (n, sealed) in [
-            (3 * full + 17, 3),
-            (3 * full + small, 3),
-            (3 * full + 2 * small + 1, 5),
+        let open = OPEN_POINTS as i64;
+        // Ending in merged entries only, or with single-chunk entries after them.
+        for n in [
+            3 * TARGET_POINTS as i64 + 17,
+            5 * open,
+            5 * open + 1,
+            7 * open + 1,
         ] {
+            // A chunk is sealed when a point arrives after it is full.
+            let chunks = ((n - 1) / open) as usize;
+            let sealed = chunks / usize::from(MERGED) + chunks % usize::from(MERGED);
             let mut s = MemSeries::new(Labels::empty());
             let all: Vec<Point> = (0..n)
                 .map(|i| Point {
