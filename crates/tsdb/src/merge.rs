@@ -10,6 +10,15 @@ pub fn merge_last_wins(mut sources: Vec<Vec<Point>>) -> Vec<Point> {
     match sources.len() {
         0 => Vec::new(),
         1 => sources.pop().unwrap_or_default(),
+        // The usual case, series spread over consecutive blocks: nothing to resolve.
+        _ if sources
+            .windows(2)
+            .all(|w| w[0][w[0].len() - 1].t < w[1][0].t) =>
+        {
+            let mut all = Vec::with_capacity(sources.iter().map(Vec::len).sum());
+            sources.into_iter().for_each(|s| all.extend(s));
+            all
+        }
         _ => {
             // Stable sort keeps source order among equal timestamps: keep the last one.
             let mut all: Vec<Point> = sources.into_iter().flatten().collect();
@@ -45,5 +54,9 @@ mod tests {
         assert_eq!(got, pts(&[(1, 1.0), (2, 2.0), (3, 3.0)]));
         assert_eq!(merge_last_wins(vec![pts(&[(5, 1.0)])]), pts(&[(5, 1.0)]));
         assert!(merge_last_wins(vec![]).is_empty());
+        let in_order = merge_last_wins(vec![pts(&[(1, 1.0), (2, 1.0)]), pts(&[(3, 2.0)])]);
+        assert_eq!(in_order, pts(&[(1, 1.0), (2, 1.0), (3, 2.0)]));
+        let touching = merge_last_wins(vec![pts(&[(1, 1.0), (2, 1.0)]), pts(&[(2, 2.0)])]);
+        assert_eq!(touching, pts(&[(1, 1.0), (2, 2.0)]));
     }
 }

@@ -42,6 +42,9 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         6 => proptest::collection::vec((0usize..12, -50i64..50, -5i32..5), 1..20)
             .prop_map(|v| Op::Append(v.into_iter().map(|(s, t, v)| (s, t * 1000, f64::from(v) / 4.0)).collect())),
+        // A long in-order run, so that head series seal full chunks.
+        1 => (0usize..12, -50i64..0, 200usize..600)
+            .prop_map(|(s, t0, n)| Op::Append((0..n).map(|k| (s, t0 * 1000 + k as i64 * 100, (k % 7) as f64)).collect())),
         1 => Just(Op::Flush),
         1 => Just(Op::Compact),
         1 => Just(Op::Reopen),

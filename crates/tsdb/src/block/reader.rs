@@ -193,11 +193,23 @@ impl Block {
 
     /// The series at index `i` (series are in [`super::series_order`]).
     pub fn series(&self, i: u32) -> Result<SeriesEntry, StorageError> {
-        self.decode_series(i)
+        self.decode_series(i, None)
+            .map_err(|e| self.corrupt(format!("series {i}: {e}")))?
+            .ok_or_else(|| self.corrupt(format!("series {i}: missing")))
+    }
+
+    /// The series at index `i` if it has a chunk overlapping `range`; its labels are
+    /// only resolved then, since symbol lookups cost more than the chunk table.
+    pub fn series_in(&self, i: u32, range: TimeRange) -> Result<Option<SeriesEntry>, StorageError> {
+        self.decode_series(i, Some(range))
             .map_err(|e| self.corrupt(format!("series {i}: {e}")))
     }
 
-    fn decode_series(&self, i: u32) -> Result<SeriesEntry, DecodeError> {
+    fn decode_series(
+        &self,
+        i: u32,
+        range: Option<TimeRange>,
+    ) -> Result<Option<SeriesEntry>, DecodeError> {
         if i as usize >= self.series_count {
             return Err(DecodeError("series index out of range"));
         }
@@ -210,14 +222,10 @@ impl Block {
                 .ok_or(DecodeError("bad series offset"))?,
         );
         let n = d.len()?;
-        let mut buf = Vec::with_capacity(64);
-        for _ in 0..n {
-            for _ in 0..2 {
-                let s = self.symbol(d.uvarint()?)?;
-                crate::encoding::put_bytes(&mut buf, s.as_bytes());
-            }
+        let label_refs = d.clone();
+        for _ in 0..2 * n {
+            d.uvarint()?;
         }
-        let labels = Labels::from_bytes(&buf).map_err(|_| DecodeError("malformed labels"))?;
         let nchunks = d.len()?;
         let mut chunks = Vec::with_capacity(nchunks);
         let mut prev_max = 0i64;
@@ -234,7 +242,21 @@ impl Block {
             });
             prev_max = max_t;
         }
-        Ok(SeriesEntry { labels, chunks })
+        if range.is_some_and(|r| !chunks.iter().any(|c| r.overlaps(c.min_t, c.max_t))) {
+            return Ok(None);
+        }
+        let labels = self.decode_labels(label_refs, n)?;
+        Ok(Some(SeriesEntry { labels, chunks }))
+    }
+
+    /// The `n` labels whose symbol references `d` starts at.
+    fn decode_labels(&self, mut d: Decoder<'_>, n: usize) -> Result<Labels, DecodeError> {
+        let mut buf = Vec::with_capacity(64);
+        for _ in 0..2 * n {
+            let s = self.symbol(d.uvarint()?)?;
+            crate::encoding::put_bytes(&mut buf, s.as_bytes());
+        }
+        Labels::from_bytes(&buf).map_err(|_| DecodeError("malformed labels"))
     }
 
     /// Appends the points of `chunks` within `range` to `out`, in time order.
@@ -417,6 +439,8 @@ mod tests {
         assert_eq!(re.len(), 3);
         for id in re {
             let s = b.series(id).unwrap();
+            assert_eq!(b.series_in(id, TimeRange::ALL).unwrap().as_ref(), Some(&s));
+            assert_eq!(b.series_in(id, TimeRange::new(-10, -1)).unwrap(), None);
             let i = labels.iter().position(|l| *l == s.labels).unwrap();
             let mut got = Vec::new();
             b.read_points(&s.chunks, TimeRange::new(15_000 * 1500, i64::MAX), &mut got)

@@ -2,6 +2,7 @@
 //! and merged so that later writes win; discovery answered per source.
 
 use super::*;
+use crate::order::cmp_labels;
 
 impl Inner {
     /// Calls `f` for every matching series in every source, oldest write first, with
@@ -28,8 +29,7 @@ impl Inner {
             .filter(|b| range.overlaps(b.meta().min_t, b.meta().max_t))
         {
             for id in crate::index::select(&**b, matchers) {
-                let entry = b.series(id)?;
-                if entry.overlaps(range) {
+                if let Some(entry) = b.series_in(id, range)? {
                     let mut pts = Vec::new();
                     b.read_points(&entry.chunks, range, &mut pts)?;
                     if !pts.is_empty() {
@@ -59,22 +59,24 @@ impl Inner {
 
 impl Querier for Tsdb {
     fn select(&self, matchers: &[Matcher], range: TimeRange) -> Result<Vec<Series>, StorageError> {
-        let mut found: HashMap<Labels, Vec<Vec<Point>>> = HashMap::new();
+        // Every part found, oldest write first; a stable sort by labels keeps that
+        // order among the parts of one series, for merging.
+        let mut parts: Vec<(Labels, Vec<Point>)> = Vec::new();
         self.inner
-            .visit(matchers, range, &mut |l, pts| match found.get_mut(l) {
-                Some(lists) => lists.push(pts),
-                None => {
-                    found.insert(l.clone(), vec![pts]);
-                }
-            })?;
-        let mut out: Vec<Series> = found
-            .into_iter()
-            .map(|(labels, lists)| Series {
+            .visit(matchers, range, &mut |l, pts| parts.push((l.clone(), pts)))?;
+        parts.sort_by(|a, b| cmp_labels(&a.0, &b.0));
+        let mut out: Vec<Series> = Vec::with_capacity(parts.len());
+        let mut parts = parts.into_iter().peekable();
+        while let Some((labels, points)) = parts.next() {
+            let mut lists = vec![points];
+            while let Some((_, more)) = parts.next_if(|(next, _)| *next == labels) {
+                lists.push(more);
+            }
+            out.push(Series {
                 labels,
                 points: merge_last_wins(lists),
-            })
-            .collect();
-        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+            });
+        }
         Ok(out)
     }
 

@@ -9,7 +9,7 @@
 
 mod series;
 
-pub use series::MemSeries;
+pub use series::{InOrderChunks, MemSeries};
 
 use crate::index::{self, LabelIndex};
 use parking_lot::RwLock;
@@ -170,7 +170,7 @@ fn postings_list<'a, T: Default>(
 /// A series taken out of the head to be written into a block.
 pub struct FrozenSeries {
     pub labels: Labels,
-    pub chunk: crate::chunk::HeadChunk,
+    pub chunk: InOrderChunks,
     pub ooo: Vec<Point>,
 }
 
