@@ -155,35 +155,7 @@ fn main() {
         (rss - base_rss) as f64 * 1024.0 / n_series as f64
     );
 
-    let timed = |what: &str, f: &dyn Fn() -> usize| {
-        let start = Instant::now();
-        let n = f();
-        println!(
-            "{what}: {n} results in {:.1} ms",
-            start.elapsed().as_secs_f64() * 1e3
-        );
-    };
-    timed("label_values(instance), head", &|| {
-        db.label_values("instance", &[], TimeRange::ALL)
-            .unwrap()
-            .len()
-    });
-    timed("label_values(__name__), head", &|| {
-        db.label_values("__name__", &[], TimeRange::ALL)
-            .unwrap()
-            .len()
-    });
-    timed("label_names, head", &|| {
-        db.label_names(&[], TimeRange::ALL).unwrap().len()
-    });
-    timed("select one metric, head", &|| {
-        db.select(
-            &[Matcher::equal("__name__", "node_metric_007_total")],
-            TimeRange::ALL,
-        )
-        .unwrap()
-        .len()
-    });
+    time_reads(&db, "head");
 
     let start = Instant::now();
     let cpu = cpu_secs();
@@ -197,22 +169,7 @@ fn main() {
         stats.block_bytes as f64 / (n_series * per_series) as f64,
         stats.block_bytes
     );
-    timed("label_values(instance), blocks", &|| {
-        db.label_values("instance", &[], TimeRange::ALL)
-            .unwrap()
-            .len()
-    });
-    timed("label_names, blocks", &|| {
-        db.label_names(&[], TimeRange::ALL).unwrap().len()
-    });
-    timed("select one metric, blocks", &|| {
-        db.select(
-            &[Matcher::equal("__name__", "node_metric_007_total")],
-            TimeRange::ALL,
-        )
-        .unwrap()
-        .len()
-    });
+    time_reads(&db, "blocks");
     let start = Instant::now();
     drop(db);
     let db = Tsdb::open(
@@ -228,4 +185,32 @@ fn main() {
         start.elapsed().as_secs_f64(),
         db.stats().blocks
     );
+}
+
+/// Times discovery and a one-metric select, reading from `place` (head or blocks).
+fn time_reads(db: &Tsdb, place: &str) {
+    let timed = |what: &str, f: &dyn Fn() -> usize| {
+        let start = Instant::now();
+        let n = f();
+        println!(
+            "{what}, {place}: {n} results in {:.1} ms",
+            start.elapsed().as_secs_f64() * 1e3
+        );
+    };
+    for name in ["instance", "__name__"] {
+        timed(&format!("label_values({name})"), &|| {
+            db.label_values(name, &[], TimeRange::ALL).unwrap().len()
+        });
+    }
+    timed("label_names", &|| {
+        db.label_names(&[], TimeRange::ALL).unwrap().len()
+    });
+    timed("select one metric", &|| {
+        db.select(
+            &[Matcher::equal("__name__", "node_metric_007_total")],
+            TimeRange::ALL,
+        )
+        .unwrap()
+        .len()
+    });
 }

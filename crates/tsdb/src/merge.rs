@@ -5,34 +5,40 @@
 use strata_core::Point;
 
 /// Merges `sources`, given oldest write first; each is sorted with unique timestamps.
-pub fn merge_last_wins(mut sources: Vec<Vec<Point>>) -> Vec<Point> {
-    sources.retain(|s| !s.is_empty());
-    match sources.len() {
-        0 => Vec::new(),
-        1 => sources.pop().unwrap_or_default(),
-        // The usual case, series spread over consecutive blocks: nothing to resolve.
-        _ if sources
-            .windows(2)
-            .all(|w| w[0][w[0].len() - 1].t < w[1][0].t) =>
-        {
-            let mut all = Vec::with_capacity(sources.iter().map(Vec::len).sum());
-            sources.into_iter().for_each(|s| all.extend(s));
-            all
-        }
-        _ => {
-            // Stable sort keeps source order among equal timestamps: keep the last one.
-            let mut all: Vec<Point> = sources.into_iter().flatten().collect();
-            all.sort_by_key(|p| p.t);
-            let mut out: Vec<Point> = Vec::with_capacity(all.len());
-            for p in all {
-                match out.last_mut() {
-                    Some(last) if last.t == p.t => *last = p,
-                    _ => out.push(p),
-                }
-            }
-            out
-        }
+/// Pairwise linear merges: series usually span consecutive blocks, where each merge is
+/// a plain append.
+pub fn merge_last_wins(sources: Vec<Vec<Point>>) -> Vec<Point> {
+    sources
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .reduce(|older, newer| merge_sorted(older, &newer))
+        .unwrap_or_default()
+}
+
+/// Merges two sorted, unique point lists; on equal timestamps `newer` wins.
+pub fn merge_sorted(mut older: Vec<Point>, newer: &[Point]) -> Vec<Point> {
+    let (Some(last), Some(first)) = (older.last(), newer.first()) else {
+        older.extend_from_slice(newer);
+        return older;
+    };
+    if last.t < first.t {
+        older.extend_from_slice(newer);
+        return older;
     }
+    let mut out = Vec::with_capacity(older.len() + newer.len());
+    let mut j = 0;
+    for p in older {
+        while j < newer.len() && newer[j].t < p.t {
+            out.push(newer[j]);
+            j += 1;
+        }
+        if j < newer.len() && newer[j].t == p.t {
+            continue;
+        }
+        out.push(p);
+    }
+    out.extend_from_slice(&newer[j..]);
+    out
 }
 
 #[cfg(test)]

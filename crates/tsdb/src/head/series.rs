@@ -4,6 +4,7 @@
 
 use crate::chunk::{self, HeadChunk, TARGET_POINTS};
 use crate::encoding::{put_bytes, Decoder};
+use crate::merge::merge_sorted;
 use std::borrow::Cow;
 use strata_core::{Labels, Point, TimeRange};
 
@@ -267,27 +268,6 @@ pub(crate) fn points_in(chunk: &InOrderChunks, ooo: &[Point], range: TimeRange) 
     let lo = ooo.partition_point(|p| p.t < range.start);
     let hi = ooo.partition_point(|p| p.t <= range.end);
     merge_sorted(in_chunk, &ooo[lo..hi])
-}
-
-/// Merges two sorted, unique point lists; on equal timestamps `newer` wins.
-pub(crate) fn merge_sorted(older: Vec<Point>, newer: &[Point]) -> Vec<Point> {
-    if newer.is_empty() {
-        return older;
-    }
-    let mut out = Vec::with_capacity(older.len() + newer.len());
-    let mut j = 0;
-    for p in older {
-        while j < newer.len() && newer[j].t < p.t {
-            out.push(newer[j]);
-            j += 1;
-        }
-        if j < newer.len() && newer[j].t == p.t {
-            continue;
-        }
-        out.push(p);
-    }
-    out.extend_from_slice(&newer[j..]);
-    out
 }
 
 #[cfg(test)]
