@@ -37,6 +37,10 @@ pub(crate) fn delete_block_dir(dir: &std::path::Path) -> std::io::Result<()> {
     std::fs::rename(dir, &doomed)?;
     std::fs::remove_dir_all(&doomed)
 }
+/// The block format this build writes and reads; a block of any other version is
+/// refused at open with an error naming both versions, never misread.
+pub(crate) const FORMAT_VERSION: u32 = 1;
+
 /// Block directories are named by a zero-padded, ever-growing number.
 pub(crate) const BLOCK_NAME_DIGITS: usize = 20;
 

@@ -2,7 +2,7 @@
 //! decoding errors mean a bug or a file changed underneath us; they are reported as
 //! [`StorageError::Corrupt`] naming the block, never a panic.
 
-use super::{BlockMeta, CHUNKS, META, POSTINGS, SERIES, SYMBOLS};
+use super::{BlockMeta, CHUNKS, FORMAT_VERSION, META, POSTINGS, SERIES, SYMBOLS};
 use crate::chunk;
 use crate::encoding::{DecodeError, Decoder};
 use crate::index::LabelIndex;
@@ -102,6 +102,13 @@ impl Block {
         let corrupt = |e: String| StorageError::Corrupt(format!("block {name}: {e}"));
         let meta: BlockMeta = serde_json::from_slice(&fs::read(dir.join(META))?)
             .map_err(|e| corrupt(format!("meta.json: {e}")))?;
+        if meta.version != FORMAT_VERSION {
+            return Err(StorageError::Other(format!(
+                "block {name}: format version {} is not supported (this build reads version \
+                 {FORMAT_VERSION}); move the block out of the data directory to open without it",
+                meta.version
+            )));
+        }
         let symbols = map(&dir.join(SYMBOLS))?;
         let series = map(&dir.join(SERIES))?;
         let postings = map(&dir.join(POSTINGS))?;

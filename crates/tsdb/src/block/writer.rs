@@ -1,6 +1,8 @@
 //! Writes one block from series given in label order.
 
-use super::{BlockMeta, CHUNKS, CHUNK_POINTS, META, POSTINGS, SERIES, SYMBOLS, TMP_SUFFIX};
+use super::{
+    BlockMeta, CHUNKS, CHUNK_POINTS, FORMAT_VERSION, META, POSTINGS, SERIES, SYMBOLS, TMP_SUFFIX,
+};
 use crate::chunk;
 use crate::encoding::{put_bytes, put_uvarint, put_varint};
 use crate::wal::sync_dir;
@@ -48,7 +50,7 @@ pub fn write_block(
     let mut series_offsets: Vec<u64> = Vec::new();
     let mut postings: HashMap<(u32, u32), Vec<u32>> = HashMap::new();
     let mut meta = BlockMeta {
-        version: 1,
+        version: FORMAT_VERSION,
         min_t: i64::MAX,
         max_t: i64::MIN,
         num_series: 0,

@@ -97,8 +97,8 @@ impl Inner {
         Ok(())
     }
 
-    /// Writes every frozen head into blocks, publishes them, then checkpoints the WAL.
-    /// The caller holds the maintenance lock.
+    /// Writes every frozen head into blocks, publishes them, drops the series left empty
+    /// from the head, then checkpoints the WAL. The caller holds the maintenance lock.
     fn persist_frozen(&self) -> Result<(), StorageError> {
         let pending = self.readable.read().frozen.clone();
         let Some(first_kept) = pending.iter().map(|f| f.first_kept_segment).max() else {
@@ -113,8 +113,16 @@ impl Inner {
             r.blocks = Arc::new(blocks);
             r.frozen.retain(|f| !Arc::ptr_eq(f, frozen));
         }
+        // Series whose samples are all in blocks now leave the head, so the checkpoint
+        // carries only live ones. Writers are kept out: one that resolved a series must
+        // find it when it inserts the sample the WAL already holds.
+        let dropped = {
+            let _writers_out = self.cut_lock.write();
+            self.head.drop_empty_series()
+        };
         let frames = self.checkpoint_frames();
         self.wal.checkpoint(first_kept, &frames)?;
+        tracing::debug!(dropped, first_kept, "head series dropped, WAL checkpointed");
         Ok(())
     }
 
