@@ -522,3 +522,27 @@ fn a_block_of_an_unknown_format_version_fails_the_open_clearly() {
     assert!(err.to_string().contains("format version 99"), "{err}");
     assert!(!dir.path().join("quarantine").exists());
 }
+
+#[test]
+fn a_cut_splits_blocks_only_at_first_level_compaction_windows() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Tsdb::open(dir.path(), options()).unwrap();
+    let hour = 3_600_000i64;
+    let a = labels("s", "a");
+    // Across the 2 h boundary at 2 h: one block, one chunk.
+    let samples: Vec<_> = (0..480)
+        .map(|k| (&a, hour + k * 15_000, k as f64))
+        .collect();
+    db.append(&batch(&samples)).unwrap();
+    db.flush().unwrap();
+    let stats = db.stats();
+    assert_eq!((stats.blocks, stats.block_samples), (1, 480), "{stats:?}");
+    // Across the 12 h boundary (a first-level compaction window): two blocks.
+    let samples: Vec<_> = (0..480)
+        .map(|k| (&a, 11 * hour + k * 15_000, k as f64))
+        .collect();
+    db.append(&batch(&samples)).unwrap();
+    db.flush().unwrap();
+    assert_eq!(db.stats().blocks, 3);
+    assert_eq!(points(&db, "a").len(), 960);
+}

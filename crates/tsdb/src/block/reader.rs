@@ -2,7 +2,9 @@
 //! decoding errors mean a bug or a file changed underneath us; they are reported as
 //! [`StorageError::Corrupt`] naming the block, never a panic.
 
-use super::{BlockMeta, CHUNKS, FORMAT_VERSION, META, POSTINGS, SERIES, SYMBOLS};
+use super::chunks::ChunksLayout;
+use super::series::{ChunkMeta, SeriesTable};
+use super::{postings, BlockMeta, CHUNKS, FORMAT_VERSION, META, POSTINGS, SERIES, SYMBOLS};
 use crate::chunk;
 use crate::encoding::{DecodeError, Decoder};
 use crate::index::LabelIndex;
@@ -10,14 +12,6 @@ use memmap2::Mmap;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use strata_core::{Labels, Point, StorageError, TimeRange};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ChunkMeta {
-    pub min_t: i64,
-    pub max_t: i64,
-    offset: u64,
-    len: u64,
-}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct SeriesEntry {
@@ -38,12 +32,12 @@ pub struct Block {
     symbols: Mmap,
     sym_offsets: Vec<u32>,
     series: Mmap,
-    series_count: usize,
-    series_table: usize,
+    series_table: SeriesTable,
     postings: Mmap,
     postings_count: usize,
     postings_table: usize,
     chunks: Mmap,
+    chunks_layout: ChunksLayout,
     bytes: u64,
 }
 
@@ -124,10 +118,19 @@ impl Block {
                 .map_err(|e| corrupt(format!("symbols: {e}")))?;
         }
         let series_body = checked_body(&series, SERIES).map_err(corrupt)?;
-        let (series_count, series_table) = table_of(series_body, 8, SERIES).map_err(corrupt)?;
+        let series_table =
+            SeriesTable::open(series_body).map_err(|e| corrupt(format!("series: {e}")))?;
+        if series_table.len() as u64 != meta.num_series {
+            return Err(corrupt(format!(
+                "series: {} series, meta.json says {}",
+                series_table.len(),
+                meta.num_series
+            )));
+        }
         let postings_body = checked_body(&postings, POSTINGS).map_err(corrupt)?;
         let (postings_count, postings_table) =
-            table_of(postings_body, 16, POSTINGS).map_err(corrupt)?;
+            table_of(postings_body, postings::ENTRY, POSTINGS).map_err(corrupt)?;
+        let chunks_layout = ChunksLayout::open(&chunks).map_err(corrupt)?;
         let bytes = [SYMBOLS, SERIES, POSTINGS, CHUNKS, META]
             .iter()
             .filter_map(|f| fs::metadata(dir.join(f)).ok())
@@ -140,12 +143,12 @@ impl Block {
             symbols,
             sym_offsets,
             series,
-            series_count,
             series_table,
             postings,
             postings_count,
             postings_table,
             chunks,
+            chunks_layout,
             bytes,
         })
     }
@@ -168,7 +171,7 @@ impl Block {
     }
 
     pub fn num_series(&self) -> usize {
-        self.series_count
+        self.series_table.len()
     }
 
     fn corrupt(&self, what: impl std::fmt::Display) -> StorageError {
@@ -217,50 +220,22 @@ impl Block {
         i: u32,
         range: Option<TimeRange>,
     ) -> Result<Option<SeriesEntry>, DecodeError> {
-        if i as usize >= self.series_count {
-            return Err(DecodeError("series index out of range"));
-        }
-        let at = self.series_table + 8 * i as usize;
-        let off =
-            u64::from_le_bytes(self.series[at..at + 8].try_into().unwrap_or_default()) as usize;
-        let mut d = Decoder::new(
-            self.series
-                .get(off..self.series_table)
-                .ok_or(DecodeError("bad series offset"))?,
-        );
-        let n = d.len()?;
-        let label_refs = d.clone();
-        for _ in 0..2 * n {
-            d.uvarint()?;
-        }
-        let nchunks = d.len()?;
-        let mut chunks = Vec::with_capacity(nchunks);
-        let mut prev_max = 0i64;
-        for _ in 0..nchunks {
-            let min_t = prev_max.wrapping_add(d.varint()?);
-            let max_t = min_t.wrapping_add(d.uvarint()? as i64);
-            let offset = d.uvarint()?;
-            let len = d.uvarint()?;
-            chunks.push(ChunkMeta {
-                min_t,
-                max_t,
-                offset,
-                len,
-            });
-            prev_max = max_t;
-        }
+        let body = &self.series[..self.series.len() - 4];
+        let (mut refs, mut chunks) = (Vec::with_capacity(16), Vec::new());
+        self.series_table
+            .entry(body, i as usize, &mut refs, &mut chunks)?;
         if range.is_some_and(|r| !chunks.iter().any(|c| r.overlaps(c.min_t, c.max_t))) {
             return Ok(None);
         }
-        let labels = self.decode_labels(label_refs, n)?;
+        let labels = self.decode_labels(&refs)?;
         Ok(Some(SeriesEntry { labels, chunks }))
     }
 
-    /// The `n` labels whose symbol references `d` starts at.
-    fn decode_labels(&self, mut d: Decoder<'_>, n: usize) -> Result<Labels, DecodeError> {
+    /// The labels of symbol references `refs` (name, value, name, value, …).
+    fn decode_labels(&self, refs: &[u32]) -> Result<Labels, DecodeError> {
         let mut buf = Vec::with_capacity(64);
-        for _ in 0..2 * n {
-            let s = self.symbol(d.uvarint()?)?;
+        for &r in refs {
+            let s = self.symbol(u64::from(r))?;
             crate::encoding::put_bytes(&mut buf, s.as_bytes());
         }
         Labels::from_bytes(&buf).map_err(|_| DecodeError("malformed labels"))
@@ -275,19 +250,13 @@ impl Block {
     ) -> Result<(), StorageError> {
         let mut tmp = Vec::new();
         for c in chunks.iter().filter(|c| range.overlaps(c.min_t, c.max_t)) {
-            let start = c.offset as usize;
-            let end = start
-                .checked_add(c.len as usize)
-                .filter(|&e| e + 4 <= self.chunks.len());
-            let end =
-                end.ok_or_else(|| self.corrupt(format!("chunk at {start} exceeds the file")))?;
-            let bytes = &self.chunks[start..end];
-            if crc32c::crc32c(bytes).to_le_bytes() != self.chunks[end..end + 4] {
-                return Err(self.corrupt(format!("chunk at {start}: checksum mismatch")));
-            }
+            let bytes = self
+                .chunks_layout
+                .chunk(&self.chunks, c.offset, c.len)
+                .map_err(|e| self.corrupt(e))?;
             tmp.clear();
             chunk::decode_into(bytes, &mut tmp)
-                .map_err(|e| self.corrupt(format!("chunk at {start}: {e}")))?;
+                .map_err(|e| self.corrupt(format!("chunk at {}: {e}", c.offset)))?;
             out.extend(tmp.iter().filter(|p| range.contains(p.t)));
         }
         Ok(())
@@ -312,20 +281,16 @@ impl Block {
     }
 
     fn decode_postings(&self, offset: u64, out: &mut Vec<u32>) -> Result<(), DecodeError> {
-        let list = self
-            .postings
-            .get(offset as usize..self.postings_table)
+        let list = usize::try_from(offset)
+            .ok()
+            .and_then(|o| self.postings.get(o..self.postings_table))
             .ok_or(DecodeError("bad postings offset"))?;
-        let mut d = Decoder::new(list);
-        let n = d.len()?;
-        let mut id = 0u32;
-        for _ in 0..n {
-            id = id
-                .checked_add(d.uvarint()? as u32)
-                .ok_or(DecodeError("postings overflow"))?;
-            out.push(id);
+        let from = out.len();
+        let result = postings::decode_list(Decoder::new(list), self.num_series() as u32, out);
+        if result.is_err() {
+            out.truncate(from);
         }
-        Ok(())
+        result
     }
 
     /// Every label name in the block.
@@ -359,7 +324,7 @@ fn partition(n: usize, pred: impl Fn(usize) -> bool) -> usize {
 
 impl LabelIndex for Block {
     fn all_postings(&self) -> Vec<u32> {
-        (0..self.series_count as u32).collect()
+        (0..self.num_series() as u32).collect()
     }
 
     fn for_each_value(&self, name: &str, f: &mut dyn FnMut(&str)) {

@@ -126,9 +126,10 @@ impl Inner {
         Ok(())
     }
 
-    /// One block per aligned block-duration window that has samples.
+    /// One block per aligned cut window (see [`compaction::cut_window_ms`]) that has
+    /// samples.
     fn write_frozen(&self, frozen: &Frozen) -> Result<Vec<Arc<Block>>, StorageError> {
-        let bd = self.block_ms();
+        let window = compaction::cut_window_ms(self.block_ms());
         let mut order: Vec<usize> = (0..frozen.series.len()).collect();
         order.sort_unstable_by(|&a, &b| {
             series_order(&frozen.series[a].labels, &frozen.series[b].labels)
@@ -138,19 +139,19 @@ impl Inner {
             let Some((min, max)) = s.bounds() else {
                 continue;
             };
-            if min.div_euclid(bd) == max.div_euclid(bd) {
-                windows.insert(min.div_euclid(bd));
+            if min.div_euclid(window) == max.div_euclid(window) {
+                windows.insert(min.div_euclid(window));
             } else {
                 windows.extend(
                     s.points_in(TimeRange::ALL)
                         .iter()
-                        .map(|p| p.t.div_euclid(bd)),
+                        .map(|p| p.t.div_euclid(window)),
                 );
             }
         }
         let mut out = Vec::new();
         for w in windows {
-            let range = window_range(w, bd);
+            let range = window_range(w, window);
             let members: Vec<&FrozenSeries> = order
                 .iter()
                 .map(|&i| &frozen.series[i])

@@ -41,8 +41,9 @@ pub struct Options {
     /// Default 90 days (`METRICS_WARM_STORAGE_RETENTION`; the server maps `0` to `None`).
     pub retention: Option<Duration>,
     pub wal_sync: WalSync,
-    /// Time span of the blocks cut from the head (default 2h); compaction merges them
-    /// into 6x and 36x spans.
+    /// How often the head is cut into blocks (default 2h). A cut writes one block per
+    /// aligned 6x window its samples fall in; compaction merges the blocks of a closed
+    /// 6x window, then of a 36x one.
     pub block_duration: Duration,
     /// New series beyond this many in the head are refused with back-pressure.
     pub max_head_series: usize,
