@@ -17,8 +17,9 @@ use strata_core::{Labels, StorageError, TimeRange};
 const LEVEL_FACTORS: [i64; 2] = [6, 36];
 
 /// The window a head cut's blocks are aligned to: the first compaction level's. A cut
-/// whose samples straddle a block-duration boundary inside it writes one block, not two:
-/// one index instead of two, and chunks not split at the boundary.
+/// whose samples straddle a block-duration boundary inside it writes one block with one
+/// index, not two (its chunks still break at the boundary, so that a query of recent
+/// data decodes little).
 pub fn cut_window_ms(block_ms: i64) -> i64 {
     block_ms.saturating_mul(LEVEL_FACTORS[0])
 }
@@ -78,6 +79,8 @@ pub fn compact(
         seq: inputs.iter().map(|b| b.meta().seq).max().unwrap_or(0),
         level,
         compacted_from: inputs.iter().map(|b| b.name().to_owned()).collect(),
+        // Older data is read in longer ranges: full-length chunks compress best.
+        chunk_window: None,
     };
     write_block(parent, new, &labels, |i| {
         let mut lists = Vec::with_capacity(sources[i].len());

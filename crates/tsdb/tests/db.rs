@@ -529,7 +529,7 @@ fn a_cut_splits_blocks_only_at_first_level_compaction_windows() {
     let db = Tsdb::open(dir.path(), options()).unwrap();
     let hour = 3_600_000i64;
     let a = labels("s", "a");
-    // Across the 2 h boundary at 2 h: one block, one chunk.
+    // Across the 2 h boundary at 2 h: one block.
     let samples: Vec<_> = (0..480)
         .map(|k| (&a, hour + k * 15_000, k as f64))
         .collect();
@@ -537,6 +537,13 @@ fn a_cut_splits_blocks_only_at_first_level_compaction_windows() {
     db.flush().unwrap();
     let stats = db.stats();
     assert_eq!((stats.blocks, stats.block_samples), (1, 480), "{stats:?}");
+    let got = db
+        .select(
+            &[Matcher::equal("job", "a")],
+            TimeRange::new(2 * hour, 3 * hour),
+        )
+        .unwrap();
+    assert_eq!(got[0].points.len(), 240);
     // Across the 12 h boundary (a first-level compaction window): two blocks.
     let samples: Vec<_> = (0..480)
         .map(|k| (&a, 11 * hour + k * 15_000, k as f64))

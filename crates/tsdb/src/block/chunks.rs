@@ -1,11 +1,13 @@
 //! A block's chunks file: the chunks back to back, then a crc32c of every [`PAGE`]
 //! bytes of them, then the `u64` length of the chunk data. Reading a chunk verifies the
-//! pages it touches, so damage is always caught, for 4 bytes per page instead of 4 per
+//! pages it touches the first time they are read (a bit per page remembers it), so
+//! damage is caught before any of it is decoded, for 4 bytes per page instead of 4 per
 //! chunk (which were a sizeable share of a short series).
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 pub(crate) const PAGE: usize = 4096;
 
@@ -67,10 +69,12 @@ impl ChunksWriter {
     }
 }
 
-/// Where a chunks file's data ends and its page checksums begin.
-#[derive(Debug, Clone, Copy)]
+/// Where a chunks file's data ends and its page checksums begin, and which pages have
+/// been verified.
+#[derive(Debug)]
 pub(crate) struct ChunksLayout {
     data_len: usize,
+    verified: Box<[AtomicU64]>,
 }
 
 impl ChunksLayout {
@@ -90,8 +94,10 @@ impl ChunksLayout {
                 file.len()
             ));
         }
+        let pages = (data_len as usize).div_ceil(PAGE);
         Ok(ChunksLayout {
             data_len: data_len as usize,
+            verified: (0..pages.div_ceil(64)).map(|_| AtomicU64::new(0)).collect(),
         })
     }
 
@@ -110,6 +116,10 @@ impl ChunksLayout {
             .filter(|&e| e <= self.data_len && e > start)
             .ok_or_else(|| format!("chunk at {offset}: exceeds the chunk data"))?;
         for page in start / PAGE..=(end - 1) / PAGE {
+            let (word, bit) = (&self.verified[page / 64], 1u64 << (page % 64));
+            if word.load(Ordering::Relaxed) & bit != 0 {
+                continue;
+            }
             let from = page * PAGE;
             let to = (from + PAGE).min(self.data_len);
             let at = self.data_len + 4 * page;
@@ -118,6 +128,7 @@ impl ChunksLayout {
                     "chunk at {offset}: checksum mismatch in page {page}"
                 ));
             }
+            word.fetch_or(bit, Ordering::Relaxed);
         }
         Ok(&file[start..end])
     }

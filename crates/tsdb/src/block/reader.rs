@@ -369,6 +369,7 @@ mod tests {
             seq: 1,
             level: 0,
             compacted_from: vec![],
+            chunk_window: None,
         }
     }
 

@@ -22,6 +22,9 @@ pub struct NewBlock<'a> {
     pub seq: u64,
     pub level: u32,
     pub compacted_from: Vec<String>,
+    /// Chunks never straddle a multiple of this many milliseconds, if given: a query of
+    /// recent data then decodes only the points since the last boundary.
+    pub chunk_window: Option<i64>,
 }
 
 /// Writes the block `new.name` under `parent`. `labels` must be unique and in
@@ -74,7 +77,7 @@ pub fn write_block(
             postings.entry(pair).or_default().push(num_series);
         }
         metas.clear();
-        for part in points.chunks(CHUNK_POINTS) {
+        for part in chunk_parts(&points, new.chunk_window) {
             let bytes = chunk::encode(part);
             metas.push(ChunkMeta {
                 min_t: part[0].t,
@@ -120,6 +123,24 @@ pub fn write_block(
     Ok(Some(meta))
 }
 
+/// `points` cut into chunks of at most [`CHUNK_POINTS`], none straddling a multiple of
+/// `window`.
+fn chunk_parts(points: &[Point], window: Option<i64>) -> impl Iterator<Item = &[Point]> {
+    let mut rest = points;
+    std::iter::from_fn(move || {
+        let first = rest.first()?;
+        let mut n = rest.len().min(CHUNK_POINTS);
+        if let Some(w) = window {
+            let w = w.max(1);
+            let first_window = first.t.div_euclid(w);
+            n = rest[..n].partition_point(|p| p.t.div_euclid(w) == first_window);
+        }
+        let (part, tail) = rest.split_at(n);
+        rest = tail;
+        Some(part)
+    })
+}
+
 fn symbol_table(labels: &[Labels]) -> Vec<&str> {
     let mut set = HashSet::new();
     for l in labels {
@@ -147,4 +168,26 @@ fn write_checked(path: &Path, mut body: Vec<u8>) -> std::io::Result<()> {
     let mut f = File::create(path)?;
     f.write_all(&body)?;
     f.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_break_at_window_multiples_and_at_the_size_limit() {
+        let points: Vec<Point> = (-5..3000).map(|t| Point { t: t * 10, v: 0.0 }).collect();
+        let sizes = |window| -> Vec<(usize, i64)> {
+            chunk_parts(&points, window)
+                .map(|p| (p.len(), p[0].t))
+                .collect()
+        };
+        assert_eq!(sizes(None), vec![(1024, -50), (1024, 10190), (957, 20430)]);
+        assert_eq!(
+            sizes(Some(10_000)),
+            vec![(5, -50), (1000, 0), (1000, 10_000), (1000, 20_000)]
+        );
+        assert_eq!(sizes(Some(100_000)).len(), 4);
+        assert!(chunk_parts(&[], Some(1)).next().is_none());
+    }
 }

@@ -167,6 +167,7 @@ impl Inner {
                 seq: frozen.seq,
                 level: 0,
                 compacted_from: Vec::new(),
+                chunk_window: Some(self.block_ms()),
             };
             if write_block(&self.blocks_dir, new, &labels, |i| {
                 Ok(members[i].points_in(range))
