@@ -3,7 +3,10 @@
 //!
 //! Neighbouring series in label order are alike (same metric, same chunk times), so
 //! series are stored in groups of [`GROUP`] and each entry is coded against the one
-//! before it: the number of leading labels it shares, then only the others; chunk start,
+//! before it: per label two bits say whether it is the previous series' label at that
+//! position, has its name with another value (then the value's symbol follows as a
+//! delta: symbols are sorted, so a host's neighbour is often the next symbol), or is
+//! new (name and value symbols follow); chunk start,
 //! span and length as deltas from the previous series' first chunk (or, after a
 //! series' first chunk, from its previous chunk). A group starts afresh, so reading one
 //! series decodes at most `GROUP` entries. Chunk offsets are not stored: chunks lie in
@@ -65,11 +68,24 @@ impl SeriesTableWriter {
             self.prev_first = Shape::default();
         }
         self.count += 1;
-        let shared = shared_labels(&self.prev_refs, refs);
-        put_uvarint(out, shared as u64);
-        put_uvarint(out, (refs.len() / 2 - shared) as u64);
-        for &r in &refs[2 * shared..] {
-            put_uvarint(out, u64::from(r));
+        let n = refs.len() / 2;
+        put_uvarint(out, n as u64);
+        let codes_at = out.len();
+        out.resize(codes_at + n.div_ceil(4), 0);
+        for (k, label) in refs.chunks_exact(2).enumerate() {
+            let code = match self.prev_refs.get(2 * k..2 * k + 2) {
+                Some(prev) if prev == label => SAME_LABEL,
+                Some(prev) if prev[0] == label[0] => {
+                    put_varint(out, i64::from(label[1]) - i64::from(prev[1]));
+                    NEW_VALUE
+                }
+                _ => {
+                    put_uvarint(out, u64::from(label[0]));
+                    put_uvarint(out, u64::from(label[1]));
+                    NEW_LABEL
+                }
+            };
+            out[codes_at + k / 4] |= code << (2 * (k % 4));
         }
         put_uvarint(out, chunks.len() as u64);
         let mut base = self.prev_first;
@@ -100,12 +116,37 @@ impl SeriesTableWriter {
     }
 }
 
-/// Leading whole labels (name and value) that `a` and `b` share.
-fn shared_labels(a: &[u32], b: &[u32]) -> usize {
-    a.chunks_exact(2)
-        .zip(b.chunks_exact(2))
-        .take_while(|(x, y)| x == y)
-        .count()
+/// How a label relates to the previous series' label at the same position (2 bits).
+const SAME_LABEL: u8 = 0;
+const NEW_VALUE: u8 = 1;
+const NEW_LABEL: u8 = 2;
+
+/// Decodes one entry's labels into `refs`, coded against `prev`.
+fn decode_labels(
+    d: &mut Decoder<'_>,
+    prev: &[u32],
+    refs: &mut Vec<u32>,
+) -> Result<(), DecodeError> {
+    let n = d.len()?;
+    let codes = d.bytes(n.div_ceil(4))?;
+    refs.clear();
+    let symbol = |v: i64| u32::try_from(v).map_err(|_| DecodeError("bad symbol"));
+    for k in 0..n {
+        let code = (codes[k / 4] >> (2 * (k % 4))) & 3;
+        match (code, prev.get(2 * k..2 * k + 2)) {
+            (SAME_LABEL, Some(p)) => refs.extend_from_slice(p),
+            (NEW_VALUE, Some(p)) => {
+                let value = symbol(i64::from(p[1]).wrapping_add(d.varint()?))?;
+                refs.extend([p[0], value]);
+            }
+            (NEW_LABEL, _) => {
+                let name = symbol(d.uvarint()? as i64)?;
+                refs.extend([name, symbol(d.uvarint()? as i64)?]);
+            }
+            _ => return Err(DecodeError("bad label code")),
+        }
+    }
+    Ok(())
 }
 
 /// A series table opened for reading (the file's body, checksum already verified).
@@ -159,17 +200,10 @@ impl SeriesTable {
         let mut offset = d.uvarint()?;
         let mut prev_first = Shape::default();
         refs.clear();
+        let mut prev_refs = Vec::with_capacity(refs.capacity());
         for _ in 0..=i % GROUP {
-            let shared = d.uvarint()?;
-            if shared > (refs.len() / 2) as u64 {
-                return Err(DecodeError(
-                    "more shared labels than the previous series has",
-                ));
-            }
-            refs.truncate(2 * shared as usize);
-            for _ in 0..2 * d.len()? {
-                refs.push(u32::try_from(d.uvarint()?).map_err(|_| DecodeError("bad symbol"))?);
-            }
+            std::mem::swap(refs, &mut prev_refs);
+            decode_labels(&mut d, &prev_refs, refs)?;
             chunks.clear();
             let mut base = prev_first;
             for k in 0..d.len()? {
@@ -207,14 +241,14 @@ mod tests {
 
     fn entries() -> impl Strategy<Value = Vec<(Vec<u32>, Vec<ChunkMeta>)>> {
         let series = (
-            proptest::collection::vec(0u32..6, 0..4),
+            proptest::collection::vec((0u32..4, 0u32..20), 0..5),
             proptest::collection::vec((any::<i64>(), any::<i64>(), 0u64..5000), 1..4),
         );
         proptest::collection::vec(series, 0..60).prop_map(|list| {
             let mut offset = 7;
             list.into_iter()
                 .map(|(labels, chunks)| {
-                    let refs = labels.iter().flat_map(|&l| [l, l + 1]).collect();
+                    let refs = labels.iter().flat_map(|&(n, v)| [n, v]).collect();
                     let chunks = chunks
                         .into_iter()
                         .map(|(min_t, max_t, len)| {
