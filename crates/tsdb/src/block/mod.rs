@@ -6,15 +6,16 @@
 //!   (module `series`);
 //! - `postings`: per label pair the sorted series indices, as gaps or runs, then a table
 //!   of `(name symbol, value symbol, offset)` sorted by symbols (module `postings`);
-//! - `chunks`: compressed chunks (see [`crate::chunk`]) in series order, then a crc32c per
-//!   4 KiB page of them (module `chunks`);
+//! - `chunks`: compressed chunks (see [`crate::chunk`]) in series order, in zstd frames
+//!   of about 16 KiB, each with a crc32c (module `chunks`);
 //! - `meta.json`: format version, time range, counts, level and write sequence.
 //!
-//! Every file but `chunks` and `meta.json` ends with the crc32c of its body, checked on
-//! open. A block is written into `<name>.tmp`, synced and renamed, so a crash never leaves
-//! half a block.
+//! The three index files are zstd-compressed whole, checksummed, and read into memory
+//! at open (module `packed`); chunk frames are checked when decompressed. A block is
+//! written into `<name>.tmp`, synced and renamed, so a crash never leaves half a block.
 
 mod chunks;
+mod packed;
 mod postings;
 mod reader;
 mod series;

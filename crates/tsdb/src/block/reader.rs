@@ -3,6 +3,7 @@
 //! [`StorageError::Corrupt`] naming the block, never a panic.
 
 use super::chunks::ChunksLayout;
+use super::packed::{self, PackedError};
 use super::series::{ChunkMeta, SeriesTable};
 use super::{postings, BlockMeta, CHUNKS, FORMAT_VERSION, META, POSTINGS, SERIES, SYMBOLS};
 use crate::chunk;
@@ -29,11 +30,11 @@ pub struct Block {
     dir: PathBuf,
     name: String,
     meta: BlockMeta,
-    symbols: Mmap,
+    symbols: Vec<u8>,
     sym_offsets: Vec<u32>,
-    series: Mmap,
+    series: Vec<u8>,
     series_table: SeriesTable,
-    postings: Mmap,
+    postings: Vec<u8>,
     postings_count: usize,
     postings_table: usize,
     chunks: Mmap,
@@ -55,18 +56,6 @@ fn map(path: &Path) -> Result<Mmap, StorageError> {
     // SAFETY: block files are immutable once renamed into place; the store never
     // writes to them, and deletes them only by unlinking (the mapping stays valid).
     Ok(unsafe { Mmap::map(&f)? })
-}
-
-/// The body of a checksummed file, after verifying its trailing crc32c.
-fn checked_body<'a>(data: &'a [u8], what: &str) -> Result<&'a [u8], String> {
-    if data.len() < 4 {
-        return Err(format!("{what}: too short"));
-    }
-    let (body, crc) = data.split_at(data.len() - 4);
-    if crc32c::crc32c(body).to_le_bytes() != crc {
-        return Err(format!("{what}: checksum mismatch"));
-    }
-    Ok(body)
 }
 
 /// Reads the trailing `u64` count of a body and the start of its fixed-size table.
@@ -103,23 +92,27 @@ impl Block {
                 meta.version
             )));
         }
-        let symbols = map(&dir.join(SYMBOLS))?;
-        let series = map(&dir.join(SERIES))?;
-        let postings = map(&dir.join(POSTINGS))?;
+        let read = |file: &str| {
+            packed::read(&dir.join(file)).map_err(|e| match e {
+                PackedError::Io(e) => StorageError::Io(e),
+                PackedError::Damaged(why) => corrupt(format!("{file}: {why}")),
+            })
+        };
+        let symbols = read(SYMBOLS)?;
+        let series = read(SERIES)?;
+        let postings = read(POSTINGS)?;
         let chunks = map(&dir.join(CHUNKS))?;
 
-        let sym_body = checked_body(&symbols, SYMBOLS).map_err(corrupt)?;
-        let mut d = Decoder::new(sym_body);
+        let mut d = Decoder::new(&symbols);
         let n = d.len().map_err(|e| corrupt(format!("symbols: {e}")))?;
         let mut sym_offsets = Vec::with_capacity(n);
         for _ in 0..n {
-            sym_offsets.push((sym_body.len() - d.remaining()) as u32);
+            sym_offsets.push((symbols.len() - d.remaining()) as u32);
             d.len_bytes()
                 .map_err(|e| corrupt(format!("symbols: {e}")))?;
         }
-        let series_body = checked_body(&series, SERIES).map_err(corrupt)?;
         let series_table =
-            SeriesTable::open(series_body).map_err(|e| corrupt(format!("series: {e}")))?;
+            SeriesTable::open(&series).map_err(|e| corrupt(format!("series: {e}")))?;
         if series_table.len() as u64 != meta.num_series {
             return Err(corrupt(format!(
                 "series: {} series, meta.json says {}",
@@ -127,9 +120,8 @@ impl Block {
                 meta.num_series
             )));
         }
-        let postings_body = checked_body(&postings, POSTINGS).map_err(corrupt)?;
         let (postings_count, postings_table) =
-            table_of(postings_body, postings::ENTRY, POSTINGS).map_err(corrupt)?;
+            table_of(&postings, postings::ENTRY, POSTINGS).map_err(corrupt)?;
         let chunks_layout = ChunksLayout::open(&chunks).map_err(corrupt)?;
         let bytes = [SYMBOLS, SERIES, POSTINGS, CHUNKS, META]
             .iter()
@@ -220,10 +212,9 @@ impl Block {
         i: u32,
         range: Option<TimeRange>,
     ) -> Result<Option<SeriesEntry>, DecodeError> {
-        let body = &self.series[..self.series.len() - 4];
         let (mut refs, mut chunks) = (Vec::with_capacity(16), Vec::new());
         self.series_table
-            .entry(body, i as usize, &mut refs, &mut chunks)?;
+            .entry(&self.series, i as usize, &mut refs, &mut chunks)?;
         if range.is_some_and(|r| !chunks.iter().any(|c| r.overlaps(c.min_t, c.max_t))) {
             return Ok(None);
         }
@@ -250,12 +241,12 @@ impl Block {
     ) -> Result<(), StorageError> {
         let mut tmp = Vec::new();
         for c in chunks.iter().filter(|c| range.overlaps(c.min_t, c.max_t)) {
-            let bytes = self
-                .chunks_layout
-                .chunk(&self.chunks, c.offset, c.len)
-                .map_err(|e| self.corrupt(e))?;
             tmp.clear();
-            chunk::decode_into(bytes, &mut tmp)
+            self.chunks_layout
+                .with_chunk(&self.chunks, c.offset, c.len, |bytes| {
+                    chunk::decode_into(bytes, &mut tmp)
+                })
+                .map_err(|e| self.corrupt(e))?
                 .map_err(|e| self.corrupt(format!("chunk at {}: {e}", c.offset)))?;
             out.extend(tmp.iter().filter(|p| range.contains(p.t)));
         }

@@ -1,6 +1,7 @@
 //! Writes one block from series given in label order.
 
 use super::chunks::ChunksWriter;
+use super::packed;
 use super::series::{ChunkMeta, SeriesTableWriter};
 use super::{
     BlockMeta, CHUNKS, CHUNK_POINTS, FORMAT_VERSION, META, POSTINGS, SERIES, SYMBOLS, TMP_SUFFIX,
@@ -103,16 +104,16 @@ pub fn write_block(
     }
     meta.num_series = u64::from(num_series);
     chunks.finish()?;
-    write_checked(&tmp.join(SERIES), series.finish())?;
+    packed::write(&tmp.join(SERIES), &series.finish())?;
     let mut postings: Vec<_> = postings.into_iter().collect();
     postings.sort_unstable_by_key(|(pair, _)| *pair);
-    write_checked(&tmp.join(POSTINGS), super::postings::encode(&postings))?;
+    packed::write(&tmp.join(POSTINGS), &super::postings::encode(&postings))?;
     let mut sym_buf = Vec::new();
     put_uvarint(&mut sym_buf, symbols.len() as u64);
     for s in &symbols {
         put_bytes(&mut sym_buf, s.as_bytes());
     }
-    write_checked(&tmp.join(SYMBOLS), sym_buf)?;
+    packed::write(&tmp.join(SYMBOLS), &sym_buf)?;
     let json = serde_json::to_vec_pretty(&meta).map_err(|e| StorageError::Other(e.to_string()))?;
     let mut f = File::create(tmp.join(META))?;
     f.write_all(&json)?;
@@ -159,15 +160,6 @@ fn symbol_table(labels: &[Labels]) -> Vec<&str> {
 /// afterwards); this one is a plain memcmp, which matters when sorting millions.
 pub(crate) fn series_order(a: &Labels, b: &Labels) -> Ordering {
     a.as_bytes().cmp(b.as_bytes())
-}
-
-/// Writes `body` followed by its crc32c, and syncs.
-fn write_checked(path: &Path, mut body: Vec<u8>) -> std::io::Result<()> {
-    let crc = crc32c::crc32c(&body);
-    body.extend_from_slice(&crc.to_le_bytes());
-    let mut f = File::create(path)?;
-    f.write_all(&body)?;
-    f.sync_all()
 }
 
 #[cfg(test)]
