@@ -9,6 +9,7 @@
 //! of a block in order and neighbouring chunks share a frame.
 
 use parking_lot::Mutex;
+use std::cell::RefCell;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
@@ -38,6 +39,26 @@ pub(crate) struct ChunksWriter {
     file_len: u64,
     frame: Vec<u8>,
     frames: Vec<FrameEntry>,
+    compressor: zstd::bulk::Compressor<'static>,
+}
+
+thread_local! {
+    /// A decompression context per thread: creating one per frame costs as much as
+    /// decompressing a small frame.
+    static DECOMPRESSOR: RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { RefCell::new(None) };
+}
+
+/// Decompresses `packed`, which must expand to exactly `size` bytes.
+fn decompress(packed: &[u8], size: usize) -> Option<Vec<u8>> {
+    DECOMPRESSOR.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        if cell.is_none() {
+            *cell = zstd::bulk::Decompressor::new().ok();
+        }
+        let data = cell.as_mut()?.decompress(packed, size).ok()?;
+        (data.len() == size).then_some(data)
+    })
 }
 
 impl ChunksWriter {
@@ -48,6 +69,7 @@ impl ChunksWriter {
             file_len: 0,
             frame: Vec::with_capacity(FRAME * 2),
             frames: Vec::new(),
+            compressor: zstd::bulk::Compressor::new(LEVEL)?,
         })
     }
 
@@ -75,7 +97,7 @@ impl ChunksWriter {
                 self.frame.len()
             )));
         }
-        let packed = zstd::bulk::compress(&self.frame, LEVEL)?;
+        let packed = self.compressor.compress(&self.frame)?;
         self.frames.push(FrameEntry {
             start: self.len - self.frame.len() as u64,
             file_offset: self.file_len,
@@ -196,9 +218,7 @@ impl ChunksLayout {
             return Err(format!("chunk frame {i}: checksum mismatch"));
         }
         let size = (end - start) as usize;
-        let data: Arc<[u8]> = zstd::bulk::decompress(packed, size)
-            .ok()
-            .filter(|d| d.len() == size)
+        let data: Arc<[u8]> = decompress(packed, size)
             .ok_or_else(|| format!("chunk frame {i}: does not decompress to {size} bytes"))?
             .into();
         *self.cache.lock() = Some((i, data.clone()));
