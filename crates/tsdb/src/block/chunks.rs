@@ -1,12 +1,15 @@
-//! A block's chunks file: the chunks in series order, gathered into frames of about
-//! [`FRAME`] bytes that are each compressed with zstd (chunks of neighbouring series
-//! share much: a metric's chunk headers, grids and repeated values; zstd takes 10–15 %
-//! more off the codecs' output), then a table of frames, then the frame count.
+//! A block's chunks file: chunks gathered into frames of about [`FRAME`] bytes, each
+//! compressed with zstd (chunks of neighbouring series share much: a metric's chunk
+//! headers, grids and repeated values; zstd takes 10-15 % more off the codecs' output),
+//! then a frame table, then the frame counts.
 //!
-//! Chunk offsets and lengths are in the uncompressed stream; a frame never splits a
-//! chunk. Each frame carries the crc32c of its compressed bytes, checked whenever it is
-//! decompressed. The last frame decompressed is cached, since a query reads the series
-//! of a block in order and neighbouring chunks share a frame.
+//! Chunks go to two streams of frames, each in series order: a series' last chunk to
+//! [`LATEST`], its others to [`OLDER`]. A query of recent data then decompresses the
+//! frames of last chunks only, not older chunks that happen to share their frame. A
+//! chunk's offset is within its stream's uncompressed bytes, with the stream in the top
+//! bit ([`place`]); a frame never splits a chunk. Each frame carries the crc32c of its
+//! compressed bytes, checked whenever it is decompressed. The last frame decompressed
+//! of each stream is cached: a query reads a block's series in order.
 
 use parking_lot::Mutex;
 use std::cell::RefCell;
@@ -22,23 +25,75 @@ const LEVEL: i32 = 3;
 /// No frame is larger (chunks hold at most a few thousand points), so a damaged frame
 /// table cannot make a reader allocate more.
 const MAX_FRAME: u64 = 16 << 20;
-/// A table entry: uncompressed start, file offset, crc32c of the compressed frame.
-const ENTRY: usize = 20;
+/// A table entry: uncompressed start, file offset, compressed length, crc32c.
+const ENTRY: usize = 24;
 
+/// The stream of chunks that are not their series' last.
+pub(crate) const OLDER: usize = 0;
+/// The stream of each series' last chunk.
+pub(crate) const LATEST: usize = 1;
+const STREAM_BIT: u64 = 1 << 63;
+
+/// The stream chunk `k` of a series with `n` chunks goes to.
+pub(crate) fn stream_of(k: usize, n: usize) -> usize {
+    if k + 1 == n {
+        LATEST
+    } else {
+        OLDER
+    }
+}
+
+/// A chunk's offset as stored: its offset within `stream`, the stream in the top bit.
+pub(crate) fn place(stream: usize, offset: u64) -> u64 {
+    if stream == LATEST {
+        offset | STREAM_BIT
+    } else {
+        offset
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct FrameEntry {
     start: u64,
     file_offset: u64,
+    packed_len: u32,
     crc: u32,
+}
+
+impl FrameEntry {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.start.to_le_bytes());
+        out.extend_from_slice(&self.file_offset.to_le_bytes());
+        out.extend_from_slice(&self.packed_len.to_le_bytes());
+        out.extend_from_slice(&self.crc.to_le_bytes());
+    }
+
+    fn decode(e: &[u8]) -> FrameEntry {
+        let u64_at = |o: usize| u64::from_le_bytes(e[o..o + 8].try_into().unwrap_or_default());
+        let u32_at = |o: usize| u32::from_le_bytes(e[o..o + 4].try_into().unwrap_or_default());
+        FrameEntry {
+            start: u64_at(0),
+            file_offset: u64_at(8),
+            packed_len: u32_at(16),
+            crc: u32_at(20),
+        }
+    }
+}
+
+/// One stream being written: the frame being filled and those already written.
+#[derive(Default)]
+struct StreamWriter {
+    /// Uncompressed bytes so far (the next chunk's offset in the stream).
+    len: u64,
+    frame: Vec<u8>,
+    frames: Vec<FrameEntry>,
 }
 
 /// Writes a chunks file, compressing frames as chunks stream through.
 pub(crate) struct ChunksWriter {
     out: BufWriter<File>,
-    /// Uncompressed bytes written so far (the next chunk's offset).
-    len: u64,
     file_len: u64,
-    frame: Vec<u8>,
-    frames: Vec<FrameEntry>,
+    streams: [StreamWriter; 2],
     compressor: zstd::bulk::Compressor<'static>,
 }
 
@@ -65,64 +120,74 @@ impl ChunksWriter {
     pub(crate) fn create(path: &Path) -> io::Result<ChunksWriter> {
         Ok(ChunksWriter {
             out: BufWriter::with_capacity(1 << 20, File::create(path)?),
-            len: 0,
             file_len: 0,
-            frame: Vec::with_capacity(FRAME * 2),
-            frames: Vec::new(),
+            streams: Default::default(),
             compressor: zstd::bulk::Compressor::new(LEVEL)?,
         })
     }
 
-    /// Offset the next chunk will be written at.
-    pub(crate) fn offset(&self) -> u64 {
-        self.len
+    /// Where the next chunk of each stream will be written, as offsets in the stream.
+    pub(crate) fn offsets(&self) -> [u64; 2] {
+        [self.streams[OLDER].len, self.streams[LATEST].len]
     }
 
-    pub(crate) fn write(&mut self, chunk: &[u8]) -> io::Result<()> {
-        self.frame.extend_from_slice(chunk);
-        self.len += chunk.len() as u64;
-        if self.frame.len() >= FRAME {
-            self.flush_frame()?;
+    /// Writes a chunk to `stream`; returns its [`place`].
+    pub(crate) fn write(&mut self, stream: usize, chunk: &[u8]) -> io::Result<u64> {
+        let s = &mut self.streams[stream];
+        let at = place(stream, s.len);
+        s.frame.extend_from_slice(chunk);
+        s.len += chunk.len() as u64;
+        if s.frame.len() >= FRAME {
+            self.flush_frame(stream)?;
         }
-        Ok(())
+        Ok(at)
     }
 
-    fn flush_frame(&mut self) -> io::Result<()> {
-        if self.frame.is_empty() {
+    fn flush_frame(&mut self, stream: usize) -> io::Result<()> {
+        let s = &mut self.streams[stream];
+        if s.frame.is_empty() {
             return Ok(());
         }
-        if self.frame.len() as u64 > MAX_FRAME {
+        if s.frame.len() as u64 > MAX_FRAME {
             return Err(io::Error::other(format!(
                 "a chunk frame of {} bytes exceeds the limit of {MAX_FRAME}",
-                self.frame.len()
+                s.frame.len()
             )));
         }
-        let packed = self.compressor.compress(&self.frame)?;
-        self.frames.push(FrameEntry {
-            start: self.len - self.frame.len() as u64,
+        let packed = self.compressor.compress(&s.frame)?;
+        s.frames.push(FrameEntry {
+            start: s.len - s.frame.len() as u64,
             file_offset: self.file_len,
+            packed_len: packed.len() as u32,
             crc: crc32c::crc32c(&packed),
         });
         self.out.write_all(&packed)?;
         self.file_len += packed.len() as u64;
-        self.frame.clear();
+        s.frame.clear();
         Ok(())
     }
 
-    /// Writes the last frame, the frame table (closed by the end offsets) and the
-    /// frame count, and syncs.
+    /// Writes the last frames, the frame table of each stream (each closed by an entry
+    /// holding only the stream's length) and the frame counts, and syncs.
     pub(crate) fn finish(mut self) -> io::Result<()> {
-        self.flush_frame()?;
-        let mut table = Vec::with_capacity((self.frames.len() + 1) * ENTRY + 8);
-        for f in &self.frames {
-            table.extend_from_slice(&f.start.to_le_bytes());
-            table.extend_from_slice(&f.file_offset.to_le_bytes());
-            table.extend_from_slice(&f.crc.to_le_bytes());
+        self.flush_frame(OLDER)?;
+        self.flush_frame(LATEST)?;
+        let mut table = Vec::new();
+        for s in &self.streams {
+            for f in &s.frames {
+                f.encode(&mut table);
+            }
+            let close = FrameEntry {
+                start: s.len,
+                file_offset: 0,
+                packed_len: 0,
+                crc: 0,
+            };
+            close.encode(&mut table);
         }
-        table.extend_from_slice(&self.len.to_le_bytes());
-        table.extend_from_slice(&self.file_len.to_le_bytes());
-        table.extend_from_slice(&0u32.to_le_bytes());
-        table.extend_from_slice(&(self.frames.len() as u64).to_le_bytes());
+        for s in &self.streams {
+            table.extend_from_slice(&(s.frames.len() as u64).to_le_bytes());
+        }
         self.out.write_all(&table)?;
         self.out
             .into_inner()
@@ -131,71 +196,67 @@ impl ChunksWriter {
     }
 }
 
-/// The frame table of a chunks file, and the last frame decompressed.
+type CachedFrame = Option<(usize, Arc<[u8]>)>;
+
+/// The frame tables of a chunks file, and the last frame decompressed per stream.
 pub(crate) struct ChunksLayout {
-    /// Per frame, then one closing entry: (uncompressed start, file offset, crc).
-    frames: Vec<(u64, u64, u32)>,
-    cache: Mutex<Option<(usize, Arc<[u8]>)>>,
+    /// Per stream: its frames, then the closing entry.
+    streams: [Vec<FrameEntry>; 2],
+    cache: Mutex<[CachedFrame; 2]>,
 }
 
 impl std::fmt::Debug for ChunksLayout {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ChunksLayout({} frames)", self.frames.len() - 1)
+        let frames = self.streams.each_ref().map(|s| s.len() - 1);
+        write!(f, "ChunksLayout({frames:?} frames)")
     }
 }
 
 impl ChunksLayout {
-    /// Reads and checks the frame table of a chunks file.
+    /// Reads and checks the frame tables of a chunks file.
     pub(crate) fn open(file: &[u8]) -> Result<ChunksLayout, String> {
         let bad = |what: &str| format!("chunks: {what}");
-        let at = file.len().checked_sub(8).ok_or(bad("too short"))?;
-        let n = u64::from_le_bytes(file[at..].try_into().unwrap_or_default());
-        let table = usize::try_from(n)
-            .ok()
-            .and_then(|n| n.checked_add(1)?.checked_mul(ENTRY))
-            .and_then(|size| at.checked_sub(size))
+        let at = file.len().checked_sub(16).ok_or(bad("too short"))?;
+        let count = |o: usize| u64::from_le_bytes(file[o..o + 8].try_into().unwrap_or_default());
+        let (older, latest) = (count(at), count(at + 8));
+        let entries = older
+            .checked_add(latest)
+            .and_then(|n| n.checked_add(2))
+            .and_then(|n| usize::try_from(n).ok()?.checked_mul(ENTRY))
+            .ok_or(bad("bad frame counts"))?;
+        let table = at
+            .checked_sub(entries)
             .ok_or(bad("frame table exceeds the file"))?;
-        let frames: Vec<(u64, u64, u32)> = file[table..at]
-            .chunks_exact(ENTRY)
-            .map(|e| {
-                (
-                    u64::from_le_bytes(e[..8].try_into().unwrap_or_default()),
-                    u64::from_le_bytes(e[8..16].try_into().unwrap_or_default()),
-                    u32::from_le_bytes(e[16..].try_into().unwrap_or_default()),
-                )
-            })
-            .collect();
-        let ordered = frames.first().is_some_and(|f| f.0 == 0 && f.1 == 0)
-            && frames
-                .windows(2)
-                .all(|w| w[0].0 < w[1].0 && w[1].0 - w[0].0 <= MAX_FRAME && w[0].1 < w[1].1)
-            && frames
-                .last()
-                .is_some_and(|f| f.1 == table as u64 && f.2 == 0);
-        if !ordered {
-            return Err(bad("frame table out of order"));
+        let mut all = file[table..at].chunks_exact(ENTRY).map(FrameEntry::decode);
+        let streams: [Vec<FrameEntry>; 2] =
+            [older, latest].map(|n| all.by_ref().take(n as usize + 1).collect());
+        for s in &streams {
+            check_stream(s, table as u64).map_err(bad)?;
         }
         Ok(ChunksLayout {
-            frames,
-            cache: Mutex::new(None),
+            streams,
+            cache: Mutex::new([None, None]),
         })
     }
 
-    /// Calls `f` with the chunk at uncompressed `offset`, `len` bytes long.
+    /// Calls `f` with the chunk at [`place`] `at`, `len` bytes long.
     pub(crate) fn with_chunk<R>(
         &self,
         file: &[u8],
-        offset: u64,
+        at: u64,
         len: u64,
         f: impl FnOnce(&[u8]) -> R,
     ) -> Result<R, String> {
+        let stream = usize::from(at & STREAM_BIT != 0);
+        let offset = at & !STREAM_BIT;
+        let frames = &self.streams[stream];
         // The frame holding `offset`: the last one starting at or before it.
-        let i = self.frames.partition_point(|fr| fr.0 <= offset);
-        if i == 0 || i == self.frames.len() {
+        let i = frames.partition_point(|fr| fr.start <= offset);
+        if i == 0 || i == frames.len() {
             return Err(format!("chunk at {offset}: outside the chunk data"));
         }
-        let frame = self.frame(file, i - 1)?;
-        let from = (offset - self.frames[i - 1].0) as usize;
+        let frame = self.frame(file, stream, i - 1)?;
+        let from = (offset - frames[i - 1].start) as usize;
         let bytes = usize::try_from(len)
             .ok()
             .and_then(|l| frame.get(from..from.checked_add(l)?))
@@ -204,25 +265,51 @@ impl ChunksLayout {
         Ok(f(bytes))
     }
 
-    /// Frame `i`, decompressed (from the cache if it was the last one).
-    fn frame(&self, file: &[u8], i: usize) -> Result<Arc<[u8]>, String> {
-        if let Some((cached, data)) = &*self.cache.lock() {
+    /// Frame `i` of `stream`, decompressed (from the cache if it was the last one).
+    fn frame(&self, file: &[u8], stream: usize, i: usize) -> Result<Arc<[u8]>, String> {
+        if let Some((cached, data)) = &self.cache.lock()[stream] {
             if *cached == i {
                 return Ok(data.clone());
             }
         }
-        let (start, at, crc) = self.frames[i];
-        let (end, next_at, _) = self.frames[i + 1];
-        let packed = &file[at as usize..next_at as usize];
-        if crc32c::crc32c(packed) != crc {
+        let (this, next) = (self.streams[stream][i], self.streams[stream][i + 1]);
+        let from = this.file_offset as usize;
+        let packed = &file[from..from + this.packed_len as usize];
+        if crc32c::crc32c(packed) != this.crc {
             return Err(format!("chunk frame {i}: checksum mismatch"));
         }
-        let size = (end - start) as usize;
+        let size = (next.start - this.start) as usize;
         let data: Arc<[u8]> = decompress(packed, size)
             .ok_or_else(|| format!("chunk frame {i}: does not decompress to {size} bytes"))?
             .into();
-        *self.cache.lock() = Some((i, data.clone()));
+        self.cache.lock()[stream] = Some((i, data.clone()));
         Ok(data)
+    }
+}
+
+/// A stream's frames start at 0 and grow by at most [`MAX_FRAME`], lie inside the
+/// file's frame data (which ends at `data_end`), and its closing entry holds only the
+/// stream's length.
+fn check_stream(frames: &[FrameEntry], data_end: u64) -> Result<(), &'static str> {
+    let Some((close, frames)) = frames.split_last() else {
+        return Err("missing frame table");
+    };
+    let starts_ok = frames.first().map_or(close.start == 0, |f| f.start == 0)
+        && frames
+            .iter()
+            .zip(frames.iter().skip(1).chain(std::iter::once(close)))
+            .all(|(a, b)| a.start < b.start && b.start - a.start <= MAX_FRAME);
+    let inside = frames.iter().all(|f| {
+        f.packed_len > 0
+            && f.file_offset
+                .checked_add(u64::from(f.packed_len))
+                .is_some_and(|end| end <= data_end)
+    });
+    let close_ok = (close.file_offset, close.packed_len, close.crc) == (0, 0, 0);
+    if starts_ok && inside && close_ok {
+        Ok(())
+    } else {
+        Err("frame table out of order")
     }
 }
 
@@ -238,13 +325,13 @@ mod tests {
         let mut placed = Vec::new();
         for i in 0..200u64 {
             let chunk: Vec<u8> = (0..(i * 37 % 3000 + 1)).map(|b| (b ^ i) as u8).collect();
-            placed.push((w.offset(), chunk.clone()));
-            w.write(&chunk).unwrap();
+            let stream = if i % 3 == 0 { LATEST } else { OLDER };
+            placed.push((w.write(stream, &chunk).unwrap(), chunk));
         }
         // One chunk larger than a frame.
         let big: Vec<u8> = (0..3 * FRAME).map(|b| (b % 251) as u8).collect();
-        placed.push((w.offset(), big.clone()));
-        w.write(&big).unwrap();
+        placed.push((w.write(OLDER, &big).unwrap(), big));
+        let w_offsets = w.offsets();
         w.finish().unwrap();
         let file = std::fs::read(&path).unwrap();
         let layout = ChunksLayout::open(&file).unwrap();
@@ -254,8 +341,13 @@ mod tests {
         for (offset, chunk) in placed.iter().rev() {
             assert_eq!(read(&layout, &file, *offset, chunk), Ok(true));
         }
-        let end = placed.last().map(|(o, c)| o + c.len() as u64).unwrap();
-        assert!(layout.with_chunk(&file, end, 1, |_| ()).is_err());
+        let [older, latest] = w_offsets;
+        assert!(layout
+            .with_chunk(&file, place(OLDER, older), 1, |_| ())
+            .is_err());
+        assert!(layout
+            .with_chunk(&file, place(LATEST, latest), 1, |_| ())
+            .is_err());
         assert!(layout.with_chunk(&file, 0, 0, |_| ()).is_err());
         assert!(layout.with_chunk(&file, u64::MAX, 2, |_| ()).is_err());
         for pos in (0..file.len()).step_by(53) {
@@ -280,5 +372,8 @@ mod tests {
         let file = std::fs::read(&path).unwrap();
         let layout = ChunksLayout::open(&file).unwrap();
         assert!(layout.with_chunk(&file, 0, 1, |_| ()).is_err());
+        assert!(layout
+            .with_chunk(&file, place(LATEST, 0), 1, |_| ())
+            .is_err());
     }
 }

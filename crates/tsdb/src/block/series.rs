@@ -10,10 +10,13 @@
 //! span and length as deltas from the previous series' first chunk (or, after a
 //! series' first chunk, from its previous chunk). A group starts afresh, so reading one
 //! series decodes at most `GROUP` entries. Chunk offsets are not stored: chunks lie in
-//! series order in the chunks file, and each group records the offset of its first.
+//! series order in the two streams of the chunks file (a series' last chunk in one,
+//! its others in the other; see module `chunks`), and each group records where it
+//! starts in both.
 //!
 //! Layout: the groups, then a `u64` offset per group, then the `u64` series count.
 
+use super::chunks::{place, stream_of};
 use crate::encoding::{put_uvarint, put_varint, DecodeError, Decoder};
 
 /// Series per group: larger saves a little space, smaller decodes less per look-up.
@@ -58,12 +61,14 @@ pub(crate) struct SeriesTableWriter {
 
 impl SeriesTableWriter {
     /// Adds a series: `refs` are its label name and value symbols, alternating;
-    /// `chunks` its chunks, which directly follow the previous series' in the file.
-    pub(crate) fn add(&mut self, refs: &[u32], chunks: &[ChunkMeta]) {
+    /// `chunks` its chunks, placed in each stream right after the previous series'
+    /// (`starts`: where this series' chunks begin in each stream).
+    pub(crate) fn add(&mut self, refs: &[u32], chunks: &[ChunkMeta], starts: [u64; 2]) {
         let out = &mut self.buf;
         if self.count.is_multiple_of(GROUP as u64) {
             self.group_offsets.push(out.len() as u64);
-            put_uvarint(out, chunks.first().map_or(0, |c| c.offset));
+            put_uvarint(out, starts[0]);
+            put_uvarint(out, starts[1]);
             self.prev_refs.clear();
             self.prev_first = Shape::default();
         }
@@ -197,7 +202,7 @@ impl SeriesTable {
                 .and_then(|s| body.get(s..self.table))
                 .ok_or(DecodeError("bad series group offset"))?,
         );
-        let mut offset = d.uvarint()?;
+        let mut offsets = [d.uvarint()?, d.uvarint()?];
         let mut prev_first = Shape::default();
         refs.clear();
         let mut prev_refs = Vec::with_capacity(refs.capacity());
@@ -206,18 +211,21 @@ impl SeriesTable {
             decode_labels(&mut d, &prev_refs, refs)?;
             chunks.clear();
             let mut base = prev_first;
-            for k in 0..d.len()? {
+            let n = d.len()?;
+            for k in 0..n {
                 let min_t = base.min_t.wrapping_add(d.varint()?);
                 let span = base.span.wrapping_add(d.varint()?);
                 let len = (base.len as i64).wrapping_add(d.varint()?) as u64;
+                let stream = stream_of(k, n);
                 let c = ChunkMeta {
                     min_t,
                     max_t: min_t.wrapping_add(span),
-                    offset,
+                    offset: place(stream, offsets[stream]),
                     len,
                 };
-                offset = offset
+                offsets[stream] = offsets[stream]
                     .checked_add(len)
+                    .filter(|o| place(stream, *o) & !(1 << 63) == *o)
                     .ok_or(DecodeError("chunk offset overflows"))?;
                 chunks.push(c);
                 if k == 0 {
@@ -239,30 +247,36 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn entries() -> impl Strategy<Value = Vec<(Vec<u32>, Vec<ChunkMeta>)>> {
+    type Entry = (Vec<u32>, Vec<ChunkMeta>, [u64; 2]);
+
+    fn entries() -> impl Strategy<Value = Vec<Entry>> {
         let series = (
             proptest::collection::vec((0u32..4, 0u32..20), 0..5),
             proptest::collection::vec((any::<i64>(), any::<i64>(), 0u64..5000), 1..4),
         );
         proptest::collection::vec(series, 0..60).prop_map(|list| {
-            let mut offset = 7;
+            let mut offsets = [7, 11];
             list.into_iter()
                 .map(|(labels, chunks)| {
                     let refs = labels.iter().flat_map(|&(n, v)| [n, v]).collect();
+                    let starts = offsets;
+                    let n = chunks.len();
                     let chunks = chunks
                         .into_iter()
-                        .map(|(min_t, max_t, len)| {
+                        .enumerate()
+                        .map(|(k, (min_t, max_t, len))| {
+                            let stream = stream_of(k, n);
                             let c = ChunkMeta {
                                 min_t,
                                 max_t,
-                                offset,
+                                offset: place(stream, offsets[stream]),
                                 len,
                             };
-                            offset += len;
+                            offsets[stream] += len;
                             c
                         })
                         .collect();
-                    (refs, chunks)
+                    (refs, chunks, starts)
                 })
                 .collect()
         })
@@ -272,14 +286,14 @@ mod tests {
         #[test]
         fn every_entry_reads_back(entries in entries()) {
             let mut w = SeriesTableWriter::default();
-            for (refs, chunks) in &entries {
-                w.add(refs, chunks);
+            for (refs, chunks, starts) in &entries {
+                w.add(refs, chunks, *starts);
             }
             let body = w.finish();
             let t = SeriesTable::open(&body).unwrap();
             prop_assert_eq!(t.len(), entries.len());
             let (mut refs, mut chunks) = (Vec::new(), Vec::new());
-            for (i, (want_refs, want_chunks)) in entries.iter().enumerate() {
+            for (i, (want_refs, want_chunks, _)) in entries.iter().enumerate() {
                 t.entry(&body, i, &mut refs, &mut chunks).unwrap();
                 prop_assert_eq!(&refs, want_refs);
                 prop_assert_eq!(&chunks, want_chunks);
@@ -293,8 +307,8 @@ mod tests {
             flips in proptest::collection::vec((any::<prop::sample::Index>(), 1u8..), 1..4),
         ) {
             let mut w = SeriesTableWriter::default();
-            for (refs, chunks) in &entries {
-                w.add(refs, chunks);
+            for (refs, chunks, starts) in &entries {
+                w.add(refs, chunks, *starts);
             }
             let mut body = w.finish();
             for (at, x) in flips {

@@ -1,6 +1,6 @@
 //! Writes one block from series given in label order.
 
-use super::chunks::ChunksWriter;
+use super::chunks::{stream_of, ChunksWriter};
 use super::packed;
 use super::series::{ChunkMeta, SeriesTableWriter};
 use super::{
@@ -78,17 +78,18 @@ pub fn write_block(
             postings.entry(pair).or_default().push(num_series);
         }
         metas.clear();
-        for part in chunk_parts(&points, new.chunk_window) {
+        let starts = chunks.offsets();
+        let parts: Vec<&[Point]> = chunk_parts(&points, new.chunk_window).collect();
+        for (k, part) in parts.iter().enumerate() {
             let bytes = chunk::encode(part);
             metas.push(ChunkMeta {
                 min_t: part[0].t,
                 max_t: part[part.len() - 1].t,
-                offset: chunks.offset(),
+                offset: chunks.write(stream_of(k, parts.len()), &bytes)?,
                 len: bytes.len() as u64,
             });
-            chunks.write(&bytes)?;
         }
-        series.add(&refs, &metas);
+        series.add(&refs, &metas, starts);
         num_series = num_series
             .checked_add(1)
             .ok_or_else(|| StorageError::Other("more than 2^32 series in one block".into()))?;
