@@ -553,3 +553,50 @@ fn a_cut_splits_blocks_only_at_first_level_compaction_windows() {
     assert_eq!(db.stats().blocks, 3);
     assert_eq!(points(&db, "a").len(), 960);
 }
+
+/// A cut drops the series it wrote, and they get fresh ids; if the cut's WAL checkpoint
+/// never happened (a crash), replay meets a series under both ids and must keep one.
+#[test]
+fn a_series_logged_under_two_ids_replays_as_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = dir.path().join("wal");
+    let a = labels("twice", "a");
+    let db = Tsdb::open(dir.path(), options()).unwrap();
+    db.append(&batch(&[(&a, 1_000, 1.0)])).unwrap();
+    let before_flush: Vec<(std::path::PathBuf, Vec<u8>)> = std::fs::read_dir(&wal)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| (p.clone(), std::fs::read(&p).unwrap()))
+        .collect();
+    db.flush().unwrap();
+    db.append(&batch(&[(&a, 2_000, 2.0)])).unwrap();
+    drop(db);
+    // Undo the checkpoint: its file goes, the segments it replaced come back.
+    for entry in std::fs::read_dir(&wal).unwrap() {
+        let path = entry.unwrap().path();
+        if path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("checkpoint")
+        {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+    for (path, bytes) in &before_flush {
+        std::fs::write(path, bytes).unwrap();
+    }
+    let db = Tsdb::open(dir.path(), options()).unwrap();
+    let stats = db.stats();
+    assert_eq!(stats.head_series, 1, "{stats:?}");
+    assert_eq!(stats.wal_replay_unknown_series, 0, "{stats:?}");
+    assert_eq!(points(&db, "a"), vec![(1_000, 1.0), (2_000, 2.0)]);
+    db.append(&batch(&[(&a, 3_000, 3.0)])).unwrap();
+    db.flush().unwrap();
+    drop(db);
+    let db = Tsdb::open(dir.path(), options()).unwrap();
+    assert_eq!(
+        points(&db, "a"),
+        vec![(1_000, 1.0), (2_000, 2.0), (3_000, 3.0)]
+    );
+}

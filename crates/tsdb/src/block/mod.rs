@@ -7,7 +7,8 @@
 //! - `postings`: per label pair the sorted series indices, as gaps or runs, then a table
 //!   of `(name symbol, value symbol, offset)` sorted by symbols (module `postings`);
 //! - `chunks`: compressed chunks (see [`crate::chunk`]) in series order, in zstd frames
-//!   of about 16 KiB, each with a crc32c (module `chunks`);
+//!   of about 16 KiB, each with a crc32c; each series' last chunk in frames of their
+//!   own, so that recent data is read without its older neighbours (module `chunks`);
 //! - `meta.json`: format version, time range, counts, level and write sequence.
 //!
 //! The three index files are zstd-compressed whole, checksummed, and read into memory

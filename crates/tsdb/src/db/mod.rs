@@ -202,15 +202,25 @@ impl Tsdb {
             .blocks_quarantined
             .store(quarantined, Ordering::Relaxed);
         let mut metadata = HashMap::new();
+        // A series dropped by a cut whose checkpoint then failed is in the WAL under its
+        // old id and the fresh one it got next: both ids lead to one head series.
+        let mut aliases: HashMap<u64, u64> = HashMap::new();
         let replay = wal::replay(&wal_dir, |r| match r {
             record::Record::Series(series) => {
                 for (id, labels) in series {
-                    head.replay_series(id, labels);
+                    aliases.remove(&id);
+                    match head_id(&head, &labels) {
+                        Some(known) if known != id => {
+                            aliases.insert(id, known);
+                        }
+                        _ => head.replay_series(id, labels),
+                    }
                 }
             }
             record::Record::Samples(samples) => {
                 for s in samples {
-                    if !head.replay_sample(s.id, s.t, s.v) {
+                    let id = aliases.get(&s.id).copied().unwrap_or(s.id);
+                    if !head.replay_sample(id, s.t, s.v) {
                         counters
                             .wal_replay_unknown_series
                             .fetch_add(1, Ordering::Relaxed);
@@ -344,6 +354,16 @@ impl Drop for Tsdb {
             tracing::error!(error = %e, "closing tsdb");
         }
     }
+}
+
+/// The id the head holds `labels` under, if any.
+fn head_id(head: &Head, labels: &Labels) -> Option<u64> {
+    let hash = labels.hash64();
+    let mut id = [0];
+    // A limit of zero series creates none: this only looks up.
+    head.resolve(shard_of(hash), &[(hash, labels)], &mut id, 0, |_| {})
+        .ok()
+        .map(|_| id[0])
 }
 
 /// An exclusive advisory lock on `<dir>/lock`, released when dropped (or when the
