@@ -113,6 +113,8 @@ impl Inner {
             r.blocks = Arc::new(blocks);
             r.frozen.retain(|f| !Arc::ptr_eq(f, frozen));
         }
+        // The frozen samples are freed here (unless a query still reads them).
+        drop(pending);
         // Series whose samples are all in blocks now leave the head, so the checkpoint
         // carries only live ones. Writers are kept out: one that resolved a series must
         // find it when it inserts the sample the WAL already holds.
@@ -120,6 +122,7 @@ impl Inner {
             let _writers_out = self.cut_lock.write();
             self.head.drop_empty_series()
         };
+        release_freed_memory();
         let frames = self.checkpoint_frames();
         self.wal.checkpoint(first_kept, &frames)?;
         tracing::debug!(dropped, first_kept, "head series dropped, WAL checkpointed");
@@ -287,6 +290,18 @@ impl Inner {
             .blocks_dropped_by_retention
             .fetch_add(expired.len() as u64, Ordering::Relaxed);
         Ok(expired.len())
+    }
+}
+
+/// Hands the memory of frozen samples and dropped head series back to the system now,
+/// in the maintenance thread: glibc would otherwise consolidate their millions of small
+/// free chunks during some later allocation, stalling whichever query makes it (0.3-0.9 s
+/// for the first discovery call after a flush of 1M series, against 2 ms).
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks and trims the allocator's own free lists.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
