@@ -118,19 +118,7 @@ impl InOrderChunks {
     /// Points within `range`, in time order.
     fn points_in(&self, range: TimeRange) -> Vec<Point> {
         let mut out = Vec::new();
-        // Chunks are in time order: start at the first one ending inside the range.
-        let first = self.sealed.partition_point(|c| c.max_t < range.start);
-        for c in self.sealed[first..]
-            .iter()
-            .take_while(|c| c.min_t <= range.end)
-        {
-            let from = out.len();
-            if let Err(e) = c.decode_into(&mut out) {
-                // The bytes were sealed in memory from a valid stream: a bug, not data.
-                tracing::error!(error = %e, "undecodable sealed head chunk skipped");
-            }
-            retain_in(&mut out, from, range);
-        }
+        sealed_points_in(&self.sealed, range, &mut out);
         if let (Some(min), Some(max)) = (self.open.min_t(), self.open.max_t()) {
             if range.overlaps(min, max) {
                 let from = out.len();
@@ -139,6 +127,30 @@ impl InOrderChunks {
             }
         }
         out
+    }
+
+    /// Seals the open chunk and takes every sealed chunk, leaving the series empty: a
+    /// freeze keeps just the bytes, not the open chunk's encoder state.
+    fn take_sealed(&mut self) -> Vec<SealedChunk> {
+        if !self.open.is_empty() {
+            self.seal();
+        }
+        self.single = 0;
+        std::mem::take(&mut self.sealed)
+    }
+}
+
+/// Appends the points of the sealed chunks within `range` to `out`, in time order.
+fn sealed_points_in(sealed: &[SealedChunk], range: TimeRange, out: &mut Vec<Point>) {
+    // Chunks are in time order: start at the first one ending inside the range.
+    let first = sealed.partition_point(|c| c.max_t < range.start);
+    for c in sealed[first..].iter().take_while(|c| c.min_t <= range.end) {
+        let from = out.len();
+        if let Err(e) = c.decode_into(out) {
+            // The bytes were sealed in memory from a valid stream: a bug, not data.
+            tracing::error!(error = %e, "undecodable sealed head chunk skipped");
+        }
+        retain_in(out, from, range);
     }
 }
 
@@ -196,12 +208,12 @@ impl MemSeries {
 
     /// Earliest and latest timestamps held, if any.
     pub fn bounds(&self) -> Option<(i64, i64)> {
-        bounds(&self.chunk, &self.ooo)
+        bounds_with(self.chunk.min_t().zip(self.chunk.max_t()), &self.ooo)
     }
 
     /// Points within `range`, in time order, the out-of-order buffer winning ties.
     pub fn points_in(&self, range: TimeRange) -> Vec<Point> {
-        points_in(&self.chunk, &self.ooo, range)
+        merge_with_ooo(self.chunk.points_in(range), &self.ooo, range)
     }
 
     /// Whether any point falls within `range`.
@@ -216,7 +228,7 @@ impl MemSeries {
 }
 
 /// Sorts points by time keeping the last written of each timestamp.
-pub(crate) fn normalize(points: &mut Vec<Point>) {
+fn normalize(points: &mut Vec<Point>) {
     if is_normal(points) {
         return;
     }
@@ -249,25 +261,57 @@ fn normalized(ooo: &[Point]) -> Cow<'_, [Point]> {
     }
 }
 
-pub(crate) fn bounds(chunk: &InOrderChunks, ooo: &[Point]) -> Option<(i64, i64)> {
-    let c = chunk.min_t().zip(chunk.max_t());
+/// The time range of chunk bounds and out-of-order points together.
+fn bounds_with(chunks: Option<(i64, i64)>, ooo: &[Point]) -> Option<(i64, i64)> {
     let o = ooo
         .iter()
         .map(|p| p.t)
         .min()
         .zip(ooo.iter().map(|p| p.t).max());
-    match (c, o) {
+    match (chunks, o) {
         (Some(c), Some(o)) => Some((c.0.min(o.0), c.1.max(o.1))),
         (c, o) => c.or(o),
     }
 }
 
-pub(crate) fn points_in(chunk: &InOrderChunks, ooo: &[Point], range: TimeRange) -> Vec<Point> {
-    let in_chunk = chunk.points_in(range);
+/// Chunk points within `range` merged with the out-of-order points in it, which win ties.
+fn merge_with_ooo(in_chunks: Vec<Point>, ooo: &[Point], range: TimeRange) -> Vec<Point> {
     let ooo = normalized(ooo);
     let lo = ooo.partition_point(|p| p.t < range.start);
     let hi = ooo.partition_point(|p| p.t <= range.end);
-    merge_sorted(in_chunk, &ooo[lo..hi])
+    merge_sorted(in_chunks, &ooo[lo..hi])
+}
+
+/// A series taken out of the head to be written into a block: its labels, its chunks
+/// as sealed bytes (no encoder state) and its out-of-order points, sorted and unique.
+pub struct FrozenSeries {
+    pub labels: Labels,
+    sealed: Vec<SealedChunk>,
+    ooo: Vec<Point>,
+}
+
+impl FrozenSeries {
+    /// Takes every sample out of `series`, leaving it empty.
+    pub(super) fn take(series: &mut MemSeries) -> FrozenSeries {
+        let mut ooo = std::mem::take(&mut series.ooo);
+        normalize(&mut ooo);
+        FrozenSeries {
+            labels: series.labels.clone(),
+            sealed: series.chunk.take_sealed(),
+            ooo,
+        }
+    }
+
+    pub fn points_in(&self, range: TimeRange) -> Vec<Point> {
+        let mut in_chunks = Vec::new();
+        sealed_points_in(&self.sealed, range, &mut in_chunks);
+        merge_with_ooo(in_chunks, &self.ooo, range)
+    }
+
+    pub fn bounds(&self) -> Option<(i64, i64)> {
+        let chunks = self.sealed.first().zip(self.sealed.last());
+        bounds_with(chunks.map(|(a, b)| (a.min_t, b.max_t)), &self.ooo)
+    }
 }
 
 #[cfg(test)]
@@ -361,6 +405,31 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_frozen_series_holds_what_the_series_held() {
+        let mut s = MemSeries::new(Labels::empty());
+        let n = 2 * OPEN_POINTS as i64 + 7;
+        for t in (0..n).chain([3, 5, 5]) {
+            s.append(t * 10, t as f64);
+        }
+        let ranges = [
+            TimeRange::ALL,
+            TimeRange::new(25, 1300),
+            TimeRange::new(-9, 40),
+        ];
+        let before: Vec<Vec<Point>> = ranges.iter().map(|&r| s.points_in(r)).collect();
+        let bounds = s.bounds();
+        let frozen = FrozenSeries::take(&mut s);
+        assert!(s.is_empty() && s.bounds().is_none());
+        assert_eq!(frozen.bounds(), bounds);
+        for (r, want) in ranges.iter().zip(before) {
+            assert_eq!(frozen.points_in(*r), want, "{r:?}");
+        }
+        // The emptied series starts a new chunk.
+        s.append(5, 1.0);
+        assert_eq!(s.points_in(TimeRange::ALL), pts(&[(5, 1.0)]));
     }
 
     #[test]
