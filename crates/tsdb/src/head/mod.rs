@@ -32,6 +32,11 @@ pub fn shard_of(hash: u64) -> usize {
     (hash as usize) & (SHARDS - 1)
 }
 
+/// The key of a label hash in its shard's table: the shard's bits say nothing there.
+fn hash_key(hash: u64) -> u32 {
+    (hash >> SHARD_BITS) as u32
+}
+
 fn split_id(id: u64) -> (usize, u32) {
     ((id as usize) & (SHARDS - 1), (id >> SHARD_BITS) as u32)
 }
@@ -90,8 +95,9 @@ impl Slot {
 
 #[derive(Default)]
 struct Shard {
-    /// Label hash → slot.
-    by_hash: MixMap<u64, u32>,
+    /// Label hash (its bits above the shard's, truncated to 32: half the table of a
+    /// 64-bit key; a rare clash goes to `collisions`) → slot.
+    by_hash: MixMap<u32, u32>,
     /// Series whose label hash collides with another's (practically never used).
     collisions: HashMap<Labels, u32>,
     /// Local id → slot. Local ids are never reused (the WAL names series by them),
@@ -137,7 +143,7 @@ impl Shard {
     }
 
     fn lookup(&self, hash: u64, labels: &Labels) -> Option<u32> {
-        if let Some(slot) = self.by_hash.get(&hash).map(|&slot| self.slot(slot)) {
+        if let Some(slot) = self.by_hash.get(&hash_key(hash)).map(|&s| self.slot(s)) {
             if &slot.series.labels == labels {
                 return Some(slot.local);
             }
@@ -151,7 +157,7 @@ impl Shard {
 
     fn insert_series(&mut self, local: u32, hash: u64, labels: Labels, head_ref: u32) {
         let slot = self.take_free_slot();
-        match self.by_hash.entry(hash) {
+        match self.by_hash.entry(hash_key(hash)) {
             Entry::Occupied(_) => {
                 self.collisions.insert(labels.clone(), slot);
             }
@@ -188,9 +194,9 @@ impl Shard {
         let slot = self.slot_of.remove(&local)?;
         let removed = std::mem::replace(self.slot_mut(slot), Slot::free());
         let labels = removed.series.labels;
-        let hash = labels.hash64();
-        if self.by_hash.get(&hash) == Some(&slot) {
-            self.by_hash.remove(&hash);
+        let key = hash_key(labels.hash64());
+        if self.by_hash.get(&key) == Some(&slot) {
+            self.by_hash.remove(&key);
         } else {
             self.collisions.remove(&labels);
         }
@@ -598,14 +604,16 @@ mod tests {
     fn colliding_hashes_stay_apart_and_survive_removal() {
         let mut s = Shard::default();
         let (a, b) = (labels("a"), labels("b"));
-        s.insert_series(0, 7, a.clone(), 0);
-        s.insert_series(1, 7, b.clone(), 1);
-        assert_eq!((s.lookup(7, &a), s.lookup(7, &b)), (Some(0), Some(1)));
+        // Equal in the 32 bits the table keeps, different above them.
+        let (h1, h2) = (7 << SHARD_BITS, (1 << 40) | (7 << SHARD_BITS));
+        s.insert_series(0, h1, a.clone(), 0);
+        s.insert_series(1, h2, b.clone(), 1);
+        assert_eq!((s.lookup(h1, &a), s.lookup(h2, &b)), (Some(0), Some(1)));
         assert_eq!(s.remove_series(0).map(|r| r.1), Some(0));
-        assert_eq!((s.lookup(7, &a), s.lookup(7, &b)), (None, Some(1)));
+        assert_eq!((s.lookup(h1, &a), s.lookup(h2, &b)), (None, Some(1)));
         // The freed slot is reused; local ids are not.
-        s.insert_series(s.next_local, 9, a.clone(), 2);
-        assert_eq!(s.lookup(9, &a), Some(2));
+        s.insert_series(s.next_local, 9 << SHARD_BITS, a.clone(), 2);
+        assert_eq!(s.lookup(9 << SHARD_BITS, &a), Some(2));
         assert_eq!(s.pages.iter().flatten().count(), 2);
     }
 

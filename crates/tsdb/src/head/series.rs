@@ -82,18 +82,7 @@ impl InOrderChunks {
         let from = self.sealed.len().saturating_sub(usize::from(self.single));
         self.single = 0;
         let singles = self.sealed.split_off(from);
-        if let (Some(first), Some(last)) = (singles.first(), singles.last()) {
-            let (min_t, max_t) = (first.min_t, last.max_t);
-            let bytes: Vec<u8> = singles
-                .iter()
-                .flat_map(|c| c.bytes.iter().copied())
-                .collect();
-            self.sealed.push(SealedChunk {
-                min_t,
-                max_t,
-                bytes: bytes.into_boxed_slice(),
-            });
-        }
+        self.sealed.extend(join(singles));
     }
 
     fn last(&self) -> Option<Point> {
@@ -129,15 +118,34 @@ impl InOrderChunks {
         out
     }
 
-    /// Seals the open chunk and takes every sealed chunk, leaving the series empty: a
-    /// freeze keeps just the bytes, not the open chunk's encoder state.
-    fn take_sealed(&mut self) -> Vec<SealedChunk> {
+    /// Seals the open chunk and takes every chunk as one entry, leaving the series
+    /// empty: a freeze keeps just the bytes, not the open chunk's encoder state.
+    fn take_joined(&mut self) -> Option<SealedChunk> {
         if !self.open.is_empty() {
             self.seal();
         }
+        let all = std::mem::take(&mut self.sealed);
         self.single = 0;
-        std::mem::take(&mut self.sealed)
+        join(all)
     }
+}
+
+/// One entry holding the chunks of consecutive entries, oldest first.
+fn join(entries: Vec<SealedChunk>) -> Option<SealedChunk> {
+    if entries.len() <= 1 {
+        return entries.into_iter().next();
+    }
+    let (first, last) = (entries.first()?, entries.last()?);
+    let (min_t, max_t) = (first.min_t, last.max_t);
+    let bytes: Vec<u8> = entries
+        .iter()
+        .flat_map(|c| c.bytes.iter().copied())
+        .collect();
+    Some(SealedChunk {
+        min_t,
+        max_t,
+        bytes: bytes.into_boxed_slice(),
+    })
 }
 
 /// Appends the points of the sealed chunks within `range` to `out`, in time order.
@@ -172,7 +180,9 @@ pub struct MemSeries {
     /// reverse order costs O(n log n), not O(n²). For equal timestamps it is always
     /// newer than the chunk: a timestamp goes to the chunk only if it is past
     /// everything seen.
-    pub ooo: Vec<Point>,
+    /// Boxed: most series never get one, and then it costs a pointer, not a vector.
+    #[allow(clippy::box_collection)]
+    ooo: Option<Box<Vec<Point>>>,
 }
 
 impl MemSeries {
@@ -180,7 +190,7 @@ impl MemSeries {
         MemSeries {
             labels,
             chunk: InOrderChunks::default(),
-            ooo: Vec::new(),
+            ooo: None,
         }
     }
 
@@ -190,12 +200,13 @@ impl MemSeries {
             self.chunk.append(t, v);
             return false;
         }
-        match self.ooo.last_mut() {
+        let ooo = self.ooo.get_or_insert_with(Box::default);
+        match ooo.last_mut() {
             Some(last) if last.t == t => last.v = v,
             _ => {
-                self.ooo.push(Point { t, v });
-                if self.ooo.len() >= 32 && self.ooo.len().is_power_of_two() {
-                    normalize(&mut self.ooo);
+                ooo.push(Point { t, v });
+                if ooo.len() >= 32 && ooo.len().is_power_of_two() {
+                    normalize(ooo);
                 }
             }
         }
@@ -203,17 +214,21 @@ impl MemSeries {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.chunk.is_empty() && self.ooo.is_empty()
+        self.chunk.is_empty() && self.ooo.is_none()
     }
 
     /// Earliest and latest timestamps held, if any.
     pub fn bounds(&self) -> Option<(i64, i64)> {
-        bounds_with(self.chunk.min_t().zip(self.chunk.max_t()), &self.ooo)
+        bounds_with(self.chunk.min_t().zip(self.chunk.max_t()), self.ooo())
     }
 
     /// Points within `range`, in time order, the out-of-order buffer winning ties.
     pub fn points_in(&self, range: TimeRange) -> Vec<Point> {
-        merge_with_ooo(self.chunk.points_in(range), &self.ooo, range)
+        merge_with_ooo(self.chunk.points_in(range), self.ooo(), range)
+    }
+
+    fn ooo(&self) -> &[Point] {
+        self.ooo.as_deref().map_or(&[], Vec::as_slice)
     }
 
     /// Whether any point falls within `range`.
@@ -282,35 +297,36 @@ fn merge_with_ooo(in_chunks: Vec<Point>, ooo: &[Point], range: TimeRange) -> Vec
     merge_sorted(in_chunks, &ooo[lo..hi])
 }
 
-/// A series taken out of the head to be written into a block: its labels, its chunks
-/// as sealed bytes (no encoder state) and its out-of-order points, sorted and unique.
+/// A series taken out of the head to be written into a block: its labels, its
+/// in-order points as one entry of sealed bytes (no encoder state) and its out-of-order
+/// points, sorted and unique. Frozen series exist by the million during a flush.
 pub struct FrozenSeries {
     pub labels: Labels,
-    sealed: Vec<SealedChunk>,
-    ooo: Vec<Point>,
+    chunks: Option<SealedChunk>,
+    ooo: Box<[Point]>,
 }
 
 impl FrozenSeries {
     /// Takes every sample out of `series`, leaving it empty.
     pub(super) fn take(series: &mut MemSeries) -> FrozenSeries {
-        let mut ooo = std::mem::take(&mut series.ooo);
+        let mut ooo = series.ooo.take().map(|b| *b).unwrap_or_default();
         normalize(&mut ooo);
         FrozenSeries {
             labels: series.labels.clone(),
-            sealed: series.chunk.take_sealed(),
-            ooo,
+            chunks: series.chunk.take_joined(),
+            ooo: ooo.into_boxed_slice(),
         }
     }
 
     pub fn points_in(&self, range: TimeRange) -> Vec<Point> {
         let mut in_chunks = Vec::new();
-        sealed_points_in(&self.sealed, range, &mut in_chunks);
+        sealed_points_in(self.chunks.as_slice(), range, &mut in_chunks);
         merge_with_ooo(in_chunks, &self.ooo, range)
     }
 
     pub fn bounds(&self) -> Option<(i64, i64)> {
-        let chunks = self.sealed.first().zip(self.sealed.last());
-        bounds_with(chunks.map(|(a, b)| (a.min_t, b.max_t)), &self.ooo)
+        let chunks = self.chunks.as_ref().map(|c| (c.min_t, c.max_t));
+        bounds_with(chunks, &self.ooo)
     }
 }
 
