@@ -520,6 +520,53 @@ impl Head {
         self.bounds()
             .is_some_and(|(min, max)| range.overlaps(min, max))
     }
+
+    /// Drops every series holding no samples (once its samples are in blocks), so a WAL
+    /// checkpoint carries only live series; such a series gets a fresh id when it next
+    /// receives a sample. Postings are pruned in one pass per shard, not per series. The
+    /// caller excludes writers meanwhile. Returns how many series were dropped.
+    pub fn drop_empty_series(&self) -> usize {
+        let mut dropped = 0;
+        for shard in &self.shards {
+            let mut s = shard.write();
+            let mut empty: Vec<u32> = s
+                .series
+                .iter()
+                .filter(|(_, x)| x.is_empty())
+                .map(|(&local, _)| local)
+                .collect();
+            if empty.is_empty() {
+                continue;
+            }
+            empty.sort_unstable();
+            let mut counts = self.label_counts.write();
+            for local in &empty {
+                let Some(x) = s.series.remove(local) else {
+                    continue;
+                };
+                let hash = x.labels.hash64();
+                if s.by_hash.get(&hash) == Some(local) {
+                    s.by_hash.remove(&hash);
+                }
+                s.collisions.remove(&x.labels);
+                count_labels(&mut counts, std::iter::once(&x.labels), false);
+            }
+            if s.series.is_empty() {
+                s.postings.clear();
+            } else {
+                for values in s.postings.values_mut() {
+                    for list in values.values_mut() {
+                        list.retain(|l| empty.binary_search(l).is_err());
+                    }
+                    values.retain(|_, list| !list.is_empty());
+                }
+                s.postings.retain(|_, values| !values.is_empty());
+            }
+            self.series.fetch_sub(empty.len(), Ordering::Relaxed);
+            dropped += empty.len();
+        }
+        dropped
+    }
 }
 
 #[cfg(test)]
