@@ -70,7 +70,8 @@ type MixMap<K, V> = HashMap<K, V, BuildHasherDefault<MixHasher>>;
 
 /// Slots per page. A page is allocated whole and never moves, so growing a shard
 /// neither copies its series nor leaves spare capacity behind, as a doubling vector
-/// would; 256 slots waste at most one partly filled page per shard.
+/// would; 256 slots waste at most one partly filled page per shard. A page whose
+/// series all left is freed.
 const PAGE_SLOTS: usize = 256;
 
 /// The local id of a free slot.
@@ -178,15 +179,33 @@ impl Shard {
         if let Some(slot) = self.free.pop() {
             return slot;
         }
-        if self.pages.last().is_none_or(|p| p.len() == PAGE_SLOTS) {
-            self.pages.push(Vec::with_capacity(PAGE_SLOTS));
+        // A page released when its series all left, or a new one.
+        let page = match self.pages.iter().position(Vec::is_empty) {
+            Some(page) => page,
+            None => {
+                self.pages.push(Vec::new());
+                self.pages.len() - 1
+            }
+        };
+        self.pages[page] = (0..PAGE_SLOTS).map(|_| Slot::free()).collect();
+        let first = u32::try_from(page * PAGE_SLOTS).expect("a shard holds fewer than 2^32 slots");
+        // Lowest slot on top, so a page fills from its start.
+        self.free.extend((first..first + PAGE_SLOTS as u32).rev());
+        self.free.pop().expect("a page was just added")
+    }
+
+    /// Frees the pages whose slots are all free, keeping the others' free slots.
+    fn release_free_pages(&mut self) {
+        for page in &mut self.pages {
+            if page.iter().all(|slot| slot.local == FREE) {
+                *page = Vec::new();
+            }
         }
-        let slot = (self.pages.len() - 1) * PAGE_SLOTS + self.pages.last().map_or(0, Vec::len);
-        self.pages
-            .last_mut()
-            .expect("pushed above")
-            .push(Slot::free());
-        u32::try_from(slot).expect("a shard holds fewer than 2^32 slots")
+        let pages = &self.pages;
+        self.free
+            .retain(|&slot| !pages[slot as usize / PAGE_SLOTS].is_empty());
+        // Lowest slots on top, so series gather in the first pages.
+        self.free.sort_unstable_by(|a, b| b.cmp(a));
     }
 
     /// Removes a series, returning its labels and head ref.
@@ -404,30 +423,15 @@ impl Head {
     /// Takes every sample out of the head (the series stay, empty) and drops series that
     /// had no samples since the previous freeze. The caller excludes writers meanwhile.
     pub fn freeze(&self) -> Vec<FrozenSeries> {
-        // Every shard, then the index: the lock order of `resolve`.
-        let mut shards: Vec<_> = self.shards.iter().map(|s| s.write()).collect();
-        let mut index = self.index.write();
+        let (mut shards, mut index) = self.lock_all();
+        self.drop_empty(&mut shards, &mut index);
+        drop(index);
         let mut out = Vec::with_capacity(self.num_series());
         for s in &mut shards {
-            let mut idle = Vec::new();
-            for slot in s.live_mut() {
-                if slot.series.is_empty() {
-                    idle.push(slot.local);
-                } else {
-                    out.push(FrozenSeries::take(&mut slot.series));
-                }
-            }
-            for local in idle {
-                if let Some((_, head_ref)) = s.remove_series(local) {
-                    index.release(head_ref);
-                    self.series.fetch_sub(1, Ordering::Relaxed);
-                }
-            }
-        }
-        if let Some(renumbered) = index.compact() {
-            for slot in shards.iter_mut().flat_map(|s| s.live_mut()) {
-                slot.head_ref = renumbered[slot.head_ref as usize];
-            }
+            out.extend(
+                s.live_mut()
+                    .map(|slot| FrozenSeries::take(&mut slot.series)),
+            );
         }
         self.samples.store(0, Ordering::Relaxed);
         self.ooo_samples.store(0, Ordering::Relaxed);
@@ -523,48 +527,52 @@ impl Head {
 
     /// Drops every series holding no samples (once its samples are in blocks), so a WAL
     /// checkpoint carries only live series; such a series gets a fresh id when it next
-    /// receives a sample. Postings are pruned in one pass per shard, not per series. The
-    /// caller excludes writers meanwhile. Returns how many series were dropped.
+    /// receives a sample. The index is pruned in one pass, not per series. The caller
+    /// excludes writers meanwhile. Returns how many series were dropped.
     pub fn drop_empty_series(&self) -> usize {
+        let (mut shards, mut index) = self.lock_all();
+        self.drop_empty(&mut shards, &mut index)
+    }
+
+    /// Every shard, then the index: the lock order of `resolve`.
+    fn lock_all(
+        &self,
+    ) -> (
+        Vec<RwLockWriteGuard<'_, Shard>>,
+        RwLockWriteGuard<'_, HeadIndex>,
+    ) {
+        let shards = self.shards.iter().map(|s| s.write()).collect();
+        (shards, self.index.write())
+    }
+
+    fn drop_empty(
+        &self,
+        shards: &mut [RwLockWriteGuard<'_, Shard>],
+        index: &mut HeadIndex,
+    ) -> usize {
         let mut dropped = 0;
-        for shard in &self.shards {
-            let mut s = shard.write();
-            let mut empty: Vec<u32> = s
-                .series
-                .iter()
-                .filter(|(_, x)| x.is_empty())
-                .map(|(&local, _)| local)
+        for s in shards.iter_mut() {
+            let empty: Vec<u32> = s
+                .live()
+                .filter(|slot| slot.series.is_empty())
+                .map(|slot| slot.local)
                 .collect();
-            if empty.is_empty() {
-                continue;
-            }
-            empty.sort_unstable();
-            let mut counts = self.label_counts.write();
             for local in &empty {
-                let Some(x) = s.series.remove(local) else {
-                    continue;
-                };
-                let hash = x.labels.hash64();
-                if s.by_hash.get(&hash) == Some(local) {
-                    s.by_hash.remove(&hash);
+                if let Some((_, head_ref)) = s.remove_series(*local) {
+                    index.release(head_ref);
                 }
-                s.collisions.remove(&x.labels);
-                count_labels(&mut counts, std::iter::once(&x.labels), false);
             }
-            if s.series.is_empty() {
-                s.postings.clear();
-            } else {
-                for values in s.postings.values_mut() {
-                    for list in values.values_mut() {
-                        list.retain(|l| empty.binary_search(l).is_err());
-                    }
-                    values.retain(|_, list| !list.is_empty());
-                }
-                s.postings.retain(|_, values| !values.is_empty());
+            if !empty.is_empty() {
+                s.release_free_pages();
             }
-            self.series.fetch_sub(empty.len(), Ordering::Relaxed);
             dropped += empty.len();
         }
+        if let Some(renumbered) = index.compact() {
+            for slot in shards.iter_mut().flat_map(|s| s.live_mut()) {
+                slot.head_ref = renumbered[slot.head_ref as usize];
+            }
+        }
+        self.series.fetch_sub(dropped, Ordering::Relaxed);
         dropped
     }
 }
@@ -661,7 +669,33 @@ mod tests {
         // The freed slot is reused; local ids are not.
         s.insert_series(s.next_local, 9 << SHARD_BITS, a.clone(), 2);
         assert_eq!(s.lookup(9 << SHARD_BITS, &a), Some(2));
-        assert_eq!(s.pages.iter().flatten().count(), 2);
+        assert_eq!((s.live().count(), s.pages.len()), (2, 1));
+    }
+
+    #[test]
+    fn pages_whose_series_all_left_are_freed_and_reused() {
+        let mut s = Shard::default();
+        let n = PAGE_SLOTS as u32 + 10;
+        let all: Vec<Labels> = (0..n).map(|i| labels(&i.to_string())).collect();
+        for (local, l) in (0..).zip(&all) {
+            s.insert_series(local, l.hash64(), l.clone(), local);
+        }
+        for local in 0..PAGE_SLOTS as u32 {
+            s.remove_series(local);
+        }
+        s.release_free_pages();
+        assert!(s.pages[0].is_empty() && s.pages[1].len() == PAGE_SLOTS);
+        // The second page's free slots come first, then the freed page again.
+        for local in n..n + PAGE_SLOTS as u32 {
+            let l = labels(&local.to_string());
+            s.insert_series(local, l.hash64(), l, local);
+        }
+        assert_eq!(s.pages.len(), 2);
+        assert!(s.pages.iter().all(|p| p.len() == PAGE_SLOTS));
+        for (local, l) in (PAGE_SLOTS as u32..).zip(&all[PAGE_SLOTS..]) {
+            assert_eq!(s.lookup(l.hash64(), l), Some(local));
+            assert_eq!(s.get(local).map(|x| x.head_ref), Some(local));
+        }
     }
 
     #[test]
