@@ -159,7 +159,8 @@ fn postings_mut<'a>(
 mod tests {
     use super::*;
     use crate::index::select;
-    use strata_core::Matcher;
+    use proptest::prelude::*;
+    use strata_core::{MatchOp, Matcher};
 
     fn labels(job: &str, instance: &str) -> Labels {
         Labels::new([("job", job), ("instance", instance)]).unwrap()
@@ -194,5 +195,79 @@ mod tests {
         let mut values = Vec::new();
         idx.for_each_value("job", &mut |v| values.push(v.to_owned()));
         assert_eq!(values, ["a"]);
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Add(u8, u8),
+        /// Removes the n-th live series at once (a replay replacing it).
+        Remove(usize),
+        /// Releases the n-th live series; compacts when the flag is set (a freeze).
+        Release(usize, bool),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            3 => (0u8..4, 0u8..6).prop_map(|(j, i)| Op::Add(j, i)),
+            1 => any::<usize>().prop_map(Op::Remove),
+            1 => (any::<usize>(), any::<bool>()).prop_map(|(n, c)| Op::Release(n, c)),
+        ]
+    }
+
+    proptest! {
+        /// Whatever series come and go, selecting by ref and mapping refs to ids finds
+        /// exactly the live series a brute-force filter finds.
+        #[test]
+        fn selection_matches_a_scan_of_the_live_series(
+            ops in proptest::collection::vec(op(), 1..60),
+            value in 0u8..6,
+        ) {
+            let mut idx = HeadIndex::default();
+            // Live series: (id, labels, ref).
+            let mut live: Vec<(u64, Labels, u32)> = Vec::new();
+            let mut next_id = 0u64;
+            for op in ops {
+                match op {
+                    Op::Add(j, i) => {
+                        let l = labels(&format!("j{j}"), &format!("i{i}"));
+                        let r = idx.add(next_id, &l);
+                        live.push((next_id, l, r));
+                        next_id += 1;
+                    }
+                    Op::Remove(n) if !live.is_empty() => {
+                        let (_, l, r) = live.remove(n % live.len());
+                        idx.remove(r, &l);
+                    }
+                    Op::Release(n, compact) if !live.is_empty() => {
+                        idx.release(live.remove(n % live.len()).2);
+                        if compact {
+                            if let Some(renumbered) = idx.compact() {
+                                for s in &mut live {
+                                    s.2 = renumbered[s.2 as usize];
+                                    prop_assert_ne!(s.2, NO_REF);
+                                }
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+                let matchers = [
+                    vec![Matcher::equal("instance", &format!("i{value}"))],
+                    vec![Matcher::new(MatchOp::Regex, "job", "j[02]").unwrap()],
+                    vec![Matcher::new(MatchOp::NotEqual, "job", "j1").unwrap()],
+                ];
+                for ms in &matchers {
+                    let mut got: Vec<u64> =
+                        select(&idx, ms).into_iter().filter_map(|r| idx.id(r)).collect();
+                    got.sort_unstable();
+                    let want: Vec<u64> = live
+                        .iter()
+                        .filter(|s| Matcher::all_match(ms, &s.1))
+                        .map(|s| s.0)
+                        .collect();
+                    prop_assert_eq!(got, want, "{:?}", ms);
+                }
+            }
+        }
     }
 }
