@@ -179,8 +179,8 @@ pub struct MemSeries {
     /// last write kept per timestamp) now and then, so that backfilling a series in
     /// reverse order costs O(n log n), not O(n²). For equal timestamps it is always
     /// newer than the chunk: a timestamp goes to the chunk only if it is past
-    /// everything seen.
-    /// Boxed: most series never get one, and then it costs a pointer, not a vector.
+    /// everything seen. Boxed: most series never get one, and then it costs a pointer,
+    /// not an empty vector.
     #[allow(clippy::box_collection)]
     ooo: Option<Box<Vec<Point>>>,
 }
