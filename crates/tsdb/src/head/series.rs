@@ -45,7 +45,9 @@ const MERGED: u8 = (TARGET_POINTS / OPEN_POINTS) as u8;
 /// dozen points' decode however long the head.
 #[derive(Default)]
 pub struct InOrderChunks {
-    sealed: Vec<SealedChunk>,
+    /// A boxed slice, not a vector: exact size (a vector's first push reserves four
+    /// entries), and a pointer less. It changes once per sealed chunk.
+    sealed: Box<[SealedChunk]>,
     open: HeadChunk,
     /// How many of the last entries hold one chunk (not yet merged).
     single: u8,
@@ -68,11 +70,14 @@ impl InOrderChunks {
         if let (Some(min_t), Some(max_t)) = (full.min_t(), full.max_t()) {
             let mut bytes = Vec::new();
             put_bytes(&mut bytes, &full.to_bytes());
-            self.sealed.push(SealedChunk {
+            let mut sealed = std::mem::take(&mut self.sealed).into_vec();
+            sealed.reserve_exact(1);
+            sealed.push(SealedChunk {
                 min_t,
                 max_t,
                 bytes: bytes.into_boxed_slice(),
             });
+            self.sealed = sealed.into_boxed_slice();
             self.single += 1;
         }
     }
@@ -81,8 +86,10 @@ impl InOrderChunks {
     fn merge_singles(&mut self) {
         let from = self.sealed.len().saturating_sub(usize::from(self.single));
         self.single = 0;
-        let singles = self.sealed.split_off(from);
-        self.sealed.extend(join(singles));
+        let mut sealed = std::mem::take(&mut self.sealed).into_vec();
+        let singles = sealed.split_off(from);
+        sealed.extend(join(singles));
+        self.sealed = sealed.into_boxed_slice();
     }
 
     fn last(&self) -> Option<Point> {
@@ -124,7 +131,7 @@ impl InOrderChunks {
         if !self.open.is_empty() {
             self.seal();
         }
-        let all = std::mem::take(&mut self.sealed);
+        let all = std::mem::take(&mut self.sealed).into_vec();
         self.single = 0;
         join(all)
     }
