@@ -1,6 +1,6 @@
 //! The inverted index: postings (sorted series ids per label pair), the set operations
 //! on them, and the evaluation of Prometheus matchers over any [`LabelIndex`] (the head's
-//! shards and the blocks both implement it).
+//! label index and the blocks both implement it).
 
 pub mod postings;
 
