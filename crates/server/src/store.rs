@@ -168,6 +168,11 @@ impl Store for Tsdb {
                 "Blocks dropped by retention since start.",
                 n(s.blocks_dropped_by_retention),
             ),
+            StoreStat::gauge(
+                "blocks_quarantined",
+                "Damaged blocks moved to quarantine/ at start-up.",
+                n(s.blocks_quarantined),
+            ),
             StoreStat::counter(
                 "maintenance_errors",
                 "Failed background maintenance runs since start.",
