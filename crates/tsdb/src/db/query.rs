@@ -1,28 +1,209 @@
 //! The read path: sources (blocks, frozen heads, the head) visited oldest write first
 //! and merged so that later writes win; discovery answered per source.
+//!
+//! `select` decodes block series on several threads when the selection is large and
+//! the cores are not already busy with other queries: decoding chunks is most of a big
+//! query's cost, and each block series decodes independently of the others.
 
 use super::*;
+use crate::block::ChunkMeta;
 use crate::order::cmp_labels;
+use std::sync::atomic::AtomicUsize;
+
+/// One series' points from one source.
+type Part = (Labels, Vec<Point>);
+
+/// Block series fewer than this are decoded on the calling thread: starting a thread
+/// costs about as much as decoding a few hundred short series.
+const PARALLEL_MIN_SERIES: usize = 1024;
+
+/// Selects running now, across the store: parallel decoding only uses the cores that
+/// other queries leave free, so many concurrent queries never oversubscribe them.
+static ACTIVE_SELECTS: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts a running select for as long as it lives.
+struct ActiveSelect;
+
+impl ActiveSelect {
+    /// Registers a select; returns it with the number of selects now running.
+    fn enter() -> (ActiveSelect, usize) {
+        (
+            ActiveSelect,
+            ACTIVE_SELECTS.fetch_add(1, Ordering::Relaxed) + 1,
+        )
+    }
+}
+
+impl Drop for ActiveSelect {
+    fn drop(&mut self) {
+        ACTIVE_SELECTS.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Threads to decode `work` block series with while `active` selects run.
+fn decode_threads(work: usize, active: usize) -> usize {
+    if work < PARALLEL_MIN_SERIES {
+        return 1;
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (cores / active.max(1)).clamp(1, work / (PARALLEL_MIN_SERIES / 2))
+}
+
+/// Reads the points in `range` of block series `work`, on `threads` threads. Each
+/// thread takes a contiguous share and sorts its parts by labels (stably), so the
+/// shares concatenated in order keep the oldest-write-first order of equal series.
+fn read_block_parts(
+    work: &[(&Block, u32)],
+    range: TimeRange,
+    threads: usize,
+) -> Result<Vec<Vec<Part>>, StorageError> {
+    let read = |share: &[(&Block, u32)]| -> Result<Vec<Part>, StorageError> {
+        let mut parts = Vec::with_capacity(share.len());
+        for &(b, id) in share {
+            if let Some(entry) = b.series_in(id, range)? {
+                let mut pts = Vec::new();
+                b.read_points(&entry.chunks, range, &mut pts)?;
+                if !pts.is_empty() {
+                    parts.push((entry.labels, pts));
+                }
+            }
+        }
+        parts.sort_by(|a, b| cmp_labels(&a.0, &b.0));
+        Ok(parts)
+    };
+    if threads <= 1 {
+        return Ok(vec![read(work)?]);
+    }
+    let share = work.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = work
+            .chunks(share)
+            .map(|c| s.spawn(move || read(c)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
+}
+
+/// The points of one series from its parts (oldest write first), later writes winning.
+/// Parts that follow one another in time, the usual case of consecutive blocks, are
+/// concatenated into one exactly sized list.
+fn merge_parts(mut lists: Vec<Vec<Point>>) -> Vec<Point> {
+    if lists.len() == 1 {
+        return lists.pop().unwrap_or_default();
+    }
+    let ordered = lists.windows(2).all(|w| match (w[0].last(), w[1].first()) {
+        (Some(a), Some(b)) => a.t < b.t,
+        _ => false,
+    });
+    if !ordered {
+        return merge_last_wins(lists);
+    }
+    let mut out = Vec::with_capacity(lists.iter().map(Vec::len).sum());
+    for l in &lists {
+        out.extend_from_slice(l);
+    }
+    out
+}
+
+/// Whether any of `chunks` holds a point in `range`. A chunk whose first or last
+/// point is in the range does; one spanning the whole range must be decoded to tell.
+fn has_point_in(b: &Block, chunks: &[ChunkMeta], range: TimeRange) -> Result<bool, StorageError> {
+    for c in chunks.iter().filter(|c| range.overlaps(c.min_t, c.max_t)) {
+        if range.contains(c.min_t) || range.contains(c.max_t) {
+            return Ok(true);
+        }
+        let mut pts = Vec::new();
+        b.read_points(std::slice::from_ref(c), range, &mut pts)?;
+        if !pts.is_empty() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// What one select reads: the blocks and frozen heads of the moment, and the head's
+/// matching series.
+struct ReadSnapshot {
+    blocks: Arc<Vec<Arc<Block>>>,
+    frozen: Vec<Arc<Frozen>>,
+    head: Vec<Part>,
+}
 
 impl Inner {
-    /// Calls `f` for every matching series in every source, oldest write first, with
-    /// its points in `range`.
-    pub(super) fn visit(
-        &self,
-        matchers: &[Matcher],
-        range: TimeRange,
-        f: &mut dyn FnMut(&Labels, Vec<Point>),
-    ) -> Result<(), StorageError> {
+    /// The blocks and frozen heads, with the head's matching series read, all under
+    /// the cut lock, so no sample is seen twice or missed.
+    fn read_snapshot(&self, matchers: &[Matcher], range: TimeRange) -> ReadSnapshot {
         // The head is read under the cut lock, so none of its samples can move to a
         // frozen head we did not snapshot; blocks and frozen heads are immutable and
         // read after releasing it, so a long query never holds up a cut (and appenders).
-        let (blocks, frozen, head) = {
+        let _no_cut = self.cut_lock.read();
+        let (blocks, frozen) = self.snapshot();
+        let mut head = Vec::new();
+        self.head
+            .select(matchers, range, |l, p| head.push((l.clone(), p)));
+        ReadSnapshot {
+            blocks,
+            frozen,
+            head,
+        }
+    }
+
+    /// Every part of every matching series, oldest write first: blocks, frozen heads,
+    /// then the head.
+    fn parts(&self, matchers: &[Matcher], range: TimeRange) -> Result<Vec<Part>, StorageError> {
+        let (_active, active) = ActiveSelect::enter();
+        let ReadSnapshot {
+            blocks,
+            frozen,
+            head,
+        } = self.read_snapshot(matchers, range);
+        let mut work: Vec<(&Block, u32)> = Vec::new();
+        for b in blocks
+            .iter()
+            .filter(|b| range.overlaps(b.meta().min_t, b.meta().max_t))
+        {
+            work.extend(
+                crate::index::select(&**b, matchers)
+                    .into_iter()
+                    .map(|id| (&**b, id)),
+            );
+        }
+        let threads = decode_threads(work.len(), active);
+        let mut parts: Vec<Part> = read_block_parts(&work, range, threads)?
+            .into_iter()
+            .flatten()
+            .collect();
+        for fz in &frozen {
+            for s in fz
+                .series
+                .iter()
+                .filter(|s| Matcher::all_match(matchers, &s.labels))
+            {
+                let pts = s.points_in(range);
+                if !pts.is_empty() {
+                    parts.push((s.labels.clone(), pts));
+                }
+            }
+        }
+        parts.extend(head);
+        Ok(parts)
+    }
+
+    /// Calls `f` for the labels of every matching series in every source with data in
+    /// `range`, without reading block points.
+    fn visit_labels(
+        &self,
+        matchers: &[Matcher],
+        range: TimeRange,
+        f: &mut dyn FnMut(&Labels),
+    ) -> Result<(), StorageError> {
+        let (blocks, frozen) = {
             let _no_cut = self.cut_lock.read();
-            let (blocks, frozen) = self.snapshot();
-            let mut head = Vec::new();
-            self.head
-                .select(matchers, range, |l, p| head.push((l.clone(), p)));
-            (blocks, frozen, head)
+            self.head.series(matchers, range, |l| f(l));
+            self.snapshot()
         };
         for b in blocks
             .iter()
@@ -30,10 +211,8 @@ impl Inner {
         {
             for id in crate::index::select(&**b, matchers) {
                 if let Some(entry) = b.series_in(id, range)? {
-                    let mut pts = Vec::new();
-                    b.read_points(&entry.chunks, range, &mut pts)?;
-                    if !pts.is_empty() {
-                        f(&entry.labels, pts);
+                    if has_point_in(b, &entry.chunks, range)? {
+                        f(&entry.labels);
                     }
                 }
             }
@@ -44,14 +223,10 @@ impl Inner {
                 .iter()
                 .filter(|s| Matcher::all_match(matchers, &s.labels))
             {
-                let pts = s.points_in(range);
-                if !pts.is_empty() {
-                    f(&s.labels, pts);
+                if !s.points_in(range).is_empty() {
+                    f(&s.labels);
                 }
             }
-        }
-        for (labels, points) in head {
-            f(&labels, points);
         }
         Ok(())
     }
@@ -59,11 +234,10 @@ impl Inner {
 
 impl Querier for Tsdb {
     fn select(&self, matchers: &[Matcher], range: TimeRange) -> Result<Vec<Series>, StorageError> {
-        // Every part found, oldest write first; a stable sort by labels keeps that
-        // order among the parts of one series, for merging.
-        let mut parts: Vec<(Labels, Vec<Point>)> = Vec::new();
-        self.inner
-            .visit(matchers, range, &mut |l, pts| parts.push((l.clone(), pts)))?;
+        // A stable sort by labels keeps the oldest-write-first order among the parts
+        // of one series, for merging; the decoding threads' shares arrive sorted, so
+        // this mostly merges runs.
+        let mut parts = self.inner.parts(matchers, range)?;
         parts.sort_by(|a, b| cmp_labels(&a.0, &b.0));
         let mut out: Vec<Series> = Vec::with_capacity(parts.len());
         let mut parts = parts.into_iter().peekable();
@@ -74,7 +248,7 @@ impl Querier for Tsdb {
             }
             out.push(Series {
                 labels,
-                points: merge_last_wins(lists),
+                points: merge_parts(lists),
             });
         }
         Ok(out)
@@ -82,7 +256,7 @@ impl Querier for Tsdb {
 
     fn series(&self, matchers: &[Matcher], range: TimeRange) -> Result<Vec<Labels>, StorageError> {
         let mut found = BTreeSet::new();
-        self.inner.visit(matchers, range, &mut |l, _| {
+        self.inner.visit_labels(matchers, range, &mut |l| {
             if !found.contains(l) {
                 found.insert(l.clone());
             }
@@ -189,5 +363,127 @@ impl Inner {
     fn snapshot(&self) -> (Arc<Vec<Arc<Block>>>, Vec<Arc<Frozen>>) {
         let r = self.readable.read();
         (r.blocks.clone(), r.frozen.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(i: usize) -> Labels {
+        Labels::new([("__name__", "m".to_owned()), ("i", i.to_string())]).unwrap()
+    }
+
+    fn write(db: &Tsdb, series: std::ops::Range<usize>, times: std::ops::Range<i64>, v: f64) {
+        let samples = series
+            .flat_map(|i| {
+                times.clone().map(move |t| strata_core::Sample {
+                    labels: labels(i),
+                    t: t * 1000,
+                    v: v + i as f64,
+                })
+            })
+            .collect();
+        db.append(&WriteBatch {
+            samples,
+            metadata: vec![],
+        })
+        .unwrap();
+    }
+
+    fn open(dir: &Path) -> Tsdb {
+        let opts = Options {
+            wal_sync: crate::WalSync::Off,
+            retention: None,
+            maintenance_interval: Duration::from_secs(3600),
+            ..Options::default()
+        };
+        Tsdb::open(dir, opts).unwrap()
+    }
+
+    /// Two overlapping blocks and the head: the later write wins on shared timestamps,
+    /// whether the blocks are decoded on one thread or several.
+    #[test]
+    fn parallel_and_serial_block_reads_agree_and_later_writes_win() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = open(dir.path());
+        let n = 3 * PARALLEL_MIN_SERIES;
+        write(&db, 0..n, 0..10, 0.0);
+        db.flush().unwrap();
+        write(&db, 0..n, 5..15, 0.5);
+        db.flush().unwrap();
+        write(&db, 0..10, 20..21, 0.25);
+
+        let range = TimeRange::new(3_000, 20_000);
+        let snapshot = db.inner.read_snapshot(&[], range);
+        let work: Vec<(&Block, u32)> = snapshot
+            .blocks
+            .iter()
+            .flat_map(|b| (0..b.num_series() as u32).map(move |id| (&**b, id)))
+            .collect();
+        let sorted = |shares: Vec<Vec<Part>>| {
+            let mut all: Vec<Part> = shares.into_iter().flatten().collect();
+            all.sort_by(|a, b| cmp_labels(&a.0, &b.0));
+            all
+        };
+        let serial = sorted(read_block_parts(&work, range, 1).unwrap());
+        assert_eq!(serial.len(), 2 * n);
+        assert_eq!(sorted(read_block_parts(&work, range, 3).unwrap()), serial);
+
+        let got = db.select(&[], range).unwrap();
+        assert_eq!(got.len(), n);
+        let mut want: Vec<Labels> = (0..n).map(labels).collect();
+        want.sort();
+        for (s, l) in got.iter().zip(&want) {
+            assert_eq!(&s.labels, l);
+            let i: f64 = l.get("i").unwrap().parse().unwrap();
+            let mut expect: Vec<Point> = (3..15)
+                .map(|t| Point {
+                    t: t * 1000,
+                    v: if t < 5 { i } else { i + 0.5 },
+                })
+                .collect();
+            if i < 10.0 {
+                expect.push(Point {
+                    t: 20_000,
+                    v: i + 0.25,
+                });
+            }
+            assert_eq!(s.points, expect, "series {l}");
+        }
+    }
+
+    /// `series` reports a series only when it has a point in the range, even when a
+    /// block chunk spans the range without a point inside it.
+    #[test]
+    fn series_needs_a_point_in_the_range() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = open(dir.path());
+        let samples = [0, 100]
+            .iter()
+            .map(|&t| strata_core::Sample {
+                labels: labels(1),
+                t: t * 1000,
+                v: 1.0,
+            })
+            .collect();
+        db.append(&WriteBatch {
+            samples,
+            metadata: vec![],
+        })
+        .unwrap();
+        db.flush().unwrap();
+        assert!(db
+            .series(&[], TimeRange::new(10_000, 90_000))
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            db.series(&[], TimeRange::new(10_000, 100_000)).unwrap(),
+            vec![labels(1)]
+        );
+        assert!(db
+            .select(&[], TimeRange::new(10_000, 90_000))
+            .unwrap()
+            .is_empty());
     }
 }
