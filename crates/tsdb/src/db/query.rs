@@ -6,8 +6,8 @@
 //! query's cost, and each block series decodes independently of the others.
 
 use super::*;
-use crate::block::ChunkMeta;
 use crate::order::cmp_labels;
+use crate::block::ChunkMeta;
 use std::sync::atomic::AtomicUsize;
 
 /// One series' points from one source.
@@ -49,9 +49,8 @@ fn decode_threads(work: usize, active: usize) -> usize {
     (cores / active.max(1)).clamp(1, work / (PARALLEL_MIN_SERIES / 2))
 }
 
-/// Reads the points in `range` of block series `work`, on `threads` threads. Each
-/// thread takes a contiguous share and sorts its parts by labels (stably), so the
-/// shares concatenated in order keep the oldest-write-first order of equal series.
+/// Reads the points in `range` of block series `work`, on `threads` threads, each
+/// taking a contiguous share: the shares concatenated are in the order of `work`.
 fn read_block_parts(
     work: &[(&Block, u32)],
     range: TimeRange,
@@ -68,7 +67,6 @@ fn read_block_parts(
                 }
             }
         }
-        parts.sort_by(|a, b| cmp_labels(&a.0, &b.0));
         Ok(parts)
     };
     if threads <= 1 {
@@ -85,6 +83,27 @@ fn read_block_parts(
             .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
             .collect()
     })
+}
+
+/// A byte string whose plain byte order is the order of label sets (label by label,
+/// name then value, as `Labels`' `Ord`): each string with bytes 0 and 1 escaped as `1 1`
+/// and `1 2`, then ended by a 0, which sorts before every byte of an escaped string,
+/// so a string sorts before its extensions and a set before its extensions.
+fn label_order_key(labels: &Labels) -> Vec<u8> {
+    let mut key = Vec::with_capacity(labels.as_bytes().len() + 8);
+    for l in labels.iter() {
+        for s in [l.name, l.value] {
+            for &b in s.as_bytes() {
+                if b <= 1 {
+                    key.extend_from_slice(&[1, b + 1]);
+                } else {
+                    key.push(b);
+                }
+            }
+            key.push(0);
+        }
+    }
+    key
 }
 
 /// The points of one series from its parts (oldest write first), later writes winning.
@@ -234,11 +253,12 @@ impl Inner {
 
 impl Querier for Tsdb {
     fn select(&self, matchers: &[Matcher], range: TimeRange) -> Result<Vec<Series>, StorageError> {
-        // A stable sort by labels keeps the oldest-write-first order among the parts
-        // of one series, for merging; the decoding threads' shares arrive sorted, so
-        // this mostly merges runs.
+        // Parts of one series are brought together by a stable sort on their encoded
+        // labels (a plain memcmp, and each block's series already come in that order),
+        // which keeps their oldest-write-first order for merging. Only the merged
+        // series are then put in label order, comparing precomputed keys.
         let mut parts = self.inner.parts(matchers, range)?;
-        parts.sort_by(|a, b| cmp_labels(&a.0, &b.0));
+        parts.sort_by(|a, b| series_order(&a.0, &b.0));
         let mut out: Vec<Series> = Vec::with_capacity(parts.len());
         let mut parts = parts.into_iter().peekable();
         while let Some((labels, points)) = parts.next() {
@@ -251,17 +271,17 @@ impl Querier for Tsdb {
                 points: merge_parts(lists),
             });
         }
+        out.sort_by_cached_key(|s| label_order_key(&s.labels));
         Ok(out)
     }
 
     fn series(&self, matchers: &[Matcher], range: TimeRange) -> Result<Vec<Labels>, StorageError> {
-        let mut found = BTreeSet::new();
-        self.inner.visit_labels(matchers, range, &mut |l| {
-            if !found.contains(l) {
-                found.insert(l.clone());
-            }
-        })?;
-        Ok(found.into_iter().collect())
+        let mut found = Vec::new();
+        self.inner
+            .visit_labels(matchers, range, &mut |l| found.push(l.clone()))?;
+        found.sort_unstable_by(cmp_labels);
+        found.dedup();
+        Ok(found)
     }
 
     fn label_names(
@@ -369,6 +389,7 @@ impl Inner {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn labels(i: usize) -> Labels {
         Labels::new([("__name__", "m".to_owned()), ("i", i.to_string())]).unwrap()
@@ -423,7 +444,7 @@ mod tests {
             .collect();
         let sorted = |shares: Vec<Vec<Part>>| {
             let mut all: Vec<Part> = shares.into_iter().flatten().collect();
-            all.sort_by(|a, b| cmp_labels(&a.0, &b.0));
+            all.sort_by(|a, b| series_order(&a.0, &b.0));
             all
         };
         let serial = sorted(read_block_parts(&work, range, 1).unwrap());
@@ -450,6 +471,21 @@ mod tests {
                 });
             }
             assert_eq!(s.points, expect, "series {l}");
+        }
+    }
+
+    fn label_sets() -> impl Strategy<Value = Labels> {
+        // Few names and values, with the escaped bytes, prefixes of one another and
+        // non-ASCII, so that equal prefixes and every escape are common.
+        let value = prop_oneof!["[ab]{0,3}", "[a\u{0}\u{1}\u{2}é]{0,3}"];
+        proptest::collection::btree_map("[ab_]{1,2}", value, 0..4)
+            .prop_map(|m| Labels::new(m.iter().map(|(k, v)| (k.as_str(), v.as_str()))).unwrap())
+    }
+
+    proptest! {
+        #[test]
+        fn order_keys_sort_as_label_sets(a in label_sets(), b in label_sets()) {
+            prop_assert_eq!(label_order_key(&a).cmp(&label_order_key(&b)), a.cmp(&b));
         }
     }
 
