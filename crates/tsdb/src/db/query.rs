@@ -6,12 +6,46 @@
 //! query's cost, and each block series decodes independently of the others.
 
 use super::*;
-use crate::order::cmp_labels;
 use crate::block::ChunkMeta;
+use crate::order::cmp_labels;
 use std::sync::atomic::AtomicUsize;
 
-/// One series' points from one source.
-type Part = (Labels, Vec<Point>);
+/// One series' points from one source: a span of one of the select's point buffers.
+/// Decoding threads append every series to one buffer each, rather than allocating a
+/// list per series that would be copied again when the parts are merged.
+#[derive(Debug, Clone, PartialEq)]
+struct Part {
+    labels: Labels,
+    buffer: usize,
+    span: std::ops::Range<usize>,
+}
+
+/// The parts of a select and the buffers holding their points.
+#[derive(Debug, Default)]
+struct Parts {
+    parts: Vec<Part>,
+    buffers: Vec<Vec<Point>>,
+}
+
+impl Parts {
+    /// Adds a part that owns its points (frozen heads, the head).
+    fn push_owned(&mut self, labels: Labels, points: Vec<Point>) {
+        self.parts.push(Part {
+            labels,
+            buffer: self.buffers.len(),
+            span: 0..points.len(),
+        });
+        self.buffers.push(points);
+    }
+
+    /// Adds the parts decoded into `buffer`, whose spans point into it.
+    fn append_decoded(&mut self, parts: Vec<Part>, buffer: Vec<Point>) {
+        let b = self.buffers.len();
+        self.parts
+            .extend(parts.into_iter().map(|p| Part { buffer: b, ..p }));
+        self.buffers.push(buffer);
+    }
+}
 
 /// Block series fewer than this are decoded on the calling thread: starting a thread
 /// costs about as much as decoding a few hundred short series.
@@ -50,39 +84,50 @@ fn decode_threads(work: usize, active: usize) -> usize {
 }
 
 /// Reads the points in `range` of block series `work`, on `threads` threads, each
-/// taking a contiguous share: the shares concatenated are in the order of `work`.
+/// taking a contiguous share into its own buffer: the parts come in the order of `work`.
 fn read_block_parts(
     work: &[(&Block, u32)],
     range: TimeRange,
     threads: usize,
-) -> Result<Vec<Vec<Part>>, StorageError> {
-    let read = |share: &[(&Block, u32)]| -> Result<Vec<Part>, StorageError> {
+    out: &mut Parts,
+) -> Result<(), StorageError> {
+    let read = |share: &[(&Block, u32)]| -> Result<(Vec<Part>, Vec<Point>), StorageError> {
         let mut parts = Vec::with_capacity(share.len());
+        let mut buffer = Vec::new();
         for &(b, id) in share {
             if let Some(entry) = b.series_in(id, range)? {
-                let mut pts = Vec::new();
-                b.read_points(&entry.chunks, range, &mut pts)?;
-                if !pts.is_empty() {
-                    parts.push((entry.labels, pts));
+                let start = buffer.len();
+                b.read_points(&entry.chunks, range, &mut buffer)?;
+                if buffer.len() > start {
+                    parts.push(Part {
+                        labels: entry.labels,
+                        buffer: 0,
+                        span: start..buffer.len(),
+                    });
                 }
             }
         }
-        Ok(parts)
+        Ok((parts, buffer))
     };
-    if threads <= 1 {
-        return Ok(vec![read(work)?]);
+    let shares = if threads <= 1 {
+        vec![read(work)?]
+    } else {
+        let share = work.len().div_ceil(threads);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = work
+                .chunks(share)
+                .map(|c| s.spawn(move || read(c)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect::<Result<Vec<_>, _>>()
+        })?
+    };
+    for (parts, buffer) in shares {
+        out.append_decoded(parts, buffer);
     }
-    let share = work.len().div_ceil(threads);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = work
-            .chunks(share)
-            .map(|c| s.spawn(move || read(c)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
-    })
+    Ok(())
 }
 
 /// A byte string whose plain byte order is the order of label sets (label by label,
@@ -109,19 +154,16 @@ fn label_order_key(labels: &Labels) -> Vec<u8> {
 /// The points of one series from its parts (oldest write first), later writes winning.
 /// Parts that follow one another in time, the usual case of consecutive blocks, are
 /// concatenated into one exactly sized list.
-fn merge_parts(mut lists: Vec<Vec<Point>>) -> Vec<Point> {
-    if lists.len() == 1 {
-        return lists.pop().unwrap_or_default();
-    }
+fn merge_parts(lists: &[&[Point]]) -> Vec<Point> {
     let ordered = lists.windows(2).all(|w| match (w[0].last(), w[1].first()) {
         (Some(a), Some(b)) => a.t < b.t,
         _ => false,
     });
     if !ordered {
-        return merge_last_wins(lists);
+        return merge_last_wins(lists.iter().map(|l| l.to_vec()).collect());
     }
-    let mut out = Vec::with_capacity(lists.iter().map(Vec::len).sum());
-    for l in &lists {
+    let mut out = Vec::with_capacity(lists.iter().map(|l| l.len()).sum());
+    for l in lists {
         out.extend_from_slice(l);
     }
     out
@@ -148,7 +190,7 @@ fn has_point_in(b: &Block, chunks: &[ChunkMeta], range: TimeRange) -> Result<boo
 struct ReadSnapshot {
     blocks: Arc<Vec<Arc<Block>>>,
     frozen: Vec<Arc<Frozen>>,
-    head: Vec<Part>,
+    head: Vec<(Labels, Vec<Point>)>,
 }
 
 impl Inner {
@@ -172,7 +214,7 @@ impl Inner {
 
     /// Every part of every matching series, oldest write first: blocks, frozen heads,
     /// then the head.
-    fn parts(&self, matchers: &[Matcher], range: TimeRange) -> Result<Vec<Part>, StorageError> {
+    fn parts(&self, matchers: &[Matcher], range: TimeRange) -> Result<Parts, StorageError> {
         let (_active, active) = ActiveSelect::enter();
         let ReadSnapshot {
             blocks,
@@ -190,11 +232,8 @@ impl Inner {
                     .map(|id| (&**b, id)),
             );
         }
-        let threads = decode_threads(work.len(), active);
-        let mut parts: Vec<Part> = read_block_parts(&work, range, threads)?
-            .into_iter()
-            .flatten()
-            .collect();
+        let mut parts = Parts::default();
+        read_block_parts(&work, range, decode_threads(work.len(), active), &mut parts)?;
         for fz in &frozen {
             for s in fz
                 .series
@@ -203,11 +242,13 @@ impl Inner {
             {
                 let pts = s.points_in(range);
                 if !pts.is_empty() {
-                    parts.push((s.labels.clone(), pts));
+                    parts.push_owned(s.labels.clone(), pts);
                 }
             }
         }
-        parts.extend(head);
+        for (labels, points) in head {
+            parts.push_owned(labels, points);
+        }
         Ok(parts)
     }
 
@@ -257,18 +298,17 @@ impl Querier for Tsdb {
         // labels (a plain memcmp, and each block's series already come in that order),
         // which keeps their oldest-write-first order for merging. Only the merged
         // series are then put in label order, comparing precomputed keys.
-        let mut parts = self.inner.parts(matchers, range)?;
-        parts.sort_by(|a, b| series_order(&a.0, &b.0));
+        let Parts { mut parts, buffers } = self.inner.parts(matchers, range)?;
+        let points = |p: &Part| &buffers[p.buffer][p.span.clone()];
+        parts.sort_by(|a, b| series_order(&a.labels, &b.labels));
         let mut out: Vec<Series> = Vec::with_capacity(parts.len());
-        let mut parts = parts.into_iter().peekable();
-        while let Some((labels, points)) = parts.next() {
-            let mut lists = vec![points];
-            while let Some((_, more)) = parts.next_if(|(next, _)| *next == labels) {
-                lists.push(more);
-            }
+        let mut lists: Vec<&[Point]> = Vec::new();
+        for group in parts.chunk_by(|a, b| a.labels == b.labels) {
+            lists.clear();
+            lists.extend(group.iter().map(points));
             out.push(Series {
-                labels,
-                points: merge_parts(lists),
+                labels: group[0].labels.clone(),
+                points: merge_parts(&lists),
             });
         }
         out.sort_by_cached_key(|s| label_order_key(&s.labels));
@@ -422,8 +462,8 @@ mod tests {
         Tsdb::open(dir, opts).unwrap()
     }
 
-    /// Two overlapping blocks and the head: the later write wins on shared timestamps,
-    /// whether the blocks are decoded on one thread or several.
+    /// Blocks that overlap (the later write wins on shared timestamps) or follow one
+    /// another, and the head, whether the blocks are decoded on one thread or several.
     #[test]
     fn parallel_and_serial_block_reads_agree_and_later_writes_win() {
         let dir = tempfile::tempdir().unwrap();
@@ -431,7 +471,9 @@ mod tests {
         let n = 3 * PARALLEL_MIN_SERIES;
         write(&db, 0..n, 0..10, 0.0);
         db.flush().unwrap();
-        write(&db, 0..n, 5..15, 0.5);
+        // The first half is overwritten in part; the second half continues.
+        write(&db, 0..n / 2, 5..15, 0.5);
+        write(&db, n / 2..n, 10..15, 0.5);
         db.flush().unwrap();
         write(&db, 0..10, 20..21, 0.25);
 
@@ -442,14 +484,22 @@ mod tests {
             .iter()
             .flat_map(|b| (0..b.num_series() as u32).map(move |id| (&**b, id)))
             .collect();
-        let sorted = |shares: Vec<Vec<Part>>| {
-            let mut all: Vec<Part> = shares.into_iter().flatten().collect();
-            all.sort_by(|a, b| series_order(&a.0, &b.0));
-            all
+        // Each part's labels and points, in the order read.
+        let read = |threads: usize| {
+            let mut parts = Parts::default();
+            read_block_parts(&work, range, threads, &mut parts).unwrap();
+            parts
+                .parts
+                .iter()
+                .map(|p| {
+                    let points = parts.buffers[p.buffer][p.span.clone()].to_vec();
+                    (p.labels.clone(), points)
+                })
+                .collect::<Vec<_>>()
         };
-        let serial = sorted(read_block_parts(&work, range, 1).unwrap());
+        let serial = read(1);
         assert_eq!(serial.len(), 2 * n);
-        assert_eq!(sorted(read_block_parts(&work, range, 3).unwrap()), serial);
+        assert_eq!(read(3), serial);
 
         let got = db.select(&[], range).unwrap();
         assert_eq!(got.len(), n);
@@ -461,7 +511,11 @@ mod tests {
             let mut expect: Vec<Point> = (3..15)
                 .map(|t| Point {
                     t: t * 1000,
-                    v: if t < 5 { i } else { i + 0.5 },
+                    v: if t < 5 || (t < 10 && i >= (n / 2) as f64) {
+                        i
+                    } else {
+                        i + 0.5
+                    },
                 })
                 .collect();
             if i < 10.0 {
