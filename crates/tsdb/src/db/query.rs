@@ -1,134 +1,17 @@
 //! The read path: sources (blocks, frozen heads, the head) visited oldest write first
 //! and merged so that later writes win; discovery answered per source.
 //!
-//! `select` decodes block series on several threads when the selection is large and
-//! the cores are not already busy with other queries: decoding chunks is most of a big
-//! query's cost, and each block series decodes independently of the others.
+//! Decoding is not spread over threads here: measured on the query bench, the points
+//! allocated by short-lived decoding threads were returned to the OS by glibc's
+//! allocator after each query and faulted in again by the next, which cost more than
+//! the second core saved.
 
 use super::*;
 use crate::block::ChunkMeta;
 use crate::order::cmp_labels;
-use std::sync::atomic::AtomicUsize;
 
-/// One series' points from one source: a span of one of the select's point buffers.
-/// Decoding threads append every series to one buffer each, rather than allocating a
-/// list per series that would be copied again when the parts are merged.
-#[derive(Debug, Clone, PartialEq)]
-struct Part {
-    labels: Labels,
-    buffer: usize,
-    span: std::ops::Range<usize>,
-}
-
-/// The parts of a select and the buffers holding their points.
-#[derive(Debug, Default)]
-struct Parts {
-    parts: Vec<Part>,
-    buffers: Vec<Vec<Point>>,
-}
-
-impl Parts {
-    /// Adds a part that owns its points (frozen heads, the head).
-    fn push_owned(&mut self, labels: Labels, points: Vec<Point>) {
-        self.parts.push(Part {
-            labels,
-            buffer: self.buffers.len(),
-            span: 0..points.len(),
-        });
-        self.buffers.push(points);
-    }
-
-    /// Adds the parts decoded into `buffer`, whose spans point into it.
-    fn append_decoded(&mut self, parts: Vec<Part>, buffer: Vec<Point>) {
-        let b = self.buffers.len();
-        self.parts
-            .extend(parts.into_iter().map(|p| Part { buffer: b, ..p }));
-        self.buffers.push(buffer);
-    }
-}
-
-/// Block series fewer than this are decoded on the calling thread: starting a thread
-/// costs about as much as decoding a few hundred short series.
-const PARALLEL_MIN_SERIES: usize = 1024;
-
-/// Selects running now, across the store: parallel decoding only uses the cores that
-/// other queries leave free, so many concurrent queries never oversubscribe them.
-static ACTIVE_SELECTS: AtomicUsize = AtomicUsize::new(0);
-
-/// Counts a running select for as long as it lives.
-struct ActiveSelect;
-
-impl ActiveSelect {
-    /// Registers a select; returns it with the number of selects now running.
-    fn enter() -> (ActiveSelect, usize) {
-        (
-            ActiveSelect,
-            ACTIVE_SELECTS.fetch_add(1, Ordering::Relaxed) + 1,
-        )
-    }
-}
-
-impl Drop for ActiveSelect {
-    fn drop(&mut self) {
-        ACTIVE_SELECTS.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-/// Threads to decode `work` block series with while `active` selects run.
-fn decode_threads(work: usize, active: usize) -> usize {
-    if work < PARALLEL_MIN_SERIES {
-        return 1;
-    }
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    (cores / active.max(1)).clamp(1, work / (PARALLEL_MIN_SERIES / 2))
-}
-
-/// Reads the points in `range` of block series `work`, on `threads` threads, each
-/// taking a contiguous share into its own buffer: the parts come in the order of `work`.
-fn read_block_parts(
-    work: &[(&Block, u32)],
-    range: TimeRange,
-    threads: usize,
-    out: &mut Parts,
-) -> Result<(), StorageError> {
-    let read = |share: &[(&Block, u32)]| -> Result<(Vec<Part>, Vec<Point>), StorageError> {
-        let mut parts = Vec::with_capacity(share.len());
-        let mut buffer = Vec::new();
-        for &(b, id) in share {
-            if let Some(entry) = b.series_in(id, range)? {
-                let start = buffer.len();
-                b.read_points(&entry.chunks, range, &mut buffer)?;
-                if buffer.len() > start {
-                    parts.push(Part {
-                        labels: entry.labels,
-                        buffer: 0,
-                        span: start..buffer.len(),
-                    });
-                }
-            }
-        }
-        Ok((parts, buffer))
-    };
-    let shares = if threads <= 1 {
-        vec![read(work)?]
-    } else {
-        let share = work.len().div_ceil(threads);
-        std::thread::scope(|s| {
-            let handles: Vec<_> = work
-                .chunks(share)
-                .map(|c| s.spawn(move || read(c)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                .collect::<Result<Vec<_>, _>>()
-        })?
-    };
-    for (parts, buffer) in shares {
-        out.append_decoded(parts, buffer);
-    }
-    Ok(())
-}
+/// One series' points from one source.
+type Part = (Labels, Vec<Point>);
 
 /// A byte string whose plain byte order is the order of label sets (label by label,
 /// name then value, as `Labels`' `Ord`): each string with bytes 0 and 1 escaped as `1 1`
@@ -149,24 +32,6 @@ fn label_order_key(labels: &Labels) -> Vec<u8> {
         }
     }
     key
-}
-
-/// The points of one series from its parts (oldest write first), later writes winning.
-/// Parts that follow one another in time, the usual case of consecutive blocks, are
-/// concatenated into one exactly sized list.
-fn merge_parts(lists: &[&[Point]]) -> Vec<Point> {
-    let ordered = lists.windows(2).all(|w| match (w[0].last(), w[1].first()) {
-        (Some(a), Some(b)) => a.t < b.t,
-        _ => false,
-    });
-    if !ordered {
-        return merge_last_wins(lists.iter().map(|l| l.to_vec()).collect());
-    }
-    let mut out = Vec::with_capacity(lists.iter().map(|l| l.len()).sum());
-    for l in lists {
-        out.extend_from_slice(l);
-    }
-    out
 }
 
 /// Whether any of `chunks` holds a point in `range`. A chunk whose first or last
@@ -214,26 +79,27 @@ impl Inner {
 
     /// Every part of every matching series, oldest write first: blocks, frozen heads,
     /// then the head.
-    fn parts(&self, matchers: &[Matcher], range: TimeRange) -> Result<Parts, StorageError> {
-        let (_active, active) = ActiveSelect::enter();
+    fn parts(&self, matchers: &[Matcher], range: TimeRange) -> Result<Vec<Part>, StorageError> {
         let ReadSnapshot {
             blocks,
             frozen,
             head,
         } = self.read_snapshot(matchers, range);
-        let mut work: Vec<(&Block, u32)> = Vec::new();
+        let mut parts = Vec::new();
         for b in blocks
             .iter()
             .filter(|b| range.overlaps(b.meta().min_t, b.meta().max_t))
         {
-            work.extend(
-                crate::index::select(&**b, matchers)
-                    .into_iter()
-                    .map(|id| (&**b, id)),
-            );
+            for id in crate::index::select(&**b, matchers) {
+                if let Some(entry) = b.series_in(id, range)? {
+                    let mut pts = Vec::new();
+                    b.read_points(&entry.chunks, range, &mut pts)?;
+                    if !pts.is_empty() {
+                        parts.push((entry.labels, pts));
+                    }
+                }
+            }
         }
-        let mut parts = Parts::default();
-        read_block_parts(&work, range, decode_threads(work.len(), active), &mut parts)?;
         for fz in &frozen {
             for s in fz
                 .series
@@ -242,13 +108,11 @@ impl Inner {
             {
                 let pts = s.points_in(range);
                 if !pts.is_empty() {
-                    parts.push_owned(s.labels.clone(), pts);
+                    parts.push((s.labels.clone(), pts));
                 }
             }
         }
-        for (labels, points) in head {
-            parts.push_owned(labels, points);
-        }
+        parts.extend(head);
         Ok(parts)
     }
 
@@ -298,17 +162,18 @@ impl Querier for Tsdb {
         // labels (a plain memcmp, and each block's series already come in that order),
         // which keeps their oldest-write-first order for merging. Only the merged
         // series are then put in label order, comparing precomputed keys.
-        let Parts { mut parts, buffers } = self.inner.parts(matchers, range)?;
-        let points = |p: &Part| &buffers[p.buffer][p.span.clone()];
-        parts.sort_by(|a, b| series_order(&a.labels, &b.labels));
+        let mut parts = self.inner.parts(matchers, range)?;
+        parts.sort_by(|a, b| series_order(&a.0, &b.0));
         let mut out: Vec<Series> = Vec::with_capacity(parts.len());
-        let mut lists: Vec<&[Point]> = Vec::new();
-        for group in parts.chunk_by(|a, b| a.labels == b.labels) {
-            lists.clear();
-            lists.extend(group.iter().map(points));
+        let mut parts = parts.into_iter().peekable();
+        while let Some((labels, points)) = parts.next() {
+            let mut lists = vec![points];
+            while let Some((_, more)) = parts.next_if(|(next, _)| *next == labels) {
+                lists.push(more);
+            }
             out.push(Series {
-                labels: group[0].labels.clone(),
-                points: merge_parts(&lists),
+                labels,
+                points: merge_last_wins(lists),
             });
         }
         out.sort_by_cached_key(|s| label_order_key(&s.labels));
@@ -463,12 +328,12 @@ mod tests {
     }
 
     /// Blocks that overlap (the later write wins on shared timestamps) or follow one
-    /// another, and the head, whether the blocks are decoded on one thread or several.
+    /// another, and the head.
     #[test]
-    fn parallel_and_serial_block_reads_agree_and_later_writes_win() {
+    fn parts_of_blocks_and_head_merge_with_later_writes_winning() {
         let dir = tempfile::tempdir().unwrap();
         let db = open(dir.path());
-        let n = 3 * PARALLEL_MIN_SERIES;
+        let n = 300;
         write(&db, 0..n, 0..10, 0.0);
         db.flush().unwrap();
         // The first half is overwritten in part; the second half continues.
@@ -478,29 +343,6 @@ mod tests {
         write(&db, 0..10, 20..21, 0.25);
 
         let range = TimeRange::new(3_000, 20_000);
-        let snapshot = db.inner.read_snapshot(&[], range);
-        let work: Vec<(&Block, u32)> = snapshot
-            .blocks
-            .iter()
-            .flat_map(|b| (0..b.num_series() as u32).map(move |id| (&**b, id)))
-            .collect();
-        // Each part's labels and points, in the order read.
-        let read = |threads: usize| {
-            let mut parts = Parts::default();
-            read_block_parts(&work, range, threads, &mut parts).unwrap();
-            parts
-                .parts
-                .iter()
-                .map(|p| {
-                    let points = parts.buffers[p.buffer][p.span.clone()].to_vec();
-                    (p.labels.clone(), points)
-                })
-                .collect::<Vec<_>>()
-        };
-        let serial = read(1);
-        assert_eq!(serial.len(), 2 * n);
-        assert_eq!(read(3), serial);
-
         let got = db.select(&[], range).unwrap();
         assert_eq!(got.len(), n);
         let mut want: Vec<Labels> = (0..n).map(labels).collect();
