@@ -130,8 +130,12 @@ impl Evaluator<'_> {
         let series = self.select(vs, range)?;
         let points = series.iter().map(|s| s.points.len()).sum();
         let mut steps = step_buffers(n, series.len(), points);
-        for (id, ser) in series.iter().enumerate() {
+        let mut labels = Vec::with_capacity(series.len());
+        // Each series' points are dropped once read: a big selection's points and its
+        // step vectors are then never all held at once.
+        for (id, ser) in series.into_iter().enumerate() {
             self.check()?;
+            labels.push(ser.labels);
             let pts = &ser.points;
             let mut j = 0;
             for (i, step) in steps.iter_mut().enumerate() {
@@ -148,7 +152,7 @@ impl Evaluator<'_> {
             }
         }
         Ok(StepVectors {
-            series: series.into_iter().map(|s| s.labels).collect(),
+            series: labels,
             steps,
         })
     }
