@@ -18,20 +18,43 @@ type Part = (Labels, Vec<Point>);
 /// and `1 2`, then ended by a 0, which sorts before every byte of an escaped string,
 /// so a string sorts before its extensions and a set before its extensions.
 fn label_order_key(labels: &Labels) -> Vec<u8> {
-    let mut key = Vec::with_capacity(labels.as_bytes().len() + 8);
-    for l in labels.iter() {
-        for s in [l.name, l.value] {
-            for &b in s.as_bytes() {
-                if b <= 1 {
-                    key.extend_from_slice(&[1, b + 1]);
-                } else {
-                    key.push(b);
-                }
+    let bytes = labels.as_bytes();
+    let mut key = Vec::with_capacity(bytes.len() + 8);
+    // The encoded strings are walked as bytes: `Labels::iter` would check each one's
+    // UTF-8 again, which cost more than building the key.
+    let mut rest = bytes;
+    while let Some((s, r)) = next_string(rest) {
+        for &b in s {
+            if b <= 1 {
+                key.extend_from_slice(&[1, b + 1]);
+            } else {
+                key.push(b);
             }
-            key.push(0);
         }
+        key.push(0);
+        rest = r;
     }
     key
+}
+
+/// The first of the length-prefixed strings `Labels` are encoded as (`varint(len)`,
+/// bytes), and the rest; `None` at the end (or, never for a valid set, a bad length).
+fn next_string(buf: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (mut len, mut shift, mut i) = (0usize, 0u32, 0usize);
+    loop {
+        let b = *buf.get(i)?;
+        i += 1;
+        len |= usize::from(b & 0x7f) << shift;
+        if b < 0x80 {
+            break;
+        }
+        shift += 7;
+        if shift > 28 {
+            return None;
+        }
+    }
+    let end = i.checked_add(len).filter(|&e| e <= buf.len())?;
+    Some((&buf[i..end], &buf[end..]))
 }
 
 /// Whether any of `chunks` holds a point in `range`. A chunk whose first or last
@@ -371,9 +394,10 @@ mod tests {
     }
 
     fn label_sets() -> impl Strategy<Value = Labels> {
-        // Few names and values, with the escaped bytes, prefixes of one another and
-        // non-ASCII, so that equal prefixes and every escape are common.
-        let value = prop_oneof!["[ab]{0,3}", "[a\u{0}\u{1}\u{2}é]{0,3}"];
+        // Few names and values, with the escaped bytes, prefixes of one another,
+        // non-ASCII and long (two-byte lengths), so that equal prefixes and every
+        // escape are common.
+        let value = prop_oneof!["[ab]{0,3}", "[a\u{0}\u{1}\u{2}é]{0,3}", "a{126,130}"];
         proptest::collection::btree_map("[ab_]{1,2}", value, 0..4)
             .prop_map(|m| Labels::new(m.iter().map(|(k, v)| (k.as_str(), v.as_str()))).unwrap())
     }
