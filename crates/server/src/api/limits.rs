@@ -3,11 +3,6 @@
 //! blocking thread under a deadline. When the deadline passes or the client goes away,
 //! the request's cancel flag is raised so the work itself stops (the engine and the
 //! discovery loops poll it), not just the answer.
-//!
-//! Of the admitted requests, only two per core compute at a time; the others wait
-//! their turn, in order, within their deadline. A hundred queries sharing two cores
-//! finish no sooner than a hundred taking turns, but thrash the caches and the
-//! allocator on the way.
 
 use super::response::{ApiError, ErrorType};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -53,14 +48,9 @@ pub enum Refusal {
 /// The concurrency limit and the runner of blocking read work.
 pub struct Limiter {
     slots: Arc<Semaphore>,
-    /// Turns to compute: fewer than `slots` on small machines.
-    turns: Arc<Semaphore>,
     max_concurrent: usize,
     queue_timeout: Duration,
 }
-
-/// Admitted requests computing at once, per core.
-const TURNS_PER_CORE: usize = 2;
 
 /// Raises the cancel flag when the request's future is dropped (client gone, or timeout).
 struct CancelOnDrop(Arc<AtomicBool>);
@@ -74,10 +64,8 @@ impl Drop for CancelOnDrop {
 impl Limiter {
     pub fn new(max_concurrent: usize, queue_timeout: Duration) -> Self {
         let max_concurrent = max_concurrent.max(1);
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Limiter {
             slots: Arc::new(Semaphore::new(max_concurrent)),
-            turns: Arc::new(Semaphore::new(max_concurrent.min(cores * TURNS_PER_CORE))),
             max_concurrent,
             queue_timeout,
         }
@@ -124,15 +112,10 @@ impl Limiter {
         };
         let _guard = CancelOnDrop(budget.cancel.clone());
         let task_budget = budget.clone();
-        let turns = self.turns.clone();
-        let task = async move {
-            let turn = turns.acquire_owned().await;
-            tokio::task::spawn_blocking(move || {
-                let _permits = (permit, turn);
-                work(&task_budget)
-            })
-            .await
-        };
+        let task = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            work(&task_budget)
+        });
         match tokio::time::timeout_at(budget.deadline.into(), task).await {
             Ok(Ok(result)) => result.map_err(|e| (e, None)),
             Ok(Err(join)) => Err((ApiError::internal(format!("query failed: {join}")), None)),
@@ -162,37 +145,6 @@ mod tests {
         assert_eq!(err.0.kind, ErrorType::Timeout);
         // The work saw its deadline or cancel flag and stopped by itself.
         rx.recv_timeout(Duration::from_secs(10)).unwrap();
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn admitted_requests_take_turns_to_compute() {
-        let limiter = Arc::new(Limiter::new(64, Duration::from_secs(60)));
-        let running = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let most = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let tasks: Vec<_> = (0..64)
-            .map(|_| {
-                let (l, running, most) = (limiter.clone(), running.clone(), most.clone());
-                tokio::spawn(async move {
-                    l.run(Duration::from_secs(60), move |_| {
-                        let now = running.fetch_add(1, Ordering::SeqCst) + 1;
-                        most.fetch_max(now, Ordering::SeqCst);
-                        std::thread::sleep(Duration::from_millis(2));
-                        running.fetch_sub(1, Ordering::SeqCst);
-                        Ok(())
-                    })
-                    .await
-                })
-            })
-            .collect();
-        for t in tasks {
-            t.await.unwrap().unwrap();
-        }
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let most = most.load(Ordering::SeqCst);
-        assert!(
-            most >= 1 && most <= (cores * TURNS_PER_CORE).min(64),
-            "{most}"
-        );
     }
 
     #[tokio::test]
