@@ -5,10 +5,10 @@
 
 use super::math::{format_float, nan_first, quantile, quantile_warning, KahanSum, Mean, Variance};
 use super::signature::{LabelSubset, SigMap};
-use super::{Evaluator, Result, SeriesTable, StepVectors, Steps};
+use super::{step_buffers, Evaluator, Result, SeriesTable, StepVectors, Steps};
 use crate::error::QueryError;
 use promql_parser::parser::token::*;
-use promql_parser::parser::{AggregateExpr, LabelModifier};
+use promql_parser::parser::{AggregateExpr, Expr, LabelModifier, VectorSelector};
 use std::collections::HashMap;
 use strata_core::{is_valid_label_name, Labels};
 
@@ -113,6 +113,14 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, a: &AggregateExpr, s: &Steps) -> Resu
         (Some(p), _) => Param::Scalar(ev.eval_scalar(p, s)?),
         (None, _) => Param::Scalar(vec![f64::NAN; s.len()]),
     };
+    if let (Param::Scalar(p), Some(vs)) = (&param, plain_selector(&a.expr)) {
+        if !matches!(
+            op,
+            T_TOPK | T_BOTTOMK | T_LIMITK | T_LIMIT_RATIO | T_COUNT_VALUES
+        ) {
+            return fold_selector(ev, op, p, vs, &a.modifier, s);
+        }
+    }
     let input = ev.eval_vector(&a.expr, s)?;
     let groups = group(&input.series, &a.modifier);
     match (op, param) {
@@ -170,6 +178,96 @@ fn fold(
             })
             .collect();
         steps.push(out);
+    }
+    Ok(StepVectors {
+        series: groups.labels,
+        steps,
+    })
+}
+
+/// The vector selector `e` is, inside any parentheses.
+fn plain_selector(e: &Expr) -> Option<&VectorSelector> {
+    match e {
+        Expr::Paren(p) => plain_selector(&p.expr),
+        Expr::VectorSelector(vs) => Some(vs),
+        _ => None,
+    }
+}
+
+/// [`fold`] over a vector selector, series by series into per-group, per-step
+/// accumulators, without building the selector's step vectors (for a long range, the
+/// biggest thing the query would hold). Each accumulator sees its samples in series
+/// order, as in `fold`, and each step lists its groups in the order `fold` would: by
+/// the first series that reached them.
+fn fold_selector(
+    ev: &mut Evaluator<'_>,
+    op: TokenId,
+    param: &[f64],
+    vs: &VectorSelector,
+    modifier: &Option<LabelModifier>,
+    s: &Steps,
+) -> Result<StepVectors> {
+    let sel = ev.select_instant(vs, s)?;
+    let labels: Vec<Labels> = sel.series.iter().map(|x| x.labels.clone()).collect();
+    let groups = group(&labels, modifier);
+    let n = s.len();
+    // Accumulators for every group and step may outweigh the step vectors when there
+    // are nearly as many groups as series: then fold those as usual.
+    let slots = groups.labels.len().saturating_mul(n);
+    if slots.saturating_mul(std::mem::size_of::<Option<Acc>>())
+        > sel.points().max(n) * std::mem::size_of::<(u32, f64)>()
+    {
+        let mut steps = step_buffers(n, labels.len(), sel.points());
+        sel.walk(ev, s, |id, i, p| steps[i].push((id, p.v)))?;
+        return fold(
+            ev,
+            op,
+            param,
+            StepVectors {
+                series: labels,
+                steps,
+            },
+            groups,
+        );
+    }
+    // Indexed by group, then step: a series walks its group's row in order.
+    let mut accs: Vec<Option<Acc>> = vec![None; groups.labels.len() * n];
+    let mut first: Vec<u32> = vec![u32::MAX; accs.len()];
+    sel.walk(ev, s, |id, i, p| {
+        let k = groups.of_series[id as usize] as usize * n + i;
+        match &mut accs[k] {
+            Some(acc) => acc.add(p.v),
+            slot => {
+                *slot = Some(Acc::new(op, p.v));
+                first[k] = id;
+            }
+        }
+    })?;
+    let mut steps = Vec::with_capacity(n);
+    let mut reached: Vec<(u32, u32)> = Vec::new();
+    for (i, &p) in param.iter().enumerate().take(n) {
+        ev.check()?;
+        if op == T_QUANTILE {
+            if let Some(w) = quantile_warning(p) {
+                ev.warn(w);
+            }
+        }
+        reached.clear();
+        reached.extend(
+            (0..groups.labels.len() as u32)
+                .map(|g| (first[g as usize * n + i], g))
+                .filter(|&(id, _)| id != u32::MAX),
+        );
+        reached.sort_unstable();
+        steps.push(
+            reached
+                .iter()
+                .map(|&(_, g)| {
+                    let acc = accs[g as usize * n + i].as_mut();
+                    (g, acc.map_or(f64::NAN, |a| a.value(op, p)))
+                })
+                .collect(),
+        );
     }
     Ok(StepVectors {
         series: groups.labels,

@@ -6,14 +6,17 @@ use strata_core::Point;
 /// One step of Kahan–Neumaier summation: returns the new sum and compensation.
 pub(crate) fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
     let t = sum + inc;
-    let c = if t.is_infinite() {
-        0.0
-    } else if sum.abs() >= inc.abs() {
-        c + ((sum - t) + inc)
+    if t.is_infinite() {
+        return (t, 0.0);
+    }
+    // A select rather than two branches: which operand is larger is unpredictable for
+    // real data, and a mispredicted branch costs more than the whole step.
+    let (big, small) = if sum.abs() >= inc.abs() {
+        (sum, inc)
     } else {
-        c + ((inc - t) + sum)
+        (inc, sum)
     };
-    (t, c)
+    (t, c + ((big - t) + small))
 }
 
 /// A compensated sum.

@@ -67,15 +67,6 @@ pub(crate) struct StepVectors {
     pub steps: Vec<Vec<(u32, f64)>>,
 }
 
-impl StepVectors {
-    fn empty(n: usize) -> Self {
-        StepVectors {
-            series: Vec::new(),
-            steps: vec![Vec::new(); n],
-        }
-    }
-}
-
 /// The value of a node at every step.
 pub(crate) enum Val {
     Scalar(Vec<f64>),

@@ -3,6 +3,7 @@
 //! series' window `(end - range, end]`.
 
 use super::math::{linear_regression, quantile, quantile_warning, KahanSum, Mean, Variance};
+use super::signature::raw_metric_name;
 use super::{step_buffers, Evaluator, MatrixArg, Relabel, Result, StepVectors, Steps};
 use crate::error::QueryError;
 use promql_parser::parser::{Expr, VectorSelector};
@@ -182,8 +183,8 @@ pub(super) fn eval(
 }
 
 fn same_metric_name(series: &[Labels]) -> bool {
-    let first = series.first().and_then(Labels::metric_name);
-    series.iter().all(|l| l.metric_name() == first)
+    let first = series.first().and_then(raw_metric_name);
+    series.iter().all(|l| raw_metric_name(l) == first)
 }
 
 /// Prometheus's info annotation for `rate`/`increase` over names that do not look like
@@ -194,7 +195,7 @@ fn warn_non_counters(ev: &mut Evaluator<'_>, m: &MatrixArg) {
     }
     let mut checked = None;
     for l in &m.series {
-        let name = l.metric_name();
+        let name = raw_metric_name(l);
         if name == checked {
             continue;
         }
@@ -202,8 +203,9 @@ fn warn_non_counters(ev: &mut Evaluator<'_>, m: &MatrixArg) {
         if let Some(name) = name {
             if !["_total", "_sum", "_count", "_bucket"]
                 .iter()
-                .any(|s| name.ends_with(s))
+                .any(|s| name.ends_with(s.as_bytes()))
             {
+                let name = String::from_utf8_lossy(name);
                 ev.info(format!(
                     "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {name:?}"
                 ));

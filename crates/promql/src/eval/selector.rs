@@ -64,6 +64,55 @@ impl MatrixArg {
     }
 }
 
+/// The series an instant vector selector read, and how each step picks its sample.
+pub(crate) struct InstantSelection {
+    pub series: Vec<Series>,
+    at: Option<i64>,
+    offset: i64,
+    lookback: i64,
+}
+
+impl InstantSelection {
+    /// The points held, over all series.
+    pub fn points(&self) -> usize {
+        self.series.iter().map(|s| s.points.len()).sum()
+    }
+
+    /// Calls `f(series id, step index, point)` for every step at which a series has a
+    /// sample: its latest point within the lookback window `(t - lookback, t]`, unless
+    /// that is a staleness marker. Series go in order, each walked once with a cursor
+    /// and its points dropped after, so a big selection's points and what `f` builds
+    /// from them are never all held at once. Returns the series' labels.
+    pub fn walk(
+        self,
+        ev: &mut Evaluator<'_>,
+        s: &Steps,
+        mut f: impl FnMut(u32, usize, Point),
+    ) -> Result<Vec<Labels>> {
+        let eff = |t: i64| self.at.unwrap_or(t) - self.offset;
+        let mut labels = Vec::with_capacity(self.series.len());
+        for (id, ser) in self.series.into_iter().enumerate() {
+            ev.check()?;
+            labels.push(ser.labels);
+            let pts = &ser.points;
+            let mut j = 0;
+            for i in 0..s.len() {
+                let t = eff(s.time(i));
+                while j < pts.len() && pts[j].t <= t {
+                    j += 1;
+                }
+                if j > 0 {
+                    let p = pts[j - 1];
+                    if p.t > t - self.lookback && !is_stale_nan(p.v) {
+                        f(id as u32, i, p);
+                    }
+                }
+            }
+        }
+        Ok(labels)
+    }
+}
+
 impl Evaluator<'_> {
     /// The `@` time of a selector or subquery, in milliseconds.
     pub fn at_time(&self, at: &Option<AtModifier>) -> Option<i64> {
@@ -115,41 +164,32 @@ impl Evaluator<'_> {
         s: &Steps,
         value: impl Fn(Point) -> f64,
     ) -> Result<StepVectors> {
+        let sel = self.select_instant(vs, s)?;
+        let mut steps = step_buffers(s.len(), sel.series.len(), sel.points());
+        let series = sel.walk(self, s, |id, i, p| steps[i].push((id, value(p))))?;
+        Ok(StepVectors { series, steps })
+    }
+
+    /// Selects the series of an instant vector selector for every step of `s`.
+    pub fn select_instant(&mut self, vs: &VectorSelector, s: &Steps) -> Result<InstantSelection> {
         let at = self.at_time(&vs.at);
         let offset = offset_ms(&vs.offset);
-        let eff = |t: i64| at.unwrap_or(t) - offset;
         let lookback = millis(self.opts.lookback_delta);
-        let n = s.len();
-        if n == 0 {
-            return Ok(StepVectors::empty(0));
-        }
-        let range = TimeRange::new(
-            eff(s.start).saturating_sub(lookback).saturating_add(1),
-            eff(s.end),
-        );
-        let series = self.select(vs, range)?;
-        let points = series.iter().map(|s| s.points.len()).sum();
-        let mut steps = step_buffers(n, series.len(), points);
-        for (id, ser) in series.iter().enumerate() {
-            self.check()?;
-            let pts = &ser.points;
-            let mut j = 0;
-            for (i, step) in steps.iter_mut().enumerate() {
-                let t = eff(s.time(i));
-                while j < pts.len() && pts[j].t <= t {
-                    j += 1;
-                }
-                if j > 0 {
-                    let p = pts[j - 1];
-                    if p.t > t - lookback && !is_stale_nan(p.v) {
-                        step.push((id as u32, value(p)));
-                    }
-                }
-            }
-        }
-        Ok(StepVectors {
-            series: series.into_iter().map(|s| s.labels).collect(),
-            steps,
+        let eff = |t: i64| at.unwrap_or(t) - offset;
+        let series = if s.len() == 0 {
+            Vec::new()
+        } else {
+            let range = TimeRange::new(
+                eff(s.start).saturating_sub(lookback).saturating_add(1),
+                eff(s.end),
+            );
+            self.select(vs, range)?
+        };
+        Ok(InstantSelection {
+            series,
+            at,
+            offset,
+            lookback,
         })
     }
 

@@ -41,10 +41,11 @@ pub(crate) enum LabelSubset {
 }
 
 impl LabelSubset {
-    pub fn includes(&self, name: &str) -> bool {
+    pub fn includes(&self, name: &[u8]) -> bool {
+        let named = |names: &[String]| names.iter().any(|n| n.as_bytes() == name);
         match self {
-            LabelSubset::Only(names) => names.iter().any(|n| n == name),
-            LabelSubset::AllBut(names) => name != METRIC_NAME && !names.iter().any(|n| n == name),
+            LabelSubset::Only(names) => named(names),
+            LabelSubset::AllBut(names) => name != METRIC_NAME.as_bytes() && !named(names),
         }
     }
 
@@ -55,10 +56,10 @@ impl LabelSubset {
             .iter()
             .map(|l| {
                 buf.clear();
-                for label in l.iter().filter(|x| self.includes(x.name)) {
-                    buf.extend_from_slice(label.name.as_bytes());
+                for (name, value) in raw_labels(l).filter(|(n, _)| self.includes(n)) {
+                    buf.extend_from_slice(name);
                     buf.push(0xff);
-                    buf.extend_from_slice(label.value.as_bytes());
+                    buf.extend_from_slice(value);
                     buf.push(0xff);
                 }
                 xxh3_64(&buf)
@@ -69,16 +70,74 @@ impl LabelSubset {
     /// The subset as a label set.
     pub fn labels(&self, l: &Labels) -> Labels {
         let mut b = LabelsBuilder::new();
-        for label in l.iter().filter(|x| self.includes(x.name)) {
+        for label in l.iter().filter(|x| self.includes(x.name.as_bytes())) {
             b.push(label.name, label.value);
         }
         b.build_unchecked()
     }
 }
 
+/// The labels of `l` as raw `(name, value)` bytes. Hashing and name lookups only
+/// compare bytes, and `Labels::iter` would check every string's UTF-8 again, which
+/// costs more than the hashing.
+pub(crate) fn raw_labels(l: &Labels) -> impl Iterator<Item = (&[u8], &[u8])> {
+    let mut rest = l.as_bytes();
+    std::iter::from_fn(move || {
+        let (name, r) = next_string(rest)?;
+        let (value, r) = next_string(r)?;
+        rest = r;
+        Some((name, value))
+    })
+}
+
+/// The metric name of `l` as bytes, if it has one.
+pub(crate) fn raw_metric_name(l: &Labels) -> Option<&[u8]> {
+    raw_labels(l).find_map(|(n, v)| (n == METRIC_NAME.as_bytes()).then_some(v))
+}
+
+/// The first length-prefixed string (`varint(len)`, bytes) of an encoded label set and
+/// the rest; `None` at the end (or, never for a valid set, at a bad length).
+fn next_string(buf: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (mut len, mut shift, mut i) = (0usize, 0u32, 0usize);
+    loop {
+        let b = *buf.get(i)?;
+        i += 1;
+        len |= usize::from(b & 0x7f) << shift;
+        if b < 0x80 {
+            break;
+        }
+        shift += 7;
+        if shift > 28 {
+            return None;
+        }
+    }
+    let end = i.checked_add(len).filter(|&e| e <= buf.len())?;
+    Some((&buf[i..end], &buf[end..]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn label_sets() -> impl proptest::strategy::Strategy<Value = Labels> {
+        use proptest::prelude::*;
+        let value = prop_oneof!["[ab]{0,3}", "[aé]{0,3}", "a{126,130}"];
+        proptest::collection::btree_map("__name__|[ab_]{1,2}", value, 0..4)
+            .prop_filter_map("a valid label set", |m| {
+                Labels::new(m.iter().map(|(k, v)| (k.as_str(), v.as_str()))).ok()
+            })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn raw_labels_are_the_labels(l in label_sets()) {
+            let raw: Vec<(&[u8], &[u8])> = raw_labels(&l).collect();
+            let checked: Vec<(&[u8], &[u8])> =
+                l.iter().map(|x| (x.name.as_bytes(), x.value.as_bytes())).collect();
+            proptest::prop_assert_eq!(raw, checked);
+            proptest::prop_assert_eq!(raw_metric_name(&l), l.metric_name().map(str::as_bytes));
+        }
+    }
 
     #[test]
     fn subsets_ignore_other_labels() {

@@ -43,10 +43,27 @@ pub fn write_timestamp(out: &mut String, t_ms: i64) {
         out.push('-');
     }
     let abs = t_ms.unsigned_abs();
-    let _ = write!(out, "{}", abs / 1000);
+    write_digits(out, abs / 1000, 0);
     let frac = abs % 1000;
     if frac != 0 {
-        let _ = write!(out, ".{frac:03}");
+        out.push('.');
+        write_digits(out, frac, 3);
+    }
+}
+
+/// Appends `n` in decimal, zero-padded to at least `width` digits. By hand rather than
+/// through `fmt`: a large matrix writes millions of numbers.
+fn write_digits(out: &mut String, mut n: u64, width: usize) {
+    let mut buf = [b'0'; 20];
+    let mut start = buf.len();
+    while n > 0 || start == buf.len() {
+        start -= 1;
+        buf[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    start = start.min(buf.len() - width.min(buf.len()));
+    for &b in &buf[start..] {
+        out.push(char::from(b));
     }
 }
 
@@ -59,11 +76,48 @@ pub fn write_float_bare(out: &mut String, v: f64) {
         out.push_str("+Inf");
     } else if v == f64::NEG_INFINITY {
         out.push_str("-Inf");
-    } else {
+    } else if !write_short_decimal(out, v) {
         // Rust's `Display` for f64 is the shortest round-tripping decimal without an
         // exponent, which is exactly Go's 'f' with precision -1.
         let _ = write!(out, "{v}");
     }
+}
+
+/// Powers of ten as exact floats, for the fraction digits tried by [`write_short_decimal`].
+const POW10: [f64; 7] = [1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6];
+
+/// Appends `v` the way `Display` would, when it is a decimal of at most six fraction
+/// digits well inside the exact-integer range (counters and most gauges), and says
+/// whether it did. The fewest fraction digits `k` whose nearest decimal `m / 10^k` reads
+/// back as exactly `v` give the shortest round-tripping text; below 2^50, `v * 10^k`
+/// rounds to that `m`, and only one `k`-digit decimal can read back as `v`.
+fn write_short_decimal(out: &mut String, v: f64) -> bool {
+    const LIMIT: f64 = (1u64 << 50) as f64;
+    if v == 0.0 {
+        out.push_str(if v.is_sign_negative() { "-0" } else { "0" });
+        return true;
+    }
+    for (k, &p) in POW10.iter().enumerate() {
+        let scaled = v * p;
+        if scaled.abs() >= LIMIT {
+            return false;
+        }
+        let m = scaled.round();
+        if m / p == v {
+            if m < 0.0 {
+                out.push('-');
+            }
+            let m = m.abs() as u64;
+            let unit = 10u64.pow(k as u32);
+            write_digits(out, m / unit, 0);
+            if k > 0 {
+                out.push('.');
+                write_digits(out, m % unit, k);
+            }
+            return true;
+        }
+    }
+    false
 }
 
 /// Appends a float as a quoted JSON string, as sample values are written.
@@ -139,6 +193,12 @@ mod tests {
         assert_eq!(float(1e21), "1000000000000000000000");
         assert_eq!(float(1e-7), "0.0000001");
         assert_eq!(float(-0.0), "-0");
+        assert_eq!(float(0.05), "0.05");
+        assert_eq!(float(-1234.567), "-1234.567");
+        assert_eq!(float(100.0), "100");
+        assert_eq!(float(0.1 + 0.2), "0.30000000000000004");
+        assert_eq!(float(1e-6), "0.000001");
+        assert_eq!(float(1125899906842623.0), "1125899906842623");
         assert_eq!(float(f64::NAN), "NaN");
         assert_eq!(float(f64::INFINITY), "+Inf");
         assert_eq!(float(f64::NEG_INFINITY), "-Inf");
@@ -154,6 +214,8 @@ mod tests {
         assert_eq!(ts(0), "0");
         assert_eq!(ts(-1), "-0.001");
         assert_eq!(ts(-1_500), "-1.500");
+        assert_eq!(ts(i64::MIN), "-9223372036854775.808");
+        assert_eq!(ts(i64::MAX), "9223372036854775.807");
     }
 
     #[test]
@@ -175,6 +237,17 @@ mod tests {
         #[test]
         fn finite_floats_round_trip(v in any::<f64>().prop_filter("finite", |v| v.is_finite())) {
             prop_assert_eq!(float(v).parse::<f64>().unwrap(), v);
+        }
+
+        #[test]
+        fn floats_as_display_writes_them(v in any::<f64>().prop_filter("finite", |v| v.is_finite())) {
+            prop_assert_eq!(float(v), format!("{v}"));
+        }
+
+        #[test]
+        fn decimals_as_display_writes_them(m in -(1i64 << 53)..(1i64 << 53), k in 0usize..9) {
+            let v = m as f64 / 10f64.powi(k as i32);
+            prop_assert_eq!(float(v), format!("{v}"));
         }
 
         #[test]

@@ -83,11 +83,27 @@ pub async fn format_query(State(api): State<Arc<QueryApi>>, p: Params) -> Respon
     api.answer("format_query", started, result)
 }
 
+/// About the length of `value` written as JSON, so that a large matrix's text is
+/// allocated once rather than copied at every doubling.
+fn estimated_len(value: &Value) -> usize {
+    const SAMPLE: usize = 24;
+    const SERIES: usize = 128;
+    64 + match value {
+        Value::Scalar { .. } | Value::String { .. } => 0,
+        Value::Vector(samples) => samples.len() * (SERIES + SAMPLE),
+        Value::Matrix(series) => series
+            .iter()
+            .map(|s| SERIES + s.points.len() * SAMPLE)
+            .sum::<usize>(),
+    }
+}
+
 /// `{"resultType":…,"result":…}` with the engine's warnings and infos; `limit` (0: none)
 /// caps the series of a vector or matrix.
 pub fn render(out: &QueryOutput, limit: usize) -> Success {
     let mut warnings = out.warnings.clone();
-    let mut data = String::from("{\"resultType\":\"");
+    let mut data = String::with_capacity(estimated_len(&out.value));
+    data.push_str("{\"resultType\":\"");
     data.push_str(out.value.type_name());
     data.push_str("\",\"result\":");
     let cap = |n: usize, warnings: &mut Vec<String>| {
