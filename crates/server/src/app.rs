@@ -4,6 +4,7 @@
 use crate::config::Config;
 use crate::counters::{Counters, Source};
 use crate::store::Store;
+use crate::web::decoders::PrometheusDecoders;
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -17,6 +18,8 @@ pub struct App {
     pub config: Config,
     pub store: Arc<dyn Store>,
     pub counters: Counters,
+    /// Prometheus text decoders, each remembering the series of its source's last push.
+    pub prometheus: PrometheusDecoders,
     /// Event ids and cumulative event counters live across requests.
     pub events: Mutex<EventMapper>,
     /// Held from mapping events to appending them (see the ingest endpoints).
@@ -67,6 +70,8 @@ impl App {
             ..StatsdConfig::default()
         });
         Arc::new(App {
+            // Twice the workers: sources that share a slot evict each other's series.
+            prometheus: PrometheusDecoders::new(config.ingestion_workers * 2),
             events: Mutex::new(EventMapper::new(config.events_remembered_ids)),
             event_writes: Mutex::new(()),
             statsd: Mutex::new(statsd),

@@ -2,6 +2,8 @@
 //! one WAL frame per batch with group commit, then the head.
 
 use super::*;
+use std::hash::{BuildHasherDefault, Hasher};
+use strata_core::Sample;
 
 impl Inner {
     /// Refuses a batch the store cannot take now, naming the reason.
@@ -34,13 +36,13 @@ impl Inner {
         }
         self.check_admission(batch)?;
         let n = batch.samples.len();
-        let hashes: Vec<u64> = batch.samples.iter().map(|s| s.labels.hash64()).collect();
-        // Sample indices grouped by shard, batch order kept within a shard (same series,
-        // same shard: so a repeated timestamp keeps its last value).
-        let (order, groups) = group_by_shard(&hashes);
+        let series = BatchSeries::of(&batch.samples);
+        let shards: Vec<u8> = series.hashes.iter().map(|&h| shard_of(h) as u8).collect();
+        // Distinct series grouped by shard, to resolve each shard's under one lock.
+        let (order, groups) = group_by_shard(&shards);
 
         let _writers = self.cut_lock.read();
-        let mut ids = vec![0u64; n];
+        let mut ids = vec![0u64; series.len()];
         let mut new_series = 0;
         let mut wanted = Vec::new();
         let mut group_ids = Vec::new();
@@ -49,7 +51,7 @@ impl Inner {
             wanted.extend(
                 order[range.clone()]
                     .iter()
-                    .map(|&i| (hashes[i as usize], &batch.samples[i as usize].labels)),
+                    .map(|&i| (series.hashes[i as usize], series.labels[i as usize])),
             );
             group_ids.clear();
             group_ids.resize(wanted.len(), 0);
@@ -71,6 +73,7 @@ impl Inner {
                 ids[i as usize] = group_ids[k];
             }
         }
+        let id_of = |i: usize| ids[series.of_sample[i] as usize];
 
         let mut payload = Vec::with_capacity(n * 10 + 16);
         let mut frames = Vec::with_capacity(n * 10 + 64);
@@ -79,8 +82,12 @@ impl Inner {
             batch
                 .samples
                 .iter()
-                .zip(&ids)
-                .map(|(s, &id)| record::RefSample { id, t: s.t, v: s.v }),
+                .enumerate()
+                .map(|(i, s)| record::RefSample {
+                    id: id_of(i),
+                    t: s.t,
+                    v: s.v,
+                }),
         );
         wal::frame(&mut frames, &payload);
         if !batch.metadata.is_empty() {
@@ -90,11 +97,19 @@ impl Inner {
         }
         self.wal.write(&frames)?;
 
+        // Samples by shard, batch order kept within a shard (same series, same shard:
+        // so a repeated timestamp keeps its last value).
+        let sample_shards: Vec<u8> = series
+            .of_sample
+            .iter()
+            .map(|&k| shards[k as usize])
+            .collect();
+        let (order, groups) = group_by_shard(&sample_shards);
         for (shard, range) in &groups {
             let samples = order[range.clone()].iter().map(|&i| {
                 let s = &batch.samples[i as usize];
                 HeadSample {
-                    local: (ids[i as usize] >> crate::head::SHARD_BITS) as u32,
+                    local: (id_of(i as usize) >> crate::head::SHARD_BITS) as u32,
                     t: s.t,
                     v: s.v,
                 }
@@ -120,12 +135,72 @@ impl Inner {
     }
 }
 
-/// Sample indices ordered by shard (a stable counting sort), and per shard with
-/// samples its range in that order.
-fn group_by_shard(hashes: &[u64]) -> (Vec<u32>, Vec<(usize, std::ops::Range<usize>)>) {
+/// The distinct label sets of a batch, each hashed once, and which one each sample has.
+///
+/// Decoders hand out one shared buffer per series (`Labels` is reference-counted), so a
+/// series repeated in a batch is recognised by its buffer's address without reading
+/// it. Equal label sets in different buffers stay separate entries here; resolving
+/// gives them the same series.
+struct BatchSeries<'a> {
+    labels: Vec<&'a Labels>,
+    hashes: Vec<u64>,
+    /// Per sample, its index in `labels`.
+    of_sample: Vec<u32>,
+}
+
+impl<'a> BatchSeries<'a> {
+    fn of(samples: &'a [Sample]) -> Self {
+        let mut index: HashMap<usize, u32, BuildHasherDefault<AddressHasher>> =
+            HashMap::with_capacity_and_hasher(samples.len().min(1 << 16), Default::default());
+        let mut labels = Vec::new();
+        let mut hashes = Vec::new();
+        let of_sample = samples
+            .iter()
+            .map(|s| {
+                let address = s.labels.as_bytes().as_ptr() as usize;
+                *index.entry(address).or_insert_with(|| {
+                    labels.push(&s.labels);
+                    hashes.push(s.labels.hash64());
+                    (labels.len() - 1) as u32
+                })
+            })
+            .collect();
+        BatchSeries {
+            labels,
+            hashes,
+            of_sample,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.labels.len()
+    }
+}
+
+/// Hashes a buffer address: drop the alignment bits, one multiply to spread the rest.
+#[derive(Default)]
+struct AddressHasher(u64);
+
+impl Hasher for AddressHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8 | u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.0 = ((n as u64) >> 3).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// Indices ordered by shard (a stable counting sort), and per shard with entries its
+/// range in that order.
+fn group_by_shard(shards: &[u8]) -> (Vec<u32>, Vec<(usize, std::ops::Range<usize>)>) {
     let mut next = [0usize; SHARDS];
-    for &h in hashes {
-        next[shard_of(h)] += 1;
+    for &s in shards {
+        next[s as usize] += 1;
     }
     let mut groups = Vec::new();
     let mut start = 0;
@@ -137,9 +212,9 @@ fn group_by_shard(hashes: &[u64]) -> (Vec<u32>, Vec<(usize, std::ops::Range<usiz
         *slot = start;
         start += count;
     }
-    let mut order = vec![0u32; hashes.len()];
-    for (i, &h) in hashes.iter().enumerate() {
-        let slot = &mut next[shard_of(h)];
+    let mut order = vec![0u32; shards.len()];
+    for (i, &s) in shards.iter().enumerate() {
+        let slot = &mut next[s as usize];
         order[*slot] = i as u32;
         *slot += 1;
     }
@@ -149,5 +224,77 @@ fn group_by_shard(hashes: &[u64]) -> (Vec<u32>, Vec<(usize, std::ops::Range<usiz
 impl Appender for Tsdb {
     fn append(&self, batch: &WriteBatch) -> Result<AppendStats, StorageError> {
         self.inner.append(batch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(job: &str) -> Labels {
+        Labels::new([("__name__", "m"), ("job", job)]).unwrap()
+    }
+
+    fn sample(labels: &Labels, t: i64, v: f64) -> Sample {
+        Sample {
+            labels: labels.clone(),
+            t,
+            v,
+        }
+    }
+
+    #[test]
+    fn batch_series_are_told_apart_by_buffer() {
+        let (a, b, equal_to_a) = (labels("a"), labels("b"), labels("a"));
+        let samples = [
+            sample(&a, 1, 1.0),
+            sample(&b, 1, 2.0),
+            sample(&a, 2, 3.0),
+            sample(&equal_to_a, 3, 4.0),
+        ];
+        let series = BatchSeries::of(&samples);
+        assert_eq!(series.len(), 3);
+        assert_eq!(series.of_sample, [0, 1, 0, 2]);
+        assert_eq!(series.hashes[0], series.hashes[2]);
+        assert_eq!(series.hashes[1], b.hash64());
+    }
+
+    #[test]
+    fn repeated_and_equal_label_sets_append_to_one_series() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = now_ms();
+        let (a, b, equal_to_a) = (labels("a"), labels("b"), labels("a"));
+        let batch = WriteBatch {
+            samples: vec![
+                sample(&a, t, 1.0),
+                sample(&b, t, 2.0),
+                sample(&equal_to_a, t + 1, 3.0),
+                sample(&a, t + 2, 4.0),
+                sample(&equal_to_a, t + 2, 5.0),
+            ],
+            metadata: Vec::new(),
+        };
+        let want = vec![
+            Point { t, v: 1.0 },
+            Point { t: t + 1, v: 3.0 },
+            Point { t: t + 2, v: 5.0 },
+        ];
+        let read = |db: &Tsdb| {
+            let got = db
+                .select(&[strata_core::Matcher::equal("job", "a")], TimeRange::ALL)
+                .unwrap();
+            assert_eq!(got.len(), 1);
+            got[0].points.clone()
+        };
+        {
+            let db = Tsdb::open(dir.path(), Options::default()).unwrap();
+            let stats = db.append(&batch).unwrap();
+            assert_eq!((stats.samples, stats.new_series), (5, 2));
+            assert_eq!(read(&db), want);
+        }
+        // The WAL holds the same, in the same order.
+        let db = Tsdb::open(dir.path(), Options::default()).unwrap();
+        assert_eq!(read(&db), want);
+        assert_eq!(db.stats().head_series, 2);
     }
 }
