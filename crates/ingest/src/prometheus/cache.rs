@@ -11,6 +11,7 @@
 //! or missing from the body costs only that line; bodies from unrelated sources simply
 //! miss, at the price of recording their series.
 
+use rustc_hash::FxHashMap;
 use strata_core::Labels;
 
 /// Which float label of a series is normalised: part of the match, as the same text
@@ -46,6 +47,13 @@ impl Recorded {
         self.series.clear();
     }
 
+    /// The label set of series `i`, if its text is `text`.
+    fn matches_exactly(&self, i: usize, mode: FloatLabel, text: &[u8]) -> Option<&Labels> {
+        let (end, m, labels) = self.series.get(i)?;
+        let start = i.checked_sub(1).map_or(0, |p| self.series[p].0);
+        (*m == mode && &self.text[start..*end] == text).then_some(labels)
+    }
+
     /// The label set of series `i` and the length of its text, if `line` starts with
     /// that series text followed by what can only follow a complete series text: blanks
     /// and then no `{` (`up {…}` is the series `up{…}`, not `up`).
@@ -62,6 +70,10 @@ impl Recorded {
     }
 }
 
+fn built_key(mode: FloatLabel, text: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64_with_seed(text, mode as u64)
+}
+
 /// Remembers at most `capacity` series of the previous body (0: nothing).
 pub(crate) struct SeriesCache {
     capacity: usize,
@@ -69,6 +81,10 @@ pub(crate) struct SeriesCache {
     current: Recorded,
     /// Where in `previous` the next line is expected.
     cursor: usize,
+    /// Series of the current body whose label set was built here, by a hash of their
+    /// text and normalisation: a body holding several scrapes repeats each series, and
+    /// gets one label set per series (one shared buffer, which the store resolves once).
+    built: FxHashMap<u64, usize>,
 }
 
 impl SeriesCache {
@@ -78,6 +94,7 @@ impl SeriesCache {
             previous: Recorded::default(),
             current: Recorded::default(),
             cursor: 0,
+            built: FxHashMap::default(),
         }
     }
 
@@ -88,6 +105,7 @@ impl SeriesCache {
         }
         std::mem::swap(&mut self.previous, &mut self.current);
         self.current.clear();
+        self.built.clear();
         self.cursor = 0;
     }
 
@@ -103,7 +121,16 @@ impl SeriesCache {
         None
     }
 
-    /// Records a series of the current body, matched or not.
+    /// The label set built earlier in this body for series text `text`, if any.
+    pub fn get_built(&self, mode: FloatLabel, text: &[u8]) -> Option<Labels> {
+        if self.built.is_empty() {
+            return None;
+        }
+        let i = *self.built.get(&built_key(mode, text))?;
+        self.current.matches_exactly(i, mode, text).cloned()
+    }
+
+    /// Records a series of the current body found by [`Self::get`] or [`Self::get_built`].
     pub fn record(&mut self, mode: FloatLabel, text: &[u8], labels: &Labels) {
         if self.current.series.len() >= self.capacity {
             return;
@@ -112,6 +139,15 @@ impl SeriesCache {
         self.current
             .series
             .push((self.current.text.len(), mode, labels.clone()));
+    }
+
+    /// Records a series of the current body whose label set was just built.
+    pub fn record_built(&mut self, mode: FloatLabel, text: &[u8], labels: &Labels) {
+        if self.current.series.len() < self.capacity {
+            self.built
+                .insert(built_key(mode, text), self.current.series.len());
+        }
+        self.record(mode, text, labels);
     }
 
     /// Series recorded from the latest body.

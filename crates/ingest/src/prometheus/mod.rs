@@ -349,17 +349,25 @@ impl<'c> Parser<'c> {
             Some((at, tok)) => timestamp_ms(tok, self.format)
                 .ok_or_else(|| LineError::new(at, format!("invalid timestamp {tok:?}")))?,
         };
-        let labels = match cached {
-            Some((_, labels)) => labels,
+        let series_text = &line.as_bytes()[..series_end];
+        let reused = match cached {
+            Some((_, labels)) => Some(labels),
+            None => self.cache.get_built(mode, series_text),
+        };
+        let labels = match reused {
+            Some(labels) => {
+                self.cache.record(mode, series_text, &labels);
+                labels
+            }
             None => {
                 if let Some(label) = mode.name() {
                     self.normalise_float_label(line, label);
                 }
-                self.labels(line, name)?
+                let labels = self.labels(line, name)?;
+                self.cache.record_built(mode, series_text, &labels);
+                labels
             }
         };
-        self.cache
-            .record(mode, &line.as_bytes()[..series_end], &labels);
         self.batch.samples.push(Sample {
             labels,
             t,

@@ -315,6 +315,20 @@ fn cached_series_text_must_end_where_the_series_ends() {
 }
 
 #[test]
+fn a_series_repeated_in_a_body_shares_one_label_set() {
+    let mut d = Decoder::new(100);
+    let body = "a{x=\"1\"} 1 1\nb 2 1\na{x=\"1\"} 3 2\nb 4 2\na{x=\"1\"} 5 3\n";
+    let b = d.parse(body.as_bytes(), Format::Text, 0).unwrap();
+    assert_eq!(b, parse(body.as_bytes(), Format::Text, 0).unwrap());
+    let buffer = |i: usize| b.samples[i].labels.as_bytes().as_ptr();
+    assert_eq!((buffer(0), buffer(1)), (buffer(2), buffer(3)));
+    assert_eq!(buffer(0), buffer(4));
+    // The next body reuses the same buffers.
+    let again = d.parse(body.as_bytes(), Format::Text, 0).unwrap();
+    assert_eq!(again.samples[4].labels.as_bytes().as_ptr(), buffer(0));
+}
+
+#[test]
 fn source_key_names_the_first_series() {
     let a = source_key(b"# HELP up x\n# TYPE up gauge\nup{job=\"a\"} 1 1000\nother 2\n");
     assert_eq!(a, source_key(b"\nup{job=\"a\"} 7 2000\n"));

@@ -39,7 +39,7 @@ impl Inner {
         let series = BatchSeries::of(&batch.samples);
         let shards: Vec<u8> = series.hashes.iter().map(|&h| shard_of(h) as u8).collect();
         // Distinct series grouped by shard, to resolve each shard's under one lock.
-        let (order, groups) = group_by_shard(&shards);
+        let (order, groups) = group_by_shard(&shards, |i| i as u32, 0);
 
         let _writers = self.cut_lock.read();
         let mut ids = vec![0u64; series.len()];
@@ -98,23 +98,29 @@ impl Inner {
         self.wal.write(&frames)?;
 
         // Samples by shard, batch order kept within a shard (same series, same shard:
-        // so a repeated timestamp keeps its last value).
+        // so a repeated timestamp keeps its last value). Built in one pass over the batch
+        // so that each shard's insert reads its samples in sequence.
         let sample_shards: Vec<u8> = series
             .of_sample
             .iter()
             .map(|&k| shards[k as usize])
             .collect();
-        let (order, groups) = group_by_shard(&sample_shards);
-        for (shard, range) in &groups {
-            let samples = order[range.clone()].iter().map(|&i| {
-                let s = &batch.samples[i as usize];
-                HeadSample {
-                    local: (id_of(i as usize) >> crate::head::SHARD_BITS) as u32,
-                    t: s.t,
-                    v: s.v,
-                }
-            });
-            self.head.insert(*shard, samples);
+        let to_head = |i: usize| {
+            let s = &batch.samples[i];
+            HeadSample {
+                local: (id_of(i) >> crate::head::SHARD_BITS) as u32,
+                t: s.t,
+                v: s.v,
+            }
+        };
+        let filler = HeadSample {
+            local: 0,
+            t: 0,
+            v: 0.0,
+        };
+        let (by_shard, groups) = group_by_shard(&sample_shards, to_head, filler);
+        for (shard, range) in groups {
+            self.head.insert(shard, by_shard[range].iter().copied());
         }
         if !batch.metadata.is_empty() {
             let mut md = self.metadata.write();
@@ -195,9 +201,13 @@ impl Hasher for AddressHasher {
     }
 }
 
-/// Indices ordered by shard (a stable counting sort), and per shard with entries its
-/// range in that order.
-fn group_by_shard(shards: &[u8]) -> (Vec<u32>, Vec<(usize, std::ops::Range<usize>)>) {
+/// `item(i)` for every index, ordered by `shards[i]` (a stable counting sort that reads
+/// the indices in order), and per shard with entries its range in that order.
+fn group_by_shard<T: Copy>(
+    shards: &[u8],
+    item: impl Fn(usize) -> T,
+    filler: T,
+) -> (Vec<T>, Vec<(usize, std::ops::Range<usize>)>) {
     let mut next = [0usize; SHARDS];
     for &s in shards {
         next[s as usize] += 1;
@@ -212,13 +222,13 @@ fn group_by_shard(shards: &[u8]) -> (Vec<u32>, Vec<(usize, std::ops::Range<usize
         *slot = start;
         start += count;
     }
-    let mut order = vec![0u32; shards.len()];
+    let mut out = vec![filler; shards.len()];
     for (i, &s) in shards.iter().enumerate() {
         let slot = &mut next[s as usize];
-        order[*slot] = i as u32;
+        out[*slot] = item(i);
         *slot += 1;
     }
-    (order, groups)
+    (out, groups)
 }
 
 impl Appender for Tsdb {
