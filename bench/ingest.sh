@@ -9,7 +9,8 @@
 # WALK_SERIES (1000) WALK_POINTS (2000) CARD_HOSTS (10000, 0 skips the 1M-series run)
 # CARD_POINTS (4) PROBES (30; PEER_PROBES 5 for VictoriaMetrics, which takes seconds)
 # PROBE_READ (query; export reads raw samples instead) WITH_PROMETHEUS (0; 1 adds
-# Prometheus via remote write) SKIP_STRATA (unset).
+# Prometheus via remote write) SKIP_STRATA (unset) SKIP_VM (unset; set, VictoriaMetrics
+# is not run) SETS ("walk node card": the data sets to run, e.g. SETS=card).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -25,6 +26,7 @@ PROBES=${PROBES:-30}
 PEER_PROBES=${PEER_PROBES:-5}
 PROBE_READ=${PROBE_READ:-query}
 WITH_PROMETHEUS=${WITH_PROMETHEUS:-0}
+SETS=${SETS:-walk node card}
 
 build_tools
 # One fixed end time, so every server receives byte-identical data.
@@ -80,7 +82,11 @@ run_set() {
   local name=$1 server; shift
   for server in strata vm prometheus; do
     [[ $server == prometheus && $WITH_PROMETHEUS != 1 ]] && continue
-    if [[ $server == strata && -n "${SKIP_STRATA:-}" ]]; then na; else measure "$server" "$@"; fi
+    if [[ $server == strata && -n "${SKIP_STRATA:-}" ]] || [[ $server == vm && -n "${SKIP_VM:-}" ]]; then
+      na
+    else
+      measure "$server" "$@"
+    fi
     T[$name,$server,rate]=$R_RATE
     T[$name,$server,bps]=$R_BPS
     T[$name,$server,peak]=$R_PEAK_KIB
@@ -92,9 +98,14 @@ run_set() {
   done
 }
 
-PROBE_AFTER=1 run_set walk --dataset walk --series "$WALK_SERIES" --points "$WALK_POINTS"
-run_set node --dataset node --hosts "$NODE_HOSTS" --points "$NODE_POINTS"
-if ((CARD_HOSTS > 0)); then
+wanted() { [[ " $SETS " == *" $1 "* ]]; }
+if wanted walk; then
+  PROBE_AFTER=1 run_set walk --dataset walk --series "$WALK_SERIES" --points "$WALK_POINTS"
+fi
+if wanted node; then
+  run_set node --dataset node --hosts "$NODE_HOSTS" --points "$NODE_POINTS"
+fi
+if ((CARD_HOSTS > 0)) && wanted card; then
   WITH_PROMETHEUS=0 run_set card --dataset node --hosts "$CARD_HOSTS" --points "$CARD_POINTS"
 fi
 

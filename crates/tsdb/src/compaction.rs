@@ -1,7 +1,7 @@
 //! Compaction: merges blocks that share a time window into one larger block. Windows
 //! are aligned multiples of the block duration (6x, then 36x: 2h → 12h → 3d by default),
-//! and every block fits inside one window of each larger size because head cuts are
-//! aligned too. A window is compacted once it is closed (newer data exists beyond it) and
+//! and every block fits inside one window of each size because a head cut writes one
+//! block per first-level window its samples fall in ([`cut_window_ms`]). A window is compacted once it is closed (newer data exists beyond it) and
 //! holds at least two blocks; taking every block of the window keeps "last write wins":
 //! no block outside the merge overlaps it, and the result carries the newest input's
 //! write sequence.
@@ -15,6 +15,14 @@ use strata_core::{Labels, StorageError, TimeRange};
 
 /// Window sizes per compaction level, as multiples of the block duration.
 const LEVEL_FACTORS: [i64; 2] = [6, 36];
+
+/// The window a head cut's blocks are aligned to: the first compaction level's. A cut
+/// whose samples straddle a block-duration boundary inside it writes one block with one
+/// index, not two (its chunks still break at the boundary, so that a query of recent
+/// data decodes little).
+pub fn cut_window_ms(block_ms: i64) -> i64 {
+    block_ms.saturating_mul(LEVEL_FACTORS[0])
+}
 
 /// The next merge to do, if any: the target level and the blocks (oldest write first).
 pub fn plan(blocks: &[Arc<Block>], block_ms: i64) -> Option<(u32, Vec<Arc<Block>>)> {
@@ -71,6 +79,8 @@ pub fn compact(
         seq: inputs.iter().map(|b| b.meta().seq).max().unwrap_or(0),
         level,
         compacted_from: inputs.iter().map(|b| b.name().to_owned()).collect(),
+        // Older data is read in longer ranges: full-length chunks compress best.
+        chunk_window: None,
     };
     write_block(parent, new, &labels, |i| {
         let mut lists = Vec::with_capacity(sources[i].len());

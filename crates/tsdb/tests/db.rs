@@ -357,3 +357,199 @@ fn leftovers_of_interrupted_writes_and_deletes_are_cleaned_on_open() {
         .collect();
     assert_eq!(left.len(), 1, "{left:?}");
 }
+
+/// Bytes of every file in the store's WAL directory (segments and checkpoints).
+fn wal_dir_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir.join("wal"))
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum()
+}
+
+#[test]
+fn a_flush_leaves_almost_no_wal_and_reopen_keeps_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let series: Vec<_> = (0..500).map(|i| labels("w", &format!("job{i}"))).collect();
+    let mut md = WriteBatch::default();
+    md.metadata.push(MetricMetadata {
+        metric: "w".into(),
+        kind: MetricType::Counter,
+        help: "a counter".into(),
+        unit: String::new(),
+    });
+    {
+        let db = Tsdb::open(dir.path(), options()).unwrap();
+        db.append(&md).unwrap();
+        for t in 0..20 {
+            let samples: Vec<_> = series.iter().map(|l| (l, t * 15_000, t as f64)).collect();
+            db.append(&batch(&samples)).unwrap();
+        }
+        assert!(wal_dir_bytes(dir.path()) > 20_000);
+        db.flush().unwrap();
+        let stats = db.stats();
+        assert_eq!(stats.head_series, 0, "{stats:?}");
+        assert_eq!(stats.wal_bytes, 0, "{stats:?}");
+        // The checkpoint holds the metadata only.
+        assert!(
+            wal_dir_bytes(dir.path()) < 100,
+            "{}",
+            wal_dir_bytes(dir.path())
+        );
+    }
+    let db = Tsdb::open(dir.path(), options()).unwrap();
+    assert_eq!(db.stats().head_series, 0);
+    assert_eq!(db.stats().head_samples, 0);
+    assert_eq!(db.metadata(Some("w")).unwrap()[0].help, "a counter");
+    for i in [0, 17, 499] {
+        let pts = points(&db, &format!("job{i}"));
+        assert_eq!(pts.len(), 20);
+        assert_eq!(pts[19], (19 * 15_000, 19.0));
+    }
+}
+
+/// Series dropped by a flush come back under fresh ids; restarts (which restart the id
+/// counter from the ids still in the WAL) must never attach samples to the wrong series.
+#[test]
+fn series_dropped_by_a_flush_come_back_correctly_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let names = ["a", "b", "c", "d", "e"];
+    let l: Vec<_> = names.iter().map(|j| labels("r", j)).collect();
+    let mut want: Vec<Vec<(i64, f64)>> = vec![Vec::new(); names.len()];
+    // Each round writes some series, then flushes, restarts without flushing, or both.
+    let rounds: [(&[usize], bool, bool); 6] = [
+        (&[0, 1], true, false),
+        (&[1, 2], false, true),
+        (&[3], true, true),
+        (&[4, 0], false, true),
+        (&[2, 3, 4], true, false),
+        (&[1, 0], false, true),
+    ];
+    let mut db = Tsdb::open(dir.path(), options()).unwrap();
+    for (round, (which, flush, restart)) in rounds.iter().enumerate() {
+        for &i in *which {
+            let t = round as i64 * 1000 + i as i64;
+            let v = (round * 10 + i) as f64;
+            db.append(&batch(&[(&l[i], t, v)])).unwrap();
+            want[i].push((t, v));
+        }
+        if *flush {
+            db.flush().unwrap();
+        }
+        if *restart {
+            drop(db);
+            db = Tsdb::open(dir.path(), options()).unwrap();
+        }
+        for (i, job) in names.iter().enumerate() {
+            assert_eq!(points(&db, job), want[i], "round {round}, series {job}");
+        }
+    }
+    assert_eq!(db.stats().wal_replay_unknown_series, 0);
+}
+
+/// The block directories of the store, in name order.
+fn block_dirs(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut dirs: Vec<_> = std::fs::read_dir(dir.join("blocks"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+#[test]
+fn a_damaged_block_is_quarantined_and_the_rest_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, c) = (labels("q", "a"), labels("q", "b"), labels("q", "c"));
+    {
+        let db = Tsdb::open(dir.path(), options()).unwrap();
+        db.append(&batch(&[(&a, 1_000, 1.0)])).unwrap();
+        db.flush().unwrap();
+        db.append(&batch(&[(&b, 2_000, 2.0)])).unwrap();
+        db.flush().unwrap();
+        db.append(&batch(&[(&c, 3_000, 3.0)])).unwrap();
+        db.flush().unwrap();
+    }
+    let blocks = block_dirs(dir.path());
+    assert_eq!(blocks.len(), 3);
+    // One block with a flipped byte in its series table, one missing its postings.
+    let series = blocks[0].join("series");
+    let mut bytes = std::fs::read(&series).unwrap();
+    bytes[0] ^= 0x40;
+    std::fs::write(&series, bytes).unwrap();
+    std::fs::remove_file(blocks[2].join("postings")).unwrap();
+
+    let db = Tsdb::open(dir.path(), options()).unwrap();
+    let stats = db.stats();
+    assert_eq!(stats.blocks_quarantined, 2, "{stats:?}");
+    assert_eq!(stats.blocks, 1, "{stats:?}");
+    assert_eq!(points(&db, "b"), vec![(2_000, 2.0)]);
+    assert!(points(&db, "a").is_empty());
+    let mut moved: Vec<_> = std::fs::read_dir(dir.path().join("quarantine"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    moved.sort();
+    let names: Vec<_> = [&blocks[0], &blocks[2]]
+        .iter()
+        .map(|p| p.file_name().unwrap().to_owned())
+        .collect();
+    assert_eq!(moved, names);
+    // New blocks never take a quarantined block's name.
+    db.append(&batch(&[(&a, 4_000, 4.0)])).unwrap();
+    db.flush().unwrap();
+    drop(db);
+    let db = Tsdb::open(dir.path(), options()).unwrap();
+    assert_eq!(db.stats().blocks_quarantined, 0);
+    assert_eq!(db.stats().blocks, 2);
+    assert_eq!(points(&db, "a"), vec![(4_000, 4.0)]);
+    assert_eq!(points(&db, "b"), vec![(2_000, 2.0)]);
+}
+
+#[test]
+fn a_block_of_an_unknown_format_version_fails_the_open_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = Tsdb::open(dir.path(), options()).unwrap();
+        db.append(&batch(&[(&labels("v", "a"), 1, 1.0)])).unwrap();
+        db.flush().unwrap();
+    }
+    let meta_path = block_dirs(dir.path())[0].join("meta.json");
+    let mut meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&meta_path).unwrap()).unwrap();
+    meta["version"] = 99.into();
+    std::fs::write(&meta_path, serde_json::to_vec(&meta).unwrap()).unwrap();
+    let err = Tsdb::open(dir.path(), options()).err().expect("must fail");
+    assert!(err.to_string().contains("format version 99"), "{err}");
+    assert!(!dir.path().join("quarantine").exists());
+}
+
+#[test]
+fn a_cut_splits_blocks_only_at_first_level_compaction_windows() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Tsdb::open(dir.path(), options()).unwrap();
+    let hour = 3_600_000i64;
+    let a = labels("s", "a");
+    // Across the 2 h boundary at 2 h: one block.
+    let samples: Vec<_> = (0..480)
+        .map(|k| (&a, hour + k * 15_000, k as f64))
+        .collect();
+    db.append(&batch(&samples)).unwrap();
+    db.flush().unwrap();
+    let stats = db.stats();
+    assert_eq!((stats.blocks, stats.block_samples), (1, 480), "{stats:?}");
+    let got = db
+        .select(
+            &[Matcher::equal("job", "a")],
+            TimeRange::new(2 * hour, 3 * hour),
+        )
+        .unwrap();
+    assert_eq!(got[0].points.len(), 240);
+    // Across the 12 h boundary (a first-level compaction window): two blocks.
+    let samples: Vec<_> = (0..480)
+        .map(|k| (&a, 11 * hour + k * 15_000, k as f64))
+        .collect();
+    db.append(&batch(&samples)).unwrap();
+    db.flush().unwrap();
+    assert_eq!(db.stats().blocks, 3);
+    assert_eq!(points(&db, "a").len(), 960);
+}

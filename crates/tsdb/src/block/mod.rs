@@ -2,19 +2,27 @@
 //!
 //! - `symbols`: every label name and value once, sorted (so symbol order is string order);
 //! - `series`: per series (in [`series_order`]) its labels as symbol references and the
-//!   time range, offset and length of each of its chunks, then an offset table;
-//! - `postings`: per label pair a sorted, delta-encoded list of series indices, then a
-//!   table of `(name symbol, value symbol, offset)` sorted by symbols;
-//! - `chunks`: compressed chunks (see [`crate::chunk`]), each followed by its crc32c;
-//! - `meta.json`: time range, counts, level and write sequence.
+//!   time range and length of each of its chunks, coded compactly in small groups
+//!   (module `series`);
+//! - `postings`: per label pair the sorted series indices, as gaps or runs, then a table
+//!   of `(name symbol, value symbol, offset)` sorted by symbols (module `postings`);
+//! - `chunks`: compressed chunks (see [`crate::chunk`]) in series order, in zstd frames
+//!   of about 16 KiB, each with a crc32c (module `chunks`);
+//! - `meta.json`: format version, time range, counts, level and write sequence.
 //!
-//! Every file but `chunks` ends with the crc32c of its body, checked on open. A block is
+//! The three index files are zstd-compressed whole, checksummed, and read into memory
+//! at open (module `packed`); chunk frames are checked when decompressed. A block is
 //! written into `<name>.tmp`, synced and renamed, so a crash never leaves half a block.
 
+mod chunks;
+mod packed;
+mod postings;
 mod reader;
+mod series;
 pub(crate) mod writer;
 
-pub use reader::{Block, ChunkMeta, SeriesEntry};
+pub use reader::{Block, SeriesEntry};
+pub use series::ChunkMeta;
 pub(crate) use writer::series_order;
 pub use writer::write_block;
 
@@ -37,6 +45,10 @@ pub(crate) fn delete_block_dir(dir: &std::path::Path) -> std::io::Result<()> {
     std::fs::rename(dir, &doomed)?;
     std::fs::remove_dir_all(&doomed)
 }
+/// The block format this build writes and reads; a block of any other version is
+/// refused at open with an error naming both versions, never misread.
+pub(crate) const FORMAT_VERSION: u32 = 2;
+
 /// Block directories are named by a zero-padded, ever-growing number.
 pub(crate) const BLOCK_NAME_DIGITS: usize = 20;
 

@@ -2,7 +2,10 @@
 //! decoding errors mean a bug or a file changed underneath us; they are reported as
 //! [`StorageError::Corrupt`] naming the block, never a panic.
 
-use super::{BlockMeta, CHUNKS, META, POSTINGS, SERIES, SYMBOLS};
+use super::chunks::ChunksLayout;
+use super::packed::{self, PackedError};
+use super::series::{ChunkMeta, SeriesTable};
+use super::{postings, BlockMeta, CHUNKS, FORMAT_VERSION, META, POSTINGS, SERIES, SYMBOLS};
 use crate::chunk;
 use crate::encoding::{DecodeError, Decoder};
 use crate::index::LabelIndex;
@@ -10,14 +13,6 @@ use memmap2::Mmap;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use strata_core::{Labels, Point, StorageError, TimeRange};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ChunkMeta {
-    pub min_t: i64,
-    pub max_t: i64,
-    offset: u64,
-    len: u64,
-}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct SeriesEntry {
@@ -35,15 +30,15 @@ pub struct Block {
     dir: PathBuf,
     name: String,
     meta: BlockMeta,
-    symbols: Mmap,
+    symbols: Vec<u8>,
     sym_offsets: Vec<u32>,
-    series: Mmap,
-    series_count: usize,
-    series_table: usize,
-    postings: Mmap,
+    series: Vec<u8>,
+    series_table: SeriesTable,
+    postings: Vec<u8>,
     postings_count: usize,
     postings_table: usize,
     chunks: Mmap,
+    chunks_layout: ChunksLayout,
     bytes: u64,
 }
 
@@ -61,18 +56,6 @@ fn map(path: &Path) -> Result<Mmap, StorageError> {
     // SAFETY: block files are immutable once renamed into place; the store never
     // writes to them, and deletes them only by unlinking (the mapping stays valid).
     Ok(unsafe { Mmap::map(&f)? })
-}
-
-/// The body of a checksummed file, after verifying its trailing crc32c.
-fn checked_body<'a>(data: &'a [u8], what: &str) -> Result<&'a [u8], String> {
-    if data.len() < 4 {
-        return Err(format!("{what}: too short"));
-    }
-    let (body, crc) = data.split_at(data.len() - 4);
-    if crc32c::crc32c(body).to_le_bytes() != crc {
-        return Err(format!("{what}: checksum mismatch"));
-    }
-    Ok(body)
 }
 
 /// Reads the trailing `u64` count of a body and the start of its fixed-size table.
@@ -102,25 +85,44 @@ impl Block {
         let corrupt = |e: String| StorageError::Corrupt(format!("block {name}: {e}"));
         let meta: BlockMeta = serde_json::from_slice(&fs::read(dir.join(META))?)
             .map_err(|e| corrupt(format!("meta.json: {e}")))?;
-        let symbols = map(&dir.join(SYMBOLS))?;
-        let series = map(&dir.join(SERIES))?;
-        let postings = map(&dir.join(POSTINGS))?;
+        if meta.version != FORMAT_VERSION {
+            return Err(StorageError::Other(format!(
+                "block {name}: format version {} is not supported (this build reads version \
+                 {FORMAT_VERSION}); move the block out of the data directory to open without it",
+                meta.version
+            )));
+        }
+        let read = |file: &str| {
+            packed::read(&dir.join(file)).map_err(|e| match e {
+                PackedError::Io(e) => StorageError::Io(e),
+                PackedError::Damaged(why) => corrupt(format!("{file}: {why}")),
+            })
+        };
+        let symbols = read(SYMBOLS)?;
+        let series = read(SERIES)?;
+        let postings = read(POSTINGS)?;
         let chunks = map(&dir.join(CHUNKS))?;
 
-        let sym_body = checked_body(&symbols, SYMBOLS).map_err(corrupt)?;
-        let mut d = Decoder::new(sym_body);
+        let mut d = Decoder::new(&symbols);
         let n = d.len().map_err(|e| corrupt(format!("symbols: {e}")))?;
         let mut sym_offsets = Vec::with_capacity(n);
         for _ in 0..n {
-            sym_offsets.push((sym_body.len() - d.remaining()) as u32);
+            sym_offsets.push((symbols.len() - d.remaining()) as u32);
             d.len_bytes()
                 .map_err(|e| corrupt(format!("symbols: {e}")))?;
         }
-        let series_body = checked_body(&series, SERIES).map_err(corrupt)?;
-        let (series_count, series_table) = table_of(series_body, 8, SERIES).map_err(corrupt)?;
-        let postings_body = checked_body(&postings, POSTINGS).map_err(corrupt)?;
+        let series_table =
+            SeriesTable::open(&series).map_err(|e| corrupt(format!("series: {e}")))?;
+        if series_table.len() as u64 != meta.num_series {
+            return Err(corrupt(format!(
+                "series: {} series, meta.json says {}",
+                series_table.len(),
+                meta.num_series
+            )));
+        }
         let (postings_count, postings_table) =
-            table_of(postings_body, 16, POSTINGS).map_err(corrupt)?;
+            table_of(&postings, postings::ENTRY, POSTINGS).map_err(corrupt)?;
+        let chunks_layout = ChunksLayout::open(&chunks).map_err(corrupt)?;
         let bytes = [SYMBOLS, SERIES, POSTINGS, CHUNKS, META]
             .iter()
             .filter_map(|f| fs::metadata(dir.join(f)).ok())
@@ -133,12 +135,12 @@ impl Block {
             symbols,
             sym_offsets,
             series,
-            series_count,
             series_table,
             postings,
             postings_count,
             postings_table,
             chunks,
+            chunks_layout,
             bytes,
         })
     }
@@ -161,7 +163,7 @@ impl Block {
     }
 
     pub fn num_series(&self) -> usize {
-        self.series_count
+        self.series_table.len()
     }
 
     fn corrupt(&self, what: impl std::fmt::Display) -> StorageError {
@@ -210,50 +212,21 @@ impl Block {
         i: u32,
         range: Option<TimeRange>,
     ) -> Result<Option<SeriesEntry>, DecodeError> {
-        if i as usize >= self.series_count {
-            return Err(DecodeError("series index out of range"));
-        }
-        let at = self.series_table + 8 * i as usize;
-        let off =
-            u64::from_le_bytes(self.series[at..at + 8].try_into().unwrap_or_default()) as usize;
-        let mut d = Decoder::new(
-            self.series
-                .get(off..self.series_table)
-                .ok_or(DecodeError("bad series offset"))?,
-        );
-        let n = d.len()?;
-        let label_refs = d.clone();
-        for _ in 0..2 * n {
-            d.uvarint()?;
-        }
-        let nchunks = d.len()?;
-        let mut chunks = Vec::with_capacity(nchunks);
-        let mut prev_max = 0i64;
-        for _ in 0..nchunks {
-            let min_t = prev_max.wrapping_add(d.varint()?);
-            let max_t = min_t.wrapping_add(d.uvarint()? as i64);
-            let offset = d.uvarint()?;
-            let len = d.uvarint()?;
-            chunks.push(ChunkMeta {
-                min_t,
-                max_t,
-                offset,
-                len,
-            });
-            prev_max = max_t;
-        }
+        let (mut refs, mut chunks) = (Vec::with_capacity(16), Vec::new());
+        self.series_table
+            .entry(&self.series, i as usize, &mut refs, &mut chunks)?;
         if range.is_some_and(|r| !chunks.iter().any(|c| r.overlaps(c.min_t, c.max_t))) {
             return Ok(None);
         }
-        let labels = self.decode_labels(label_refs, n)?;
+        let labels = self.decode_labels(&refs)?;
         Ok(Some(SeriesEntry { labels, chunks }))
     }
 
-    /// The `n` labels whose symbol references `d` starts at.
-    fn decode_labels(&self, mut d: Decoder<'_>, n: usize) -> Result<Labels, DecodeError> {
+    /// The labels of symbol references `refs` (name, value, name, value, …).
+    fn decode_labels(&self, refs: &[u32]) -> Result<Labels, DecodeError> {
         let mut buf = Vec::with_capacity(64);
-        for _ in 0..2 * n {
-            let s = self.symbol(d.uvarint()?)?;
+        for &r in refs {
+            let s = self.symbol(u64::from(r))?;
             crate::encoding::put_bytes(&mut buf, s.as_bytes());
         }
         Labels::from_bytes(&buf).map_err(|_| DecodeError("malformed labels"))
@@ -268,19 +241,13 @@ impl Block {
     ) -> Result<(), StorageError> {
         let mut tmp = Vec::new();
         for c in chunks.iter().filter(|c| range.overlaps(c.min_t, c.max_t)) {
-            let start = c.offset as usize;
-            let end = start
-                .checked_add(c.len as usize)
-                .filter(|&e| e + 4 <= self.chunks.len());
-            let end =
-                end.ok_or_else(|| self.corrupt(format!("chunk at {start} exceeds the file")))?;
-            let bytes = &self.chunks[start..end];
-            if crc32c::crc32c(bytes).to_le_bytes() != self.chunks[end..end + 4] {
-                return Err(self.corrupt(format!("chunk at {start}: checksum mismatch")));
-            }
             tmp.clear();
-            chunk::decode_into(bytes, &mut tmp)
-                .map_err(|e| self.corrupt(format!("chunk at {start}: {e}")))?;
+            self.chunks_layout
+                .with_chunk(&self.chunks, c.offset, c.len, |bytes| {
+                    chunk::decode_into(bytes, &mut tmp)
+                })
+                .map_err(|e| self.corrupt(e))?
+                .map_err(|e| self.corrupt(format!("chunk at {}: {e}", c.offset)))?;
             out.extend(tmp.iter().filter(|p| range.contains(p.t)));
         }
         Ok(())
@@ -305,20 +272,16 @@ impl Block {
     }
 
     fn decode_postings(&self, offset: u64, out: &mut Vec<u32>) -> Result<(), DecodeError> {
-        let list = self
-            .postings
-            .get(offset as usize..self.postings_table)
+        let list = usize::try_from(offset)
+            .ok()
+            .and_then(|o| self.postings.get(o..self.postings_table))
             .ok_or(DecodeError("bad postings offset"))?;
-        let mut d = Decoder::new(list);
-        let n = d.len()?;
-        let mut id = 0u32;
-        for _ in 0..n {
-            id = id
-                .checked_add(d.uvarint()? as u32)
-                .ok_or(DecodeError("postings overflow"))?;
-            out.push(id);
+        let from = out.len();
+        let result = postings::decode_list(Decoder::new(list), self.num_series() as u32, out);
+        if result.is_err() {
+            out.truncate(from);
         }
-        Ok(())
+        result
     }
 
     /// Every label name in the block.
@@ -352,7 +315,7 @@ fn partition(n: usize, pred: impl Fn(usize) -> bool) -> usize {
 
 impl LabelIndex for Block {
     fn all_postings(&self) -> Vec<u32> {
-        (0..self.series_count as u32).collect()
+        (0..self.num_series() as u32).collect()
     }
 
     fn for_each_value(&self, name: &str, f: &mut dyn FnMut(&str)) {
@@ -397,6 +360,7 @@ mod tests {
             seq: 1,
             level: 0,
             compacted_from: vec![],
+            chunk_window: None,
         }
     }
 

@@ -1,13 +1,18 @@
 //! Writes one block from series given in label order.
 
-use super::{BlockMeta, CHUNKS, CHUNK_POINTS, META, POSTINGS, SERIES, SYMBOLS, TMP_SUFFIX};
+use super::chunks::ChunksWriter;
+use super::packed;
+use super::series::{ChunkMeta, SeriesTableWriter};
+use super::{
+    BlockMeta, CHUNKS, CHUNK_POINTS, FORMAT_VERSION, META, POSTINGS, SERIES, SYMBOLS, TMP_SUFFIX,
+};
 use crate::chunk;
-use crate::encoding::{put_bytes, put_uvarint, put_varint};
+use crate::encoding::{put_bytes, put_uvarint};
 use crate::wal::sync_dir;
 use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::Path;
 use strata_core::{Labels, Point, StorageError};
 
@@ -18,6 +23,9 @@ pub struct NewBlock<'a> {
     pub seq: u64,
     pub level: u32,
     pub compacted_from: Vec<String>,
+    /// Chunks never straddle a multiple of this many milliseconds, if given: a query of
+    /// recent data then decodes only the points since the last boundary.
+    pub chunk_window: Option<i64>,
 }
 
 /// Writes the block `new.name` under `parent`. `labels` must be unique and in
@@ -42,13 +50,12 @@ pub fn write_block(
     }
     fs::create_dir_all(&tmp)?;
 
-    let mut chunks = BufWriter::with_capacity(1 << 20, File::create(tmp.join(CHUNKS))?);
-    let mut chunk_offset = 0u64;
-    let mut series_buf = Vec::new();
-    let mut series_offsets: Vec<u64> = Vec::new();
+    let mut chunks = ChunksWriter::create(&tmp.join(CHUNKS))?;
+    let mut series = SeriesTableWriter::default();
+    let mut num_series = 0u32;
     let mut postings: HashMap<(u32, u32), Vec<u32>> = HashMap::new();
     let mut meta = BlockMeta {
-        version: 1,
+        version: FORMAT_VERSION,
         min_t: i64::MAX,
         max_t: i64::MIN,
         num_series: 0,
@@ -58,63 +65,55 @@ pub fn write_block(
         level: new.level,
         compacted_from: new.compacted_from,
     };
+    let (mut refs, mut metas) = (Vec::new(), Vec::new());
     for (i, l) in labels.iter().enumerate() {
         let points = points_of(i)?;
         if points.is_empty() {
             continue;
         }
-        let index = series_offsets.len() as u32;
-        series_offsets.push(series_buf.len() as u64);
-        put_uvarint(&mut series_buf, l.len() as u64);
+        refs.clear();
         for label in l.iter() {
             let pair = (sym_index[label.name], sym_index[label.value]);
-            put_uvarint(&mut series_buf, u64::from(pair.0));
-            put_uvarint(&mut series_buf, u64::from(pair.1));
-            postings.entry(pair).or_default().push(index);
+            refs.extend([pair.0, pair.1]);
+            postings.entry(pair).or_default().push(num_series);
         }
-        let parts = points.chunks(CHUNK_POINTS);
-        put_uvarint(&mut series_buf, parts.len() as u64);
-        let mut prev_max = 0i64;
-        for part in parts {
+        metas.clear();
+        for part in chunk_parts(&points, new.chunk_window) {
             let bytes = chunk::encode(part);
-            chunks.write_all(&bytes)?;
-            chunks.write_all(&crc32c::crc32c(&bytes).to_le_bytes())?;
-            let (min, max) = (part[0].t, part[part.len() - 1].t);
-            put_varint(&mut series_buf, min.wrapping_sub(prev_max));
-            put_uvarint(&mut series_buf, max.wrapping_sub(min) as u64);
-            put_uvarint(&mut series_buf, chunk_offset);
-            put_uvarint(&mut series_buf, bytes.len() as u64);
-            chunk_offset += bytes.len() as u64 + 4;
-            prev_max = max;
-            meta.num_chunks += 1;
+            metas.push(ChunkMeta {
+                min_t: part[0].t,
+                max_t: part[part.len() - 1].t,
+                offset: chunks.offset(),
+                len: bytes.len() as u64,
+            });
+            chunks.write(&bytes)?;
         }
+        series.add(&refs, &metas);
+        num_series = num_series
+            .checked_add(1)
+            .ok_or_else(|| StorageError::Other("more than 2^32 series in one block".into()))?;
+        meta.num_chunks += metas.len() as u64;
         meta.min_t = meta.min_t.min(points[0].t);
         meta.max_t = meta.max_t.max(points[points.len() - 1].t);
         meta.num_samples += points.len() as u64;
     }
-    if series_offsets.is_empty() {
+    if num_series == 0 {
         drop(chunks);
         fs::remove_dir_all(&tmp)?;
         return Ok(None);
     }
-    meta.num_series = series_offsets.len() as u64;
-    chunks
-        .into_inner()
-        .map_err(|e| e.into_error())?
-        .sync_all()?;
-
-    for off in &series_offsets {
-        series_buf.extend_from_slice(&off.to_le_bytes());
-    }
-    series_buf.extend_from_slice(&(series_offsets.len() as u64).to_le_bytes());
-    write_checked(&tmp.join(SERIES), series_buf)?;
-    write_checked(&tmp.join(POSTINGS), encode_postings(postings))?;
+    meta.num_series = u64::from(num_series);
+    chunks.finish()?;
+    packed::write(&tmp.join(SERIES), &series.finish())?;
+    let mut postings: Vec<_> = postings.into_iter().collect();
+    postings.sort_unstable_by_key(|(pair, _)| *pair);
+    packed::write(&tmp.join(POSTINGS), &super::postings::encode(&postings))?;
     let mut sym_buf = Vec::new();
     put_uvarint(&mut sym_buf, symbols.len() as u64);
     for s in &symbols {
         put_bytes(&mut sym_buf, s.as_bytes());
     }
-    write_checked(&tmp.join(SYMBOLS), sym_buf)?;
+    packed::write(&tmp.join(SYMBOLS), &sym_buf)?;
     let json = serde_json::to_vec_pretty(&meta).map_err(|e| StorageError::Other(e.to_string()))?;
     let mut f = File::create(tmp.join(META))?;
     f.write_all(&json)?;
@@ -123,6 +122,24 @@ pub fn write_block(
     fs::rename(&tmp, parent.join(new.name))?;
     sync_dir(parent)?;
     Ok(Some(meta))
+}
+
+/// `points` cut into chunks of at most [`CHUNK_POINTS`], none straddling a multiple of
+/// `window`.
+fn chunk_parts(points: &[Point], window: Option<i64>) -> impl Iterator<Item = &[Point]> {
+    let mut rest = points;
+    std::iter::from_fn(move || {
+        let first = rest.first()?;
+        let mut n = rest.len().min(CHUNK_POINTS);
+        if let Some(w) = window {
+            let w = w.max(1);
+            let first_window = first.t.div_euclid(w);
+            n = rest[..n].partition_point(|p| p.t.div_euclid(w) == first_window);
+        }
+        let (part, tail) = rest.split_at(n);
+        rest = tail;
+        Some(part)
+    })
 }
 
 fn symbol_table(labels: &[Labels]) -> Vec<&str> {
@@ -145,33 +162,24 @@ pub(crate) fn series_order(a: &Labels, b: &Labels) -> Ordering {
     a.as_bytes().cmp(b.as_bytes())
 }
 
-/// Lists, then the table of `(name sym u32, value sym u32, offset u64)` and its length.
-fn encode_postings(postings: HashMap<(u32, u32), Vec<u32>>) -> Vec<u8> {
-    let mut keys: Vec<_> = postings.into_iter().collect();
-    keys.sort_unstable_by_key(|(k, _)| *k);
-    let mut buf = Vec::new();
-    let mut table = Vec::with_capacity(keys.len() * 16);
-    for ((name, value), list) in &keys {
-        table.extend_from_slice(&name.to_le_bytes());
-        table.extend_from_slice(&value.to_le_bytes());
-        table.extend_from_slice(&(buf.len() as u64).to_le_bytes());
-        put_uvarint(&mut buf, list.len() as u64);
-        let mut prev = 0u32;
-        for &id in list {
-            put_uvarint(&mut buf, u64::from(id - prev));
-            prev = id;
-        }
-    }
-    buf.extend_from_slice(&table);
-    buf.extend_from_slice(&(keys.len() as u64).to_le_bytes());
-    buf
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Writes `body` followed by its crc32c, and syncs.
-fn write_checked(path: &Path, mut body: Vec<u8>) -> std::io::Result<()> {
-    let crc = crc32c::crc32c(&body);
-    body.extend_from_slice(&crc.to_le_bytes());
-    let mut f = File::create(path)?;
-    f.write_all(&body)?;
-    f.sync_all()
+    #[test]
+    fn chunks_break_at_window_multiples_and_at_the_size_limit() {
+        let points: Vec<Point> = (-5..3000).map(|t| Point { t: t * 10, v: 0.0 }).collect();
+        let sizes = |window| -> Vec<(usize, i64)> {
+            chunk_parts(&points, window)
+                .map(|p| (p.len(), p[0].t))
+                .collect()
+        };
+        assert_eq!(sizes(None), vec![(1024, -50), (1024, 10190), (957, 20430)]);
+        assert_eq!(
+            sizes(Some(10_000)),
+            vec![(5, -50), (1000, 0), (1000, 10_000), (1000, 20_000)]
+        );
+        assert_eq!(sizes(Some(100_000)).len(), 4);
+        assert!(chunk_parts(&[], Some(1)).next().is_none());
+    }
 }

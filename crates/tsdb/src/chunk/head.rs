@@ -20,8 +20,10 @@ const REVIEW_AT: usize = 32;
 #[derive(Debug, Clone)]
 pub struct HeadChunk {
     stream: StreamEncoder,
-    /// First timestamp and last point, kept unpacked for the head's bookkeeping.
-    bounds: Option<(i64, Point)>,
+    /// First timestamp and last point, kept unpacked for the head's bookkeeping;
+    /// meaningless while the stream is empty (no `Option`: chunks exist by the million).
+    min_t: i64,
+    last: Point,
 }
 
 impl Default for HeadChunk {
@@ -38,7 +40,8 @@ impl HeadChunk {
                 trend: Trend::default(),
                 order: 2,
             }),
-            bounds: None,
+            min_t: 0,
+            last: Point { t: 0, v: 0.0 },
         }
     }
 
@@ -51,8 +54,10 @@ impl HeadChunk {
         } else if self.stream.len() == REVIEW_AT {
             self.stream = best_appendable(&self.stream.points());
         }
-        let min_t = self.bounds.map_or(t, |(min_t, _)| min_t);
-        self.bounds = Some((min_t, Point { t, v }));
+        if self.stream.len() == 1 {
+            self.min_t = t;
+        }
+        self.last = Point { t, v };
     }
 
     pub fn len(&self) -> usize {
@@ -64,15 +69,15 @@ impl HeadChunk {
     }
 
     pub fn min_t(&self) -> Option<i64> {
-        self.bounds.map(|(min_t, _)| min_t)
+        (!self.is_empty()).then_some(self.min_t)
     }
 
     pub fn max_t(&self) -> Option<i64> {
-        self.bounds.map(|(_, last)| last.t)
+        self.last().map(|last| last.t)
     }
 
     pub fn last(&self) -> Option<Point> {
-        self.bounds.map(|(_, last)| last)
+        (!self.is_empty()).then_some(self.last)
     }
 
     /// Decodes every point in time order.

@@ -97,8 +97,8 @@ impl Inner {
         Ok(())
     }
 
-    /// Writes every frozen head into blocks, publishes them, then checkpoints the WAL.
-    /// The caller holds the maintenance lock.
+    /// Writes every frozen head into blocks, publishes them, drops the series left empty
+    /// from the head, then checkpoints the WAL. The caller holds the maintenance lock.
     fn persist_frozen(&self) -> Result<(), StorageError> {
         let pending = self.readable.read().frozen.clone();
         let Some(first_kept) = pending.iter().map(|f| f.first_kept_segment).max() else {
@@ -113,14 +113,23 @@ impl Inner {
             r.blocks = Arc::new(blocks);
             r.frozen.retain(|f| !Arc::ptr_eq(f, frozen));
         }
+        // Series whose samples are all in blocks now leave the head, so the checkpoint
+        // carries only live ones. Writers are kept out: one that resolved a series must
+        // find it when it inserts the sample the WAL already holds.
+        let dropped = {
+            let _writers_out = self.cut_lock.write();
+            self.head.drop_empty_series()
+        };
         let frames = self.checkpoint_frames();
         self.wal.checkpoint(first_kept, &frames)?;
+        tracing::debug!(dropped, first_kept, "head series dropped, WAL checkpointed");
         Ok(())
     }
 
-    /// One block per aligned block-duration window that has samples.
+    /// One block per aligned cut window (see [`compaction::cut_window_ms`]) that has
+    /// samples.
     fn write_frozen(&self, frozen: &Frozen) -> Result<Vec<Arc<Block>>, StorageError> {
-        let bd = self.block_ms();
+        let window = compaction::cut_window_ms(self.block_ms());
         let mut order: Vec<usize> = (0..frozen.series.len()).collect();
         order.sort_unstable_by(|&a, &b| {
             series_order(&frozen.series[a].labels, &frozen.series[b].labels)
@@ -130,19 +139,19 @@ impl Inner {
             let Some((min, max)) = s.bounds() else {
                 continue;
             };
-            if min.div_euclid(bd) == max.div_euclid(bd) {
-                windows.insert(min.div_euclid(bd));
+            if min.div_euclid(window) == max.div_euclid(window) {
+                windows.insert(min.div_euclid(window));
             } else {
                 windows.extend(
                     s.points_in(TimeRange::ALL)
                         .iter()
-                        .map(|p| p.t.div_euclid(bd)),
+                        .map(|p| p.t.div_euclid(window)),
                 );
             }
         }
         let mut out = Vec::new();
         for w in windows {
-            let range = window_range(w, bd);
+            let range = window_range(w, window);
             let members: Vec<&FrozenSeries> = order
                 .iter()
                 .map(|&i| &frozen.series[i])
@@ -158,6 +167,7 @@ impl Inner {
                 seq: frozen.seq,
                 level: 0,
                 compacted_from: Vec::new(),
+                chunk_window: Some(self.block_ms()),
             };
             if write_block(&self.blocks_dir, new, &labels, |i| {
                 Ok(members[i].points_in(range))

@@ -5,9 +5,11 @@
 //! Write path: resolve series in the head (new ones are logged to the WAL before anyone
 //! can reference them), log the samples, wait for the group fsync, then add them to the
 //! head. A cut freezes the head's samples under an exclusive lock (and starts a new WAL
-//! segment at the same instant), writes them as blocks, then checkpoints the WAL so its
-//! older segments can go. Queries merge blocks (by write sequence), frozen heads being
-//! written, and the head, later writes winning.
+//! segment at the same instant), writes them as blocks, drops the series left without
+//! samples from the head, then checkpoints the WAL (the live series and metadata) so its
+//! older segments can go: after a flush with no writes since, the WAL is nearly empty.
+//! Queries merge blocks (by write sequence), frozen heads being written, and the head,
+//! later writes winning. A block that cannot be opened is moved to `quarantine/`.
 
 mod append;
 mod maintenance;
@@ -39,8 +41,9 @@ pub struct Options {
     /// Default 90 days (`METRICS_WARM_STORAGE_RETENTION`; the server maps `0` to `None`).
     pub retention: Option<Duration>,
     pub wal_sync: WalSync,
-    /// Time span of the blocks cut from the head (default 2h); compaction merges them
-    /// into 6x and 36x spans.
+    /// How often the head is cut into blocks (default 2h). A cut writes one block per
+    /// aligned 6x window its samples fall in; compaction merges the blocks of a closed
+    /// 6x window, then of a 36x one.
     pub block_duration: Duration,
     /// New series beyond this many in the head are refused with back-pressure.
     pub max_head_series: usize,
@@ -102,6 +105,8 @@ pub struct TsdbStats {
     pub blocks_dropped_by_retention: u64,
     /// Failed background cuts, compactions or retention passes (retried).
     pub maintenance_errors: u64,
+    /// Damaged blocks moved to `<data>/quarantine/` at the last open.
+    pub blocks_quarantined: u64,
 }
 
 #[derive(Default)]
@@ -117,6 +122,7 @@ struct Counters {
     last_compaction_micros: AtomicU64,
     blocks_dropped_by_retention: AtomicU64,
     maintenance_errors: AtomicU64,
+    blocks_quarantined: AtomicU64,
 }
 
 /// Head samples taken out by a cut, readable until their blocks are in place.
@@ -172,28 +178,29 @@ fn millis(d: Duration) -> i64 {
 }
 
 impl Tsdb {
-    /// Opens (or creates) the store in `dir`: loads blocks, replays the WAL into the
-    /// head, and starts the background maintenance thread.
+    /// Opens (or creates) the store in `dir`: loads blocks (moving damaged ones to
+    /// `<dir>/quarantine/`), replays the WAL into the head, and starts the background
+    /// maintenance thread.
     pub fn open(dir: &Path, options: Options) -> Result<Tsdb, StorageError> {
         let blocks_dir = dir.join("blocks");
         let wal_dir = dir.join("wal");
+        let quarantine_dir = dir.join(QUARANTINE_DIR);
         fs::create_dir_all(&blocks_dir)?;
         fs::create_dir_all(&wal_dir)?;
         let dir_lock = DirLock::acquire(dir)?;
-        let blocks = load_blocks(&blocks_dir)?;
+        let (blocks, quarantined) = load_blocks(&blocks_dir, &quarantine_dir)?;
         let next_seq = blocks
             .iter()
             .map(|b| b.meta().seq)
             .max()
             .map_or(1, |s| s + 1);
-        let next_block_id = blocks
-            .iter()
-            .filter_map(|b| b.name().parse::<u64>().ok())
-            .max()
-            .map_or(1, |n| n + 1);
+        let next_block_id = next_block_id(&blocks, &quarantine_dir)?;
 
         let head = Head::new();
         let counters = Counters::default();
+        counters
+            .blocks_quarantined
+            .store(quarantined, Ordering::Relaxed);
         let mut metadata = HashMap::new();
         let replay = wal::replay(&wal_dir, |r| match r {
             record::Record::Series(series) => {
@@ -292,6 +299,7 @@ impl Tsdb {
             last_compaction_seconds: load(&c.last_compaction_micros) as f64 / 1e6,
             blocks_dropped_by_retention: load(&c.blocks_dropped_by_retention),
             maintenance_errors: load(&c.maintenance_errors),
+            blocks_quarantined: load(&c.blocks_quarantined),
         }
     }
 
@@ -364,10 +372,15 @@ impl DirLock {
     }
 }
 
+/// Where blocks that cannot be opened are moved, for an operator to inspect.
+const QUARANTINE_DIR: &str = "quarantine";
+
 /// Opens every block under `dir`, removing unfinished (`.tmp`) ones and inputs of a
-/// compaction whose result is already in place.
-fn load_blocks(dir: &Path) -> Result<Vec<Arc<Block>>, StorageError> {
+/// compaction whose result is already in place, and moving damaged ones to
+/// `quarantine`; returns the blocks and how many were quarantined.
+fn load_blocks(dir: &Path, quarantine: &Path) -> Result<(Vec<Arc<Block>>, u64), StorageError> {
     let mut blocks = Vec::new();
+    let mut quarantined = 0;
     for entry in fs::read_dir(dir)? {
         let path = entry?.path();
         let name = path
@@ -379,7 +392,20 @@ fn load_blocks(dir: &Path) -> Result<Vec<Arc<Block>>, StorageError> {
             tracing::warn!(block = name, "removing unfinished or half-deleted block");
             fs::remove_dir_all(&path)?;
         } else if path.is_dir() {
-            blocks.push(Arc::new(Block::open(&path)?));
+            match Block::open(&path) {
+                Ok(block) => blocks.push(Arc::new(block)),
+                Err(e) if is_damage(&e) => {
+                    let to = quarantine_block(&path, quarantine)?;
+                    tracing::error!(
+                        block = name,
+                        error = %e,
+                        moved_to = %to.display(),
+                        "damaged block quarantined; opening without it"
+                    );
+                    quarantined += 1;
+                }
+                Err(e) => return Err(e),
+            }
         }
     }
     let replaced: HashSet<String> = blocks
@@ -395,7 +421,60 @@ fn load_blocks(dir: &Path) -> Result<Vec<Arc<Block>>, StorageError> {
     }
     blocks.retain(|b| !replaced.contains(b.name()));
     sort_blocks(&mut blocks);
-    Ok(blocks)
+    Ok((blocks, quarantined))
+}
+
+/// Whether a block failed to open because its own files are damaged or missing (as
+/// opposed to the system failing us, or a format this build does not know).
+fn is_damage(e: &StorageError) -> bool {
+    match e {
+        StorageError::Corrupt(_) => true,
+        StorageError::Io(e) => matches!(
+            e.kind(),
+            std::io::ErrorKind::NotFound
+                | std::io::ErrorKind::UnexpectedEof
+                | std::io::ErrorKind::InvalidData
+        ),
+        _ => false,
+    }
+}
+
+/// Moves block directory `dir` into `quarantine` (under a fresh name if one is taken).
+fn quarantine_block(dir: &Path, quarantine: &Path) -> Result<PathBuf, StorageError> {
+    fs::create_dir_all(quarantine)?;
+    let name = dir.file_name().unwrap_or_default().to_string_lossy();
+    let mut to = quarantine.join(&*name);
+    let mut n = 1;
+    while to.exists() {
+        to = quarantine.join(format!("{name}.{n}"));
+        n += 1;
+    }
+    fs::rename(dir, &to)?;
+    wal::sync_dir(quarantine)?;
+    if let Some(parent) = dir.parent() {
+        wal::sync_dir(parent)?;
+    }
+    Ok(to)
+}
+
+/// The number for the next block's name: past every name in use, quarantined, or named
+/// as a compaction input (a new block under such a name would be taken for a leftover
+/// input and deleted).
+fn next_block_id(blocks: &[Arc<Block>], quarantine: &Path) -> Result<u64, StorageError> {
+    let mut names: Vec<String> = blocks
+        .iter()
+        .flat_map(|b| std::iter::once(b.name().to_owned()).chain(b.meta().compacted_from.clone()))
+        .collect();
+    if quarantine.is_dir() {
+        for entry in fs::read_dir(quarantine)? {
+            names.push(entry?.file_name().to_string_lossy().into_owned());
+        }
+    }
+    Ok(names
+        .iter()
+        .filter_map(|n| n.split('.').next()?.parse::<u64>().ok())
+        .max()
+        .map_or(1, |n| n + 1))
 }
 
 fn sort_blocks(blocks: &mut [Arc<Block>]) {

@@ -1,18 +1,24 @@
 //! The head: the in-memory, mutable part of the store. Series live in shards chosen by
-//! the hash of their labels, each shard behind its own lock with its own postings, so
-//! concurrent appenders rarely meet. A series id is `local index << 6 | shard`, stable
-//! for the series' life in the head and written in the WAL.
+//! the hash of their labels, each shard behind its own lock, so concurrent appenders
+//! rarely meet. A series id is `local index << 6 | shard`, stable for the series' life
+//! in the head and written in the WAL. One label index serves the whole head
+//! ([`index`]); it is locked only when series come and go, and by readers.
 //!
-//! Memory per series is kept small on purpose: the label set is the core's single
-//! buffer, postings hold 4-byte local ids, and the out-of-order buffer is empty (no
+//! Memory per series is kept small on purpose, since the head holds every active
+//! series: the label set is the core's single buffer, series sit inline in fixed-size
+//! pages of slots (no allocation of their own), label names and values are stored once
+//! for the head, postings hold 4-byte refs, and the out-of-order buffer is empty (no
 //! allocation) for series written in order.
 
+mod index;
 mod series;
 
-pub use series::{InOrderChunks, MemSeries};
+pub use series::{FrozenSeries, InOrderChunks, MemSeries};
 
-use crate::index::{self, LabelIndex};
-use parking_lot::RwLock;
+use self::index::{HeadIndex, NO_REF};
+use crate::index::LabelIndex;
+use parking_lot::{RwLock, RwLockWriteGuard};
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
@@ -24,6 +30,11 @@ pub const SHARDS: usize = 1 << SHARD_BITS;
 /// The shard a label hash belongs to.
 pub fn shard_of(hash: u64) -> usize {
     (hash as usize) & (SHARDS - 1)
+}
+
+/// The key of a label hash in its shard's table: the shard's bits say nothing there.
+fn hash_key(hash: u64) -> u32 {
+    (hash >> SHARD_BITS) as u32
 }
 
 fn split_id(id: u64) -> (usize, u32) {
@@ -57,137 +68,166 @@ impl Hasher for MixHasher {
 
 type MixMap<K, V> = HashMap<K, V, BuildHasherDefault<MixHasher>>;
 
+/// Slots per page. A page is allocated whole and never moves, so growing a shard
+/// neither copies its series nor leaves spare capacity behind, as a doubling vector
+/// would; 256 slots waste at most one partly filled page per shard. A page whose
+/// series all left is freed.
+const PAGE_SLOTS: usize = 256;
+
+/// The local id of a free slot.
+const FREE: u32 = u32::MAX;
+
+/// One series in its shard, with what the shard and the index know it by.
+struct Slot {
+    local: u32,
+    head_ref: u32,
+    series: MemSeries,
+}
+
+impl Slot {
+    fn free() -> Slot {
+        Slot {
+            local: FREE,
+            head_ref: NO_REF,
+            series: MemSeries::new(Labels::empty()),
+        }
+    }
+}
+
 #[derive(Default)]
 struct Shard {
-    by_hash: MixMap<u64, u32>,
+    /// Label hash (its bits above the shard's, truncated to 32: half the table of a
+    /// 64-bit key; a rare clash goes to `collisions`) → slot.
+    by_hash: MixMap<u32, u32>,
     /// Series whose label hash collides with another's (practically never used).
     collisions: HashMap<Labels, u32>,
-    /// Boxed: a series is a few hundred bytes, and a table of inline values wastes
-    /// its spare capacity at that size.
-    series: MixMap<u32, Box<MemSeries>>,
-    postings: HashMap<Box<str>, HashMap<Box<str>, Vec<u32>>>,
+    /// Local id → slot. Local ids are never reused (the WAL names series by them),
+    /// slots are.
+    slot_of: MixMap<u32, u32>,
+    pages: Vec<Vec<Slot>>,
+    free: Vec<u32>,
     next_local: u32,
 }
 
 impl Shard {
+    fn slot(&self, slot: u32) -> &Slot {
+        let slot = slot as usize;
+        &self.pages[slot / PAGE_SLOTS][slot % PAGE_SLOTS]
+    }
+
+    fn slot_mut(&mut self, slot: u32) -> &mut Slot {
+        let slot = slot as usize;
+        &mut self.pages[slot / PAGE_SLOTS][slot % PAGE_SLOTS]
+    }
+
+    fn get(&self, local: u32) -> Option<&Slot> {
+        self.slot_of.get(&local).map(|&slot| self.slot(slot))
+    }
+
+    fn get_mut(&mut self, local: u32) -> Option<&mut MemSeries> {
+        let slot = *self.slot_of.get(&local)?;
+        Some(&mut self.slot_mut(slot).series)
+    }
+
+    fn live(&self) -> impl Iterator<Item = &Slot> {
+        self.pages
+            .iter()
+            .flatten()
+            .filter(|slot| slot.local != FREE)
+    }
+
+    fn live_mut(&mut self) -> impl Iterator<Item = &mut Slot> {
+        self.pages
+            .iter_mut()
+            .flatten()
+            .filter(|slot| slot.local != FREE)
+    }
+
     fn lookup(&self, hash: u64, labels: &Labels) -> Option<u32> {
-        let local = *self.by_hash.get(&hash)?;
-        if self.series.get(&local).is_some_and(|s| &s.labels == labels) {
-            Some(local)
-        } else {
-            self.collisions.get(labels).copied()
+        if let Some(slot) = self.by_hash.get(&hash_key(hash)).map(|&s| self.slot(s)) {
+            if &slot.series.labels == labels {
+                return Some(slot.local);
+            }
         }
+        if self.collisions.is_empty() {
+            return None;
+        }
+        let slot = *self.collisions.get(labels)?;
+        Some(self.slot(slot).local)
     }
 
-    fn insert_series(&mut self, local: u32, hash: u64, labels: Labels) {
-        match self.by_hash.get(&hash) {
-            Some(other) if *other != local => {
-                self.collisions.insert(labels.clone(), local);
+    fn insert_series(&mut self, local: u32, hash: u64, labels: Labels, head_ref: u32) {
+        let slot = self.take_free_slot();
+        match self.by_hash.entry(hash_key(hash)) {
+            Entry::Occupied(_) => {
+                self.collisions.insert(labels.clone(), slot);
             }
-            _ => {
-                self.by_hash.insert(hash, local);
-            }
-        }
-        for l in labels.iter() {
-            let list = postings_list(&mut self.postings, l.name, l.value);
-            // Local ids only grow, except on replay: keep the list sorted either way.
-            match list.last() {
-                Some(&last) if last > local => {
-                    if let Err(i) = list.binary_search(&local) {
-                        list.insert(i, local);
-                    }
-                }
-                _ => list.push(local),
+            Entry::Vacant(e) => {
+                e.insert(slot);
             }
         }
+        self.slot_of.insert(local, slot);
         self.next_local = self.next_local.max(local + 1);
-        self.series.insert(local, Box::new(MemSeries::new(labels)));
-    }
-
-    fn remove_series(&mut self, local: u32) {
-        let Some(s) = self.series.remove(&local) else {
-            return;
+        *self.slot_mut(slot) = Slot {
+            local,
+            head_ref,
+            series: MemSeries::new(labels),
         };
-        let hash = s.labels.hash64();
-        if self.by_hash.get(&hash) == Some(&local) {
-            self.by_hash.remove(&hash);
+    }
+
+    fn take_free_slot(&mut self) -> u32 {
+        if let Some(slot) = self.free.pop() {
+            return slot;
         }
-        self.collisions.remove(&s.labels);
-        for l in s.labels.iter() {
-            let Some(values) = self.postings.get_mut(l.name) else {
-                continue;
-            };
-            if let Some(list) = values.get_mut(l.value) {
-                if let Ok(i) = list.binary_search(&local) {
-                    list.remove(i);
-                }
-                if list.is_empty() {
-                    values.remove(l.value);
-                }
+        // A page released when its series all left, or a new one.
+        let page = match self.pages.iter().position(Vec::is_empty) {
+            Some(page) => page,
+            None => {
+                self.pages.push(Vec::new());
+                self.pages.len() - 1
             }
-            if values.is_empty() {
-                self.postings.remove(l.name);
+        };
+        self.pages[page] = (0..PAGE_SLOTS).map(|_| Slot::free()).collect();
+        let first = u32::try_from(page * PAGE_SLOTS).expect("a shard holds fewer than 2^32 slots");
+        // Lowest slot on top, so a page fills from its start.
+        self.free.extend((first..first + PAGE_SLOTS as u32).rev());
+        self.free.pop().expect("a page was just added")
+    }
+
+    /// Frees the pages whose slots are all free, keeping the others' free slots.
+    fn release_free_pages(&mut self) {
+        for page in &mut self.pages {
+            if page.iter().all(|slot| slot.local == FREE) {
+                *page = Vec::new();
             }
         }
+        let pages = &self.pages;
+        self.free
+            .retain(|&slot| !pages[slot as usize / PAGE_SLOTS].is_empty());
+        // Lowest slots on top, so series gather in the first pages.
+        self.free.sort_unstable_by(|a, b| b.cmp(a));
     }
-}
 
-impl LabelIndex for Shard {
-    fn all_postings(&self) -> Vec<u32> {
-        let mut ids: Vec<u32> = self.series.keys().copied().collect();
-        ids.sort_unstable();
-        ids
-    }
-    fn for_each_value(&self, name: &str, f: &mut dyn FnMut(&str)) {
-        if let Some(values) = self.postings.get(name) {
-            values.keys().for_each(|v| f(v));
+    /// Removes a series, returning its labels and head ref.
+    fn remove_series(&mut self, local: u32) -> Option<(Labels, u32)> {
+        let slot = self.slot_of.remove(&local)?;
+        let removed = std::mem::replace(self.slot_mut(slot), Slot::free());
+        let labels = removed.series.labels;
+        let key = hash_key(labels.hash64());
+        if self.by_hash.get(&key) == Some(&slot) {
+            self.by_hash.remove(&key);
+        } else {
+            self.collisions.remove(&labels);
         }
-    }
-    fn postings(&self, name: &str, value: &str, out: &mut Vec<u32>) {
-        if let Some(list) = self.postings.get(name).and_then(|v| v.get(value)) {
-            out.extend_from_slice(list);
-        }
-    }
-}
-
-/// The postings list of `name="value"`, created if needed; allocates the key strings
-/// only for a new name or value.
-fn postings_list<'a, T: Default>(
-    map: &'a mut HashMap<Box<str>, HashMap<Box<str>, T>>,
-    name: &str,
-    value: &str,
-) -> &'a mut T {
-    if !map.contains_key(name) {
-        map.insert(name.into(), HashMap::new());
-    }
-    let values = map.get_mut(name).expect("inserted above");
-    if !values.contains_key(value) {
-        values.insert(value.into(), T::default());
-    }
-    values.get_mut(value).expect("inserted above")
-}
-
-/// A series taken out of the head to be written into a block.
-pub struct FrozenSeries {
-    pub labels: Labels,
-    pub chunk: InOrderChunks,
-    pub ooo: Vec<Point>,
-}
-
-impl FrozenSeries {
-    pub fn points_in(&self, range: TimeRange) -> Vec<Point> {
-        series::points_in(&self.chunk, &self.ooo, range)
-    }
-    pub fn bounds(&self) -> Option<(i64, i64)> {
-        series::bounds(&self.chunk, &self.ooo)
+        self.free.push(slot);
+        Some((labels, removed.head_ref))
     }
 }
 
 pub struct Head {
     shards: Box<[RwLock<Shard>]>,
-    /// Head series per label name and value, across shards: discovery reads it
-    /// without visiting every shard. Changes only when series come and go.
-    label_counts: RwLock<LabelCounts>,
+    /// Taken after a shard's lock, never before, by writers that create or drop series.
+    index: RwLock<HeadIndex>,
     series: AtomicUsize,
     samples: AtomicU64,
     ooo_samples: AtomicU64,
@@ -210,31 +250,6 @@ impl Default for AtomicI64Max {
     }
 }
 
-type LabelCounts = HashMap<Box<str>, HashMap<Box<str>, u32>>;
-
-fn count_labels<'a>(counts: &mut LabelCounts, sets: impl Iterator<Item = &'a Labels>, add: bool) {
-    for labels in sets {
-        for l in labels.iter() {
-            if add {
-                *postings_list(counts, l.name, l.value) += 1;
-                continue;
-            }
-            let Some(values) = counts.get_mut(l.name) else {
-                continue;
-            };
-            if let Some(n) = values.get_mut(l.value) {
-                *n -= 1;
-                if *n == 0 {
-                    values.remove(l.value);
-                }
-            }
-            if values.is_empty() {
-                counts.remove(l.name);
-            }
-        }
-    }
-}
-
 /// One sample routed to a head series.
 #[derive(Debug, Clone, Copy)]
 pub struct HeadSample {
@@ -247,7 +262,7 @@ impl Default for Head {
     fn default() -> Self {
         Head {
             shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
-            label_counts: RwLock::default(),
+            index: RwLock::default(),
             series: AtomicUsize::new(0),
             samples: AtomicU64::new(0),
             ooo_samples: AtomicU64::new(0),
@@ -309,6 +324,7 @@ impl Head {
             return Ok(0);
         }
         let mut s = self.shards[shard].write();
+        let mut index: Option<RwLockWriteGuard<'_, HeadIndex>> = None;
         let mut created = Vec::new();
         let mut refused = None;
         for i in missing {
@@ -322,17 +338,17 @@ impl Head {
                 break;
             }
             let local = s.next_local;
-            s.insert_series(local, hash, labels.clone());
+            let id = make_id(shard, local);
+            let head_ref = index
+                .get_or_insert_with(|| self.index.write())
+                .add(id, labels);
+            s.insert_series(local, hash, labels.clone(), head_ref);
             self.series.fetch_add(1, Ordering::Relaxed);
-            ids[i] = make_id(shard, local);
-            created.push((ids[i], labels.clone()));
+            ids[i] = id;
+            created.push((id, labels.clone()));
         }
+        drop(index);
         if !created.is_empty() {
-            count_labels(
-                &mut self.label_counts.write(),
-                created.iter().map(|c| &c.1),
-                true,
-            );
             on_created(&created);
         }
         match refused {
@@ -349,7 +365,7 @@ impl Head {
         let mut s = self.shards[shard].write();
         let (mut n, mut ooo, mut min, mut max) = (0u64, 0u64, i64::MAX, i64::MIN);
         for smp in samples {
-            if let Some(series) = s.series.get_mut(&smp.local) {
+            if let Some(series) = s.get_mut(smp.local) {
                 ooo += u64::from(series.append(smp.t, smp.v));
                 n += 1;
                 min = min.min(smp.t);
@@ -378,17 +394,16 @@ impl Head {
             return;
         }
         let mut s = self.shards[shard].write();
-        if s.series.get(&local).is_some_and(|x| x.labels == labels) {
+        if s.get(local).is_some_and(|x| x.series.labels == labels) {
             return;
         }
-        let mut counts = self.label_counts.write();
-        if let Some(old) = s.series.get(&local) {
-            count_labels(&mut counts, std::iter::once(&old.labels), false);
-            s.remove_series(local);
+        let mut index = self.index.write();
+        if let Some((old, head_ref)) = s.remove_series(local) {
+            index.remove(head_ref, &old);
             self.series.fetch_sub(1, Ordering::Relaxed);
         }
-        count_labels(&mut counts, std::iter::once(&labels), true);
-        s.insert_series(local, hash, labels);
+        let head_ref = index.add(id, &labels);
+        s.insert_series(local, hash, labels, head_ref);
         self.series.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -396,7 +411,7 @@ impl Head {
     pub fn replay_sample(&self, id: u64, t: i64, v: f64) -> bool {
         let (shard, local) = split_id(id);
         let mut s = self.shards[shard].write();
-        let Some(series) = s.series.get_mut(&local) else {
+        let Some(series) = s.get_mut(local) else {
             return false;
         };
         let ooo = series.append(t, v);
@@ -408,31 +423,15 @@ impl Head {
     /// Takes every sample out of the head (the series stay, empty) and drops series that
     /// had no samples since the previous freeze. The caller excludes writers meanwhile.
     pub fn freeze(&self) -> Vec<FrozenSeries> {
-        let mut out = Vec::new();
-        for shard in &self.shards {
-            let mut s = shard.write();
-            let mut idle = Vec::new();
-            for (&local, series) in s.series.iter_mut() {
-                if series.is_empty() {
-                    idle.push(local);
-                    continue;
-                }
-                let mut ooo = std::mem::take(&mut series.ooo);
-                series::normalize(&mut ooo);
-                out.push(FrozenSeries {
-                    labels: series.labels.clone(),
-                    chunk: std::mem::take(&mut series.chunk),
-                    ooo,
-                });
-            }
-            let mut counts = self.label_counts.write();
-            for local in &idle {
-                if let Some(series) = s.series.get(local) {
-                    count_labels(&mut counts, std::iter::once(&series.labels), false);
-                }
-                s.remove_series(*local);
-            }
-            self.series.fetch_sub(idle.len(), Ordering::Relaxed);
+        let (mut shards, mut index) = self.lock_all();
+        self.drop_empty(&mut shards, &mut index);
+        drop(index);
+        let mut out = Vec::with_capacity(self.num_series());
+        for s in &mut shards {
+            out.extend(
+                s.live_mut()
+                    .map(|slot| FrozenSeries::take(&mut slot.series)),
+            );
         }
         self.samples.store(0, Ordering::Relaxed);
         self.ooo_samples.store(0, Ordering::Relaxed);
@@ -445,8 +444,29 @@ impl Head {
     pub fn for_each_series(&self, mut f: impl FnMut(u64, &Labels)) {
         for (shard, s) in self.shards.iter().enumerate() {
             let s = s.read();
-            for (&local, series) in &s.series {
-                f(make_id(shard, local), &series.labels);
+            for slot in s.live() {
+                f(make_id(shard, slot.local), &slot.series.labels);
+            }
+        }
+    }
+
+    /// Calls `f` for each series matching `matchers`, visiting each shard once.
+    fn for_each_selected(&self, matchers: &[Matcher], mut f: impl FnMut(&MemSeries)) {
+        let mut ids: Vec<u64> = {
+            let index = self.index.read();
+            crate::index::select(&*index, matchers)
+                .into_iter()
+                .filter_map(|r| index.id(r))
+                .collect()
+        };
+        ids.sort_unstable_by_key(|&id| split_id(id));
+        for group in ids.chunk_by(|a, b| split_id(*a).0 == split_id(*b).0) {
+            let s = self.shards[split_id(group[0]).0].read();
+            // A series dropped since the index was read is simply not found.
+            for local in group.iter().map(|&id| split_id(id).1) {
+                if let Some(slot) = s.get(local) {
+                    f(&slot.series);
+                }
             }
         }
     }
@@ -458,29 +478,21 @@ impl Head {
         range: TimeRange,
         mut f: impl FnMut(&Labels, Vec<Point>),
     ) {
-        for shard in &self.shards {
-            let s = shard.read();
-            for local in index::select(&*s, matchers) {
-                if let Some(series) = s.series.get(&local) {
-                    let pts = series.points_in(range);
-                    if !pts.is_empty() {
-                        f(&series.labels, pts);
-                    }
-                }
+        self.for_each_selected(matchers, |series| {
+            let pts = series.points_in(range);
+            if !pts.is_empty() {
+                f(&series.labels, pts);
             }
-        }
+        });
     }
 
     /// Calls `f` with the labels of each matching series with data in `range`.
     pub fn series(&self, matchers: &[Matcher], range: TimeRange, mut f: impl FnMut(&Labels)) {
-        for shard in &self.shards {
-            let s = shard.read();
-            for local in index::select(&*s, matchers) {
-                if let Some(series) = s.series.get(&local).filter(|x| x.has_data_in(range)) {
-                    f(&series.labels);
-                }
+        self.for_each_selected(matchers, |series| {
+            if series.has_data_in(range) {
+                f(&series.labels);
             }
-        }
+        });
     }
 
     /// Label names of the head's series if the head's samples overlap `range`.
@@ -488,14 +500,11 @@ impl Head {
     /// its series are those with samples since the previous cut.
     pub fn label_names(&self, range: TimeRange, out: &mut HashSet<String>) {
         if self.overlaps(range) {
-            let counts = self.label_counts.read();
-            out.extend(
-                counts
-                    .keys()
-                    .filter(|n| !out.contains(&***n))
-                    .map(|n| n.to_string())
-                    .collect::<Vec<_>>(),
-            );
+            self.index.read().for_each_name(|n| {
+                if !out.contains(n) {
+                    out.insert(n.to_owned());
+                }
+            });
         }
     }
 
@@ -503,20 +512,68 @@ impl Head {
     /// (see [`Head::label_names`]).
     pub fn label_values(&self, name: &str, range: TimeRange, out: &mut HashSet<String>) {
         if self.overlaps(range) {
-            let counts = self.label_counts.read();
-            if let Some(values) = counts.get(name) {
-                for v in values.keys() {
-                    if !out.contains(&**v) {
-                        out.insert(v.to_string());
-                    }
+            self.index.read().for_each_value(name, &mut |v| {
+                if !out.contains(v) {
+                    out.insert(v.to_owned());
                 }
-            }
+            });
         }
     }
 
     fn overlaps(&self, range: TimeRange) -> bool {
         self.bounds()
             .is_some_and(|(min, max)| range.overlaps(min, max))
+    }
+
+    /// Drops every series holding no samples (once its samples are in blocks), so a WAL
+    /// checkpoint carries only live series; such a series gets a fresh id when it next
+    /// receives a sample. The index is pruned in one pass, not per series. The caller
+    /// excludes writers meanwhile. Returns how many series were dropped.
+    pub fn drop_empty_series(&self) -> usize {
+        let (mut shards, mut index) = self.lock_all();
+        self.drop_empty(&mut shards, &mut index)
+    }
+
+    /// Every shard, then the index: the lock order of `resolve`.
+    fn lock_all(
+        &self,
+    ) -> (
+        Vec<RwLockWriteGuard<'_, Shard>>,
+        RwLockWriteGuard<'_, HeadIndex>,
+    ) {
+        let shards = self.shards.iter().map(|s| s.write()).collect();
+        (shards, self.index.write())
+    }
+
+    fn drop_empty(
+        &self,
+        shards: &mut [RwLockWriteGuard<'_, Shard>],
+        index: &mut HeadIndex,
+    ) -> usize {
+        let mut dropped = 0;
+        for s in shards.iter_mut() {
+            let empty: Vec<u32> = s
+                .live()
+                .filter(|slot| slot.series.is_empty())
+                .map(|slot| slot.local)
+                .collect();
+            for local in &empty {
+                if let Some((_, head_ref)) = s.remove_series(*local) {
+                    index.release(head_ref);
+                }
+            }
+            if !empty.is_empty() {
+                s.release_free_pages();
+            }
+            dropped += empty.len();
+        }
+        if let Some(renumbered) = index.compact() {
+            for slot in shards.iter_mut().flat_map(|s| s.live_mut()) {
+                slot.head_ref = renumbered[slot.head_ref as usize];
+            }
+        }
+        self.series.fetch_sub(dropped, Ordering::Relaxed);
+        dropped
     }
 }
 
@@ -596,6 +653,109 @@ mod tests {
         let mut n = 0;
         head.select(&[], TimeRange::ALL, |_, _| n += 1);
         assert_eq!(n, 0);
+    }
+
+    #[test]
+    fn colliding_hashes_stay_apart_and_survive_removal() {
+        let mut s = Shard::default();
+        let (a, b) = (labels("a"), labels("b"));
+        // Equal in the 32 bits the table keeps, different above them.
+        let (h1, h2) = (7 << SHARD_BITS, (1 << 40) | (7 << SHARD_BITS));
+        s.insert_series(0, h1, a.clone(), 0);
+        s.insert_series(1, h2, b.clone(), 1);
+        assert_eq!((s.lookup(h1, &a), s.lookup(h2, &b)), (Some(0), Some(1)));
+        assert_eq!(s.remove_series(0).map(|r| r.1), Some(0));
+        assert_eq!((s.lookup(h1, &a), s.lookup(h2, &b)), (None, Some(1)));
+        // The freed slot is reused; local ids are not.
+        s.insert_series(s.next_local, 9 << SHARD_BITS, a.clone(), 2);
+        assert_eq!(s.lookup(9 << SHARD_BITS, &a), Some(2));
+        assert_eq!((s.live().count(), s.pages.len()), (2, 1));
+    }
+
+    #[test]
+    fn pages_whose_series_all_left_are_freed_and_reused() {
+        let mut s = Shard::default();
+        let n = PAGE_SLOTS as u32 + 10;
+        let all: Vec<Labels> = (0..n).map(|i| labels(&i.to_string())).collect();
+        for (local, l) in (0..).zip(&all) {
+            s.insert_series(local, l.hash64(), l.clone(), local);
+        }
+        for local in 0..PAGE_SLOTS as u32 {
+            s.remove_series(local);
+        }
+        s.release_free_pages();
+        assert!(s.pages[0].is_empty() && s.pages[1].len() == PAGE_SLOTS);
+        // The second page's free slots come first, then the freed page again.
+        for local in n..n + PAGE_SLOTS as u32 {
+            let l = labels(&local.to_string());
+            s.insert_series(local, l.hash64(), l, local);
+        }
+        assert_eq!(s.pages.len(), 2);
+        assert!(s.pages.iter().all(|p| p.len() == PAGE_SLOTS));
+        for (local, l) in (PAGE_SLOTS as u32..).zip(&all[PAGE_SLOTS..]) {
+            assert_eq!(s.lookup(l.hash64(), l), Some(local));
+            assert_eq!(s.get(local).map(|x| x.head_ref), Some(local));
+        }
+    }
+
+    #[test]
+    fn freeze_drops_idle_series_from_the_index_and_keeps_the_rest_selectable() {
+        let head = Head::new();
+        let jobs: Vec<String> = (0..300).map(|i| format!("job-{i:03}")).collect();
+        for (i, job) in jobs.iter().enumerate() {
+            add(&head, &labels(job), i as i64, 1.0);
+        }
+        head.freeze();
+        // Only the odd jobs write again: the even ones are idle at the next freeze.
+        for (i, job) in jobs.iter().enumerate().filter(|(i, _)| i % 2 == 1) {
+            add(&head, &labels(job), 1000 + i as i64, 2.0);
+        }
+        assert_eq!(head.freeze().len(), 150);
+        assert_eq!(head.num_series(), 150);
+        for (i, job) in jobs.iter().enumerate().skip(1).step_by(2) {
+            add(&head, &labels(job), 2000 + i as i64, 3.0);
+        }
+        let regex = Matcher::new(strata_core::MatchOp::Regex, "job", "job-0[0-4].").unwrap();
+        let mut got = Vec::new();
+        head.select(&[regex], TimeRange::ALL, |l, p| {
+            got.push((l.get("job").unwrap().to_owned(), p.len()))
+        });
+        got.sort();
+        let want: Vec<(String, usize)> = (1..50).step_by(2).map(|i| (jobs[i].clone(), 1)).collect();
+        assert_eq!(got, want);
+        let mut vals = HashSet::new();
+        head.label_values("job", TimeRange::ALL, &mut vals);
+        assert_eq!(vals.len(), 150);
+    }
+
+    #[test]
+    fn replay_replacing_a_series_reindexes_it() {
+        let head = Head::new();
+        let a = labels("a");
+        let shard = shard_of(a.hash64());
+        // Another series of the same shard, so that it can take a's id.
+        let b = (0..)
+            .map(|i| labels(&format!("b{i}")))
+            .find(|l| shard_of(l.hash64()) == shard)
+            .unwrap();
+        let id = make_id(shard, 3);
+        head.replay_series(id, a.clone());
+        assert!(head.replay_sample(id, 1, 1.0));
+        head.replay_series(id, b.clone());
+        assert!(head.replay_sample(id, 2, 2.0));
+        assert_eq!(head.num_series(), 1);
+        let mut got = Vec::new();
+        head.select(
+            &[Matcher::equal("__name__", "up")],
+            TimeRange::ALL,
+            |l, p| got.push((l.clone(), p)),
+        );
+        assert_eq!(got, vec![(b, vec![Point { t: 2, v: 2.0 }])]);
+        let mut got = 0;
+        head.select(&[Matcher::equal("job", "a")], TimeRange::ALL, |_, _| {
+            got += 1
+        });
+        assert_eq!(got, 0);
     }
 
     #[test]

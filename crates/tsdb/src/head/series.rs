@@ -82,18 +82,7 @@ impl InOrderChunks {
         let from = self.sealed.len().saturating_sub(usize::from(self.single));
         self.single = 0;
         let singles = self.sealed.split_off(from);
-        if let (Some(first), Some(last)) = (singles.first(), singles.last()) {
-            let (min_t, max_t) = (first.min_t, last.max_t);
-            let bytes: Vec<u8> = singles
-                .iter()
-                .flat_map(|c| c.bytes.iter().copied())
-                .collect();
-            self.sealed.push(SealedChunk {
-                min_t,
-                max_t,
-                bytes: bytes.into_boxed_slice(),
-            });
-        }
+        self.sealed.extend(join(singles));
     }
 
     fn last(&self) -> Option<Point> {
@@ -118,19 +107,7 @@ impl InOrderChunks {
     /// Points within `range`, in time order.
     fn points_in(&self, range: TimeRange) -> Vec<Point> {
         let mut out = Vec::new();
-        // Chunks are in time order: start at the first one ending inside the range.
-        let first = self.sealed.partition_point(|c| c.max_t < range.start);
-        for c in self.sealed[first..]
-            .iter()
-            .take_while(|c| c.min_t <= range.end)
-        {
-            let from = out.len();
-            if let Err(e) = c.decode_into(&mut out) {
-                // The bytes were sealed in memory from a valid stream: a bug, not data.
-                tracing::error!(error = %e, "undecodable sealed head chunk skipped");
-            }
-            retain_in(&mut out, from, range);
-        }
+        sealed_points_in(&self.sealed, range, &mut out);
         if let (Some(min), Some(max)) = (self.open.min_t(), self.open.max_t()) {
             if range.overlaps(min, max) {
                 let from = out.len();
@@ -139,6 +116,49 @@ impl InOrderChunks {
             }
         }
         out
+    }
+
+    /// Seals the open chunk and takes every chunk as one entry, leaving the series
+    /// empty: a freeze keeps just the bytes, not the open chunk's encoder state.
+    fn take_joined(&mut self) -> Option<SealedChunk> {
+        if !self.open.is_empty() {
+            self.seal();
+        }
+        let all = std::mem::take(&mut self.sealed);
+        self.single = 0;
+        join(all)
+    }
+}
+
+/// One entry holding the chunks of consecutive entries, oldest first.
+fn join(entries: Vec<SealedChunk>) -> Option<SealedChunk> {
+    if entries.len() <= 1 {
+        return entries.into_iter().next();
+    }
+    let (first, last) = (entries.first()?, entries.last()?);
+    let (min_t, max_t) = (first.min_t, last.max_t);
+    let bytes: Vec<u8> = entries
+        .iter()
+        .flat_map(|c| c.bytes.iter().copied())
+        .collect();
+    Some(SealedChunk {
+        min_t,
+        max_t,
+        bytes: bytes.into_boxed_slice(),
+    })
+}
+
+/// Appends the points of the sealed chunks within `range` to `out`, in time order.
+fn sealed_points_in(sealed: &[SealedChunk], range: TimeRange, out: &mut Vec<Point>) {
+    // Chunks are in time order: start at the first one ending inside the range.
+    let first = sealed.partition_point(|c| c.max_t < range.start);
+    for c in sealed[first..].iter().take_while(|c| c.min_t <= range.end) {
+        let from = out.len();
+        if let Err(e) = c.decode_into(out) {
+            // The bytes were sealed in memory from a valid stream: a bug, not data.
+            tracing::error!(error = %e, "undecodable sealed head chunk skipped");
+        }
+        retain_in(out, from, range);
     }
 }
 
@@ -160,7 +180,9 @@ pub struct MemSeries {
     /// reverse order costs O(n log n), not O(n²). For equal timestamps it is always
     /// newer than the chunk: a timestamp goes to the chunk only if it is past
     /// everything seen.
-    pub ooo: Vec<Point>,
+    /// Boxed: most series never get one, and then it costs a pointer, not a vector.
+    #[allow(clippy::box_collection)]
+    ooo: Option<Box<Vec<Point>>>,
 }
 
 impl MemSeries {
@@ -168,7 +190,7 @@ impl MemSeries {
         MemSeries {
             labels,
             chunk: InOrderChunks::default(),
-            ooo: Vec::new(),
+            ooo: None,
         }
     }
 
@@ -178,12 +200,13 @@ impl MemSeries {
             self.chunk.append(t, v);
             return false;
         }
-        match self.ooo.last_mut() {
+        let ooo = self.ooo.get_or_insert_with(Box::default);
+        match ooo.last_mut() {
             Some(last) if last.t == t => last.v = v,
             _ => {
-                self.ooo.push(Point { t, v });
-                if self.ooo.len() >= 32 && self.ooo.len().is_power_of_two() {
-                    normalize(&mut self.ooo);
+                ooo.push(Point { t, v });
+                if ooo.len() >= 32 && ooo.len().is_power_of_two() {
+                    normalize(ooo);
                 }
             }
         }
@@ -191,17 +214,21 @@ impl MemSeries {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.chunk.is_empty() && self.ooo.is_empty()
+        self.chunk.is_empty() && self.ooo.is_none()
     }
 
     /// Earliest and latest timestamps held, if any.
     pub fn bounds(&self) -> Option<(i64, i64)> {
-        bounds(&self.chunk, &self.ooo)
+        bounds_with(self.chunk.min_t().zip(self.chunk.max_t()), self.ooo())
     }
 
     /// Points within `range`, in time order, the out-of-order buffer winning ties.
     pub fn points_in(&self, range: TimeRange) -> Vec<Point> {
-        points_in(&self.chunk, &self.ooo, range)
+        merge_with_ooo(self.chunk.points_in(range), self.ooo(), range)
+    }
+
+    fn ooo(&self) -> &[Point] {
+        self.ooo.as_deref().map_or(&[], Vec::as_slice)
     }
 
     /// Whether any point falls within `range`.
@@ -216,7 +243,7 @@ impl MemSeries {
 }
 
 /// Sorts points by time keeping the last written of each timestamp.
-pub(crate) fn normalize(points: &mut Vec<Point>) {
+fn normalize(points: &mut Vec<Point>) {
     if is_normal(points) {
         return;
     }
@@ -249,25 +276,58 @@ fn normalized(ooo: &[Point]) -> Cow<'_, [Point]> {
     }
 }
 
-pub(crate) fn bounds(chunk: &InOrderChunks, ooo: &[Point]) -> Option<(i64, i64)> {
-    let c = chunk.min_t().zip(chunk.max_t());
+/// The time range of chunk bounds and out-of-order points together.
+fn bounds_with(chunks: Option<(i64, i64)>, ooo: &[Point]) -> Option<(i64, i64)> {
     let o = ooo
         .iter()
         .map(|p| p.t)
         .min()
         .zip(ooo.iter().map(|p| p.t).max());
-    match (c, o) {
+    match (chunks, o) {
         (Some(c), Some(o)) => Some((c.0.min(o.0), c.1.max(o.1))),
         (c, o) => c.or(o),
     }
 }
 
-pub(crate) fn points_in(chunk: &InOrderChunks, ooo: &[Point], range: TimeRange) -> Vec<Point> {
-    let in_chunk = chunk.points_in(range);
+/// Chunk points within `range` merged with the out-of-order points in it, which win ties.
+fn merge_with_ooo(in_chunks: Vec<Point>, ooo: &[Point], range: TimeRange) -> Vec<Point> {
     let ooo = normalized(ooo);
     let lo = ooo.partition_point(|p| p.t < range.start);
     let hi = ooo.partition_point(|p| p.t <= range.end);
-    merge_sorted(in_chunk, &ooo[lo..hi])
+    merge_sorted(in_chunks, &ooo[lo..hi])
+}
+
+/// A series taken out of the head to be written into a block: its labels, its
+/// in-order points as one entry of sealed bytes (no encoder state) and its out-of-order
+/// points, sorted and unique. Frozen series exist by the million during a flush.
+pub struct FrozenSeries {
+    pub labels: Labels,
+    chunks: Option<SealedChunk>,
+    ooo: Box<[Point]>,
+}
+
+impl FrozenSeries {
+    /// Takes every sample out of `series`, leaving it empty.
+    pub(super) fn take(series: &mut MemSeries) -> FrozenSeries {
+        let mut ooo = series.ooo.take().map(|b| *b).unwrap_or_default();
+        normalize(&mut ooo);
+        FrozenSeries {
+            labels: series.labels.clone(),
+            chunks: series.chunk.take_joined(),
+            ooo: ooo.into_boxed_slice(),
+        }
+    }
+
+    pub fn points_in(&self, range: TimeRange) -> Vec<Point> {
+        let mut in_chunks = Vec::new();
+        sealed_points_in(self.chunks.as_slice(), range, &mut in_chunks);
+        merge_with_ooo(in_chunks, &self.ooo, range)
+    }
+
+    pub fn bounds(&self) -> Option<(i64, i64)> {
+        let chunks = self.chunks.as_ref().map(|c| (c.min_t, c.max_t));
+        bounds_with(chunks, &self.ooo)
+    }
 }
 
 #[cfg(test)]
@@ -361,6 +421,31 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_frozen_series_holds_what_the_series_held() {
+        let mut s = MemSeries::new(Labels::empty());
+        let n = 2 * OPEN_POINTS as i64 + 7;
+        for t in (0..n).chain([3, 5, 5]) {
+            s.append(t * 10, t as f64);
+        }
+        let ranges = [
+            TimeRange::ALL,
+            TimeRange::new(25, 1300),
+            TimeRange::new(-9, 40),
+        ];
+        let before: Vec<Vec<Point>> = ranges.iter().map(|&r| s.points_in(r)).collect();
+        let bounds = s.bounds();
+        let frozen = FrozenSeries::take(&mut s);
+        assert!(s.is_empty() && s.bounds().is_none());
+        assert_eq!(frozen.bounds(), bounds);
+        for (r, want) in ranges.iter().zip(before) {
+            assert_eq!(frozen.points_in(*r), want, "{r:?}");
+        }
+        // The emptied series starts a new chunk.
+        s.append(5, 1.0);
+        assert_eq!(s.points_in(TimeRange::ALL), pts(&[(5, 1.0)]));
     }
 
     #[test]

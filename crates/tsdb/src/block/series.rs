@@ -1,0 +1,312 @@
+//! A block's series table: per series its labels (as symbol references) and the time
+//! range and byte length of each of its chunks.
+//!
+//! Neighbouring series in label order are alike (same metric, same chunk times), so
+//! series are stored in groups of [`GROUP`] and each entry is coded against the one
+//! before it: per label two bits say whether it is the previous series' label at that
+//! position, has its name with another value (then the value's symbol follows as a
+//! delta: symbols are sorted, so a host's neighbour is often the next symbol), or is
+//! new (name and value symbols follow); chunk start,
+//! span and length as deltas from the previous series' first chunk (or, after a
+//! series' first chunk, from its previous chunk). A group starts afresh, so reading one
+//! series decodes at most `GROUP` entries. Chunk offsets are not stored: chunks lie in
+//! series order in the chunks file, and each group records the offset of its first.
+//!
+//! Layout: the groups, then a `u64` offset per group, then the `u64` series count.
+
+use crate::encoding::{put_uvarint, put_varint, DecodeError, Decoder};
+
+/// Series per group: larger saves a little space, smaller decodes less per look-up.
+pub(crate) const GROUP: usize = 16;
+
+/// Where one chunk of a series lies, and the time range of its samples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkMeta {
+    pub min_t: i64,
+    pub max_t: i64,
+    pub(super) offset: u64,
+    pub(super) len: u64,
+}
+
+/// What an entry's chunk is coded against.
+#[derive(Debug, Clone, Copy, Default)]
+struct Shape {
+    min_t: i64,
+    span: i64,
+    len: u64,
+}
+
+impl Shape {
+    fn of(c: &ChunkMeta) -> Shape {
+        Shape {
+            min_t: c.min_t,
+            span: c.max_t.wrapping_sub(c.min_t),
+            len: c.len,
+        }
+    }
+}
+
+/// Builds a series table; series are added in block order.
+#[derive(Default)]
+pub(crate) struct SeriesTableWriter {
+    buf: Vec<u8>,
+    group_offsets: Vec<u64>,
+    count: u64,
+    prev_refs: Vec<u32>,
+    prev_first: Shape,
+}
+
+impl SeriesTableWriter {
+    /// Adds a series: `refs` are its label name and value symbols, alternating;
+    /// `chunks` its chunks, which directly follow the previous series' in the file.
+    pub(crate) fn add(&mut self, refs: &[u32], chunks: &[ChunkMeta]) {
+        let out = &mut self.buf;
+        if self.count.is_multiple_of(GROUP as u64) {
+            self.group_offsets.push(out.len() as u64);
+            put_uvarint(out, chunks.first().map_or(0, |c| c.offset));
+            self.prev_refs.clear();
+            self.prev_first = Shape::default();
+        }
+        self.count += 1;
+        let n = refs.len() / 2;
+        put_uvarint(out, n as u64);
+        let codes_at = out.len();
+        out.resize(codes_at + n.div_ceil(4), 0);
+        for (k, label) in refs.chunks_exact(2).enumerate() {
+            let code = match self.prev_refs.get(2 * k..2 * k + 2) {
+                Some(prev) if prev == label => SAME_LABEL,
+                Some(prev) if prev[0] == label[0] => {
+                    put_varint(out, i64::from(label[1]) - i64::from(prev[1]));
+                    NEW_VALUE
+                }
+                _ => {
+                    put_uvarint(out, u64::from(label[0]));
+                    put_uvarint(out, u64::from(label[1]));
+                    NEW_LABEL
+                }
+            };
+            out[codes_at + k / 4] |= code << (2 * (k % 4));
+        }
+        put_uvarint(out, chunks.len() as u64);
+        let mut base = self.prev_first;
+        for (k, c) in chunks.iter().enumerate() {
+            let shape = Shape::of(c);
+            put_varint(out, c.min_t.wrapping_sub(base.min_t));
+            put_varint(out, shape.span.wrapping_sub(base.span));
+            put_varint(out, (shape.len as i64).wrapping_sub(base.len as i64));
+            if k == 0 {
+                self.prev_first = shape;
+            }
+            base = Shape {
+                min_t: c.max_t,
+                ..shape
+            };
+        }
+        self.prev_refs.clear();
+        self.prev_refs.extend_from_slice(refs);
+    }
+
+    /// The table's bytes (without the file's checksum).
+    pub(crate) fn finish(mut self) -> Vec<u8> {
+        for off in &self.group_offsets {
+            self.buf.extend_from_slice(&off.to_le_bytes());
+        }
+        self.buf.extend_from_slice(&self.count.to_le_bytes());
+        self.buf
+    }
+}
+
+/// How a label relates to the previous series' label at the same position (2 bits).
+const SAME_LABEL: u8 = 0;
+const NEW_VALUE: u8 = 1;
+const NEW_LABEL: u8 = 2;
+
+/// Decodes one entry's labels into `refs`, coded against `prev`.
+fn decode_labels(
+    d: &mut Decoder<'_>,
+    prev: &[u32],
+    refs: &mut Vec<u32>,
+) -> Result<(), DecodeError> {
+    let n = d.len()?;
+    let codes = d.bytes(n.div_ceil(4))?;
+    refs.clear();
+    let symbol = |v: i64| u32::try_from(v).map_err(|_| DecodeError("bad symbol"));
+    for k in 0..n {
+        let code = (codes[k / 4] >> (2 * (k % 4))) & 3;
+        match (code, prev.get(2 * k..2 * k + 2)) {
+            (SAME_LABEL, Some(p)) => refs.extend_from_slice(p),
+            (NEW_VALUE, Some(p)) => {
+                let value = symbol(i64::from(p[1]).wrapping_add(d.varint()?))?;
+                refs.extend([p[0], value]);
+            }
+            (NEW_LABEL, _) => {
+                let name = symbol(d.uvarint()? as i64)?;
+                refs.extend([name, symbol(d.uvarint()? as i64)?]);
+            }
+            _ => return Err(DecodeError("bad label code")),
+        }
+    }
+    Ok(())
+}
+
+/// A series table opened for reading (the file's body, checksum already verified).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SeriesTable {
+    count: usize,
+    table: usize,
+}
+
+impl SeriesTable {
+    pub(crate) fn open(body: &[u8]) -> Result<SeriesTable, DecodeError> {
+        let at = body
+            .len()
+            .checked_sub(8)
+            .ok_or(DecodeError("series table too short"))?;
+        let count = u64::from_le_bytes(body[at..].try_into().unwrap_or_default());
+        let groups = count.div_ceil(GROUP as u64);
+        let table = groups
+            .checked_mul(8)
+            .and_then(|size| (at as u64).checked_sub(size))
+            .ok_or(DecodeError("series table exceeds the file"))?;
+        Ok(SeriesTable {
+            count: count as usize,
+            table: table as usize,
+        })
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Decodes series `i` of `body` into its label references and chunks.
+    pub(crate) fn entry(
+        &self,
+        body: &[u8],
+        i: usize,
+        refs: &mut Vec<u32>,
+        chunks: &mut Vec<ChunkMeta>,
+    ) -> Result<(), DecodeError> {
+        if i >= self.count {
+            return Err(DecodeError("series index out of range"));
+        }
+        let at = self.table + 8 * (i / GROUP);
+        let start = u64::from_le_bytes(body[at..at + 8].try_into().unwrap_or_default());
+        let mut d = Decoder::new(
+            usize::try_from(start)
+                .ok()
+                .and_then(|s| body.get(s..self.table))
+                .ok_or(DecodeError("bad series group offset"))?,
+        );
+        let mut offset = d.uvarint()?;
+        let mut prev_first = Shape::default();
+        refs.clear();
+        let mut prev_refs = Vec::with_capacity(refs.capacity());
+        for _ in 0..=i % GROUP {
+            std::mem::swap(refs, &mut prev_refs);
+            decode_labels(&mut d, &prev_refs, refs)?;
+            chunks.clear();
+            let mut base = prev_first;
+            for k in 0..d.len()? {
+                let min_t = base.min_t.wrapping_add(d.varint()?);
+                let span = base.span.wrapping_add(d.varint()?);
+                let len = (base.len as i64).wrapping_add(d.varint()?) as u64;
+                let c = ChunkMeta {
+                    min_t,
+                    max_t: min_t.wrapping_add(span),
+                    offset,
+                    len,
+                };
+                offset = offset
+                    .checked_add(len)
+                    .ok_or(DecodeError("chunk offset overflows"))?;
+                chunks.push(c);
+                if k == 0 {
+                    prev_first = Shape::of(&c);
+                }
+                base = Shape {
+                    min_t: c.max_t,
+                    span,
+                    len,
+                };
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn entries() -> impl Strategy<Value = Vec<(Vec<u32>, Vec<ChunkMeta>)>> {
+        let series = (
+            proptest::collection::vec((0u32..4, 0u32..20), 0..5),
+            proptest::collection::vec((any::<i64>(), any::<i64>(), 0u64..5000), 1..4),
+        );
+        proptest::collection::vec(series, 0..60).prop_map(|list| {
+            let mut offset = 7;
+            list.into_iter()
+                .map(|(labels, chunks)| {
+                    let refs = labels.iter().flat_map(|&(n, v)| [n, v]).collect();
+                    let chunks = chunks
+                        .into_iter()
+                        .map(|(min_t, max_t, len)| {
+                            let c = ChunkMeta {
+                                min_t,
+                                max_t,
+                                offset,
+                                len,
+                            };
+                            offset += len;
+                            c
+                        })
+                        .collect();
+                    (refs, chunks)
+                })
+                .collect()
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn every_entry_reads_back(entries in entries()) {
+            let mut w = SeriesTableWriter::default();
+            for (refs, chunks) in &entries {
+                w.add(refs, chunks);
+            }
+            let body = w.finish();
+            let t = SeriesTable::open(&body).unwrap();
+            prop_assert_eq!(t.len(), entries.len());
+            let (mut refs, mut chunks) = (Vec::new(), Vec::new());
+            for (i, (want_refs, want_chunks)) in entries.iter().enumerate() {
+                t.entry(&body, i, &mut refs, &mut chunks).unwrap();
+                prop_assert_eq!(&refs, want_refs);
+                prop_assert_eq!(&chunks, want_chunks);
+            }
+            prop_assert!(t.entry(&body, entries.len(), &mut refs, &mut chunks).is_err());
+        }
+
+        #[test]
+        fn damaged_tables_are_errors_not_panics(
+            entries in entries(),
+            flips in proptest::collection::vec((any::<prop::sample::Index>(), 1u8..), 1..4),
+        ) {
+            let mut w = SeriesTableWriter::default();
+            for (refs, chunks) in &entries {
+                w.add(refs, chunks);
+            }
+            let mut body = w.finish();
+            for (at, x) in flips {
+                let at = at.index(body.len());
+                body[at] ^= x;
+            }
+            if let Ok(t) = SeriesTable::open(&body) {
+                let (mut refs, mut chunks) = (Vec::new(), Vec::new());
+                for i in 0..t.len().min(200) {
+                    let _ = t.entry(&body, i, &mut refs, &mut chunks);
+                }
+            }
+        }
+    }
+}
