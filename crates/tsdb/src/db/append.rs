@@ -2,7 +2,6 @@
 //! one WAL frame per batch with group commit, then the head.
 
 use super::*;
-use std::hash::{BuildHasherDefault, Hasher};
 use strata_core::Sample;
 
 impl Inner {
@@ -145,7 +144,8 @@ impl Inner {
 ///
 /// Decoders hand out one shared buffer per series (`Labels` is reference-counted), so a
 /// series repeated in a batch is recognised by its buffer's address without reading
-/// it. Equal label sets in different buffers stay separate entries here; resolving
+/// it, in a direct-mapped table. Equal label sets in different buffers (or a repeat
+/// whose table slot was taken since) only become separate entries here; resolving
 /// gives them the same series.
 struct BatchSeries<'a> {
     labels: Vec<&'a Labels>,
@@ -156,21 +156,33 @@ struct BatchSeries<'a> {
 
 impl<'a> BatchSeries<'a> {
     fn of(samples: &'a [Sample]) -> Self {
-        let mut index: HashMap<usize, u32, BuildHasherDefault<AddressHasher>> =
-            HashMap::with_capacity_and_hasher(samples.len().min(1 << 16), Default::default());
+        const EMPTY: u32 = u32::MAX;
+        let bits = (samples.len() * 2)
+            .next_power_of_two()
+            .clamp(64, 1 << 16)
+            .trailing_zeros();
+        let mut table = vec![EMPTY; 1 << bits];
+        let mut addresses = Vec::new();
         let mut labels = Vec::new();
         let mut hashes = Vec::new();
-        let of_sample = samples
-            .iter()
-            .map(|s| {
-                let address = s.labels.as_bytes().as_ptr() as usize;
-                *index.entry(address).or_insert_with(|| {
-                    labels.push(&s.labels);
-                    hashes.push(s.labels.hash64());
-                    (labels.len() - 1) as u32
-                })
-            })
-            .collect();
+        let mut of_sample = Vec::with_capacity(samples.len());
+        for s in samples {
+            let address = s.labels.as_bytes().as_ptr() as usize;
+            // Fibonacci hashing of the address, alignment bits dropped.
+            let slot =
+                ((address as u64 >> 3).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits)) as usize;
+            let k = table[slot];
+            if k != EMPTY && addresses[k as usize] == address {
+                of_sample.push(k);
+                continue;
+            }
+            let k = labels.len() as u32;
+            table[slot] = k;
+            addresses.push(address);
+            labels.push(&s.labels);
+            hashes.push(s.labels.hash64());
+            of_sample.push(k);
+        }
         BatchSeries {
             labels,
             hashes,
@@ -180,24 +192,6 @@ impl<'a> BatchSeries<'a> {
 
     fn len(&self) -> usize {
         self.labels.len()
-    }
-}
-
-/// Hashes a buffer address: drop the alignment bits, one multiply to spread the rest.
-#[derive(Default)]
-struct AddressHasher(u64);
-
-impl Hasher for AddressHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 << 8 | u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-    fn write_usize(&mut self, n: usize) {
-        self.0 = ((n as u64) >> 3).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
 }
 
