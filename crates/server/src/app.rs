@@ -112,17 +112,18 @@ impl App {
         Turn { _permit: permit }
     }
 
-    /// Appends on a blocking thread (the store waits for fsync) and counts the outcome.
+    /// Appends on a blocking thread (the store waits for fsync) and counts the outcome;
+    /// also returns the number of distinct series in the batch.
     pub fn append_blocking(
         &self,
         source: Source,
         batch: &WriteBatch,
-    ) -> Result<AppendStats, StorageError> {
+    ) -> Result<(AppendStats, usize), StorageError> {
         if batch.is_empty() {
-            return Ok(AppendStats::default());
+            return Ok((AppendStats::default(), 0));
         }
-        match self.store.append(batch) {
-            Ok(stats) => {
+        match self.store.append_counting_series(batch) {
+            Ok((stats, series)) => {
                 if self.storage_failing.load(Ordering::Relaxed) {
                     self.storage_failing.store(false, Ordering::Relaxed);
                     *self.last_storage_error.lock() = None;
@@ -130,7 +131,7 @@ impl App {
                 let c = self.counters.source(source);
                 c.samples.fetch_add(stats.samples, Ordering::Relaxed);
                 c.new_series.fetch_add(stats.new_series, Ordering::Relaxed);
-                Ok(stats)
+                Ok((stats, series))
             }
             Err(e) => {
                 self.counters.storage_errors.fetch_add(1, Ordering::Relaxed);

@@ -200,10 +200,10 @@ async fn receive(
 
 fn store(app: &App, source: Source, mut outcome: Outcome) -> Result<IngestReport, IngestError> {
     let expired = take_expired(app, &mut outcome.batch);
-    let stats = app.append_blocking(source, &outcome.batch)?;
+    let (stats, series) = app.append_blocking(source, &outcome.batch)?;
     let mut report = IngestReport::stored(
         stats,
-        outcome.batch.series_count(),
+        series,
         outcome.batch.metadata.len(),
         &outcome.rejected,
     );

@@ -29,9 +29,10 @@ impl Inner {
         Ok(())
     }
 
-    pub(super) fn append(&self, batch: &WriteBatch) -> Result<AppendStats, StorageError> {
+    /// Appends a batch; returns what it did and how many distinct series it holds.
+    pub(super) fn append(&self, batch: &WriteBatch) -> Result<(AppendStats, usize), StorageError> {
         if batch.is_empty() {
-            return Ok(AppendStats::default());
+            return Ok((AppendStats::default(), 0));
         }
         self.check_admission(batch)?;
         let n = batch.samples.len();
@@ -133,10 +134,14 @@ impl Inner {
         self.counters
             .series_created
             .fetch_add(new_series, Ordering::Relaxed);
-        Ok(AppendStats {
+        // Equal label sets in different buffers resolved to one id.
+        ids.sort_unstable();
+        ids.dedup();
+        let stats = AppendStats {
             samples: n as u64,
             new_series,
-        })
+        };
+        Ok((stats, ids.len()))
     }
 }
 
@@ -227,6 +232,18 @@ fn group_by_shard<T: Copy>(
 
 impl Appender for Tsdb {
     fn append(&self, batch: &WriteBatch) -> Result<AppendStats, StorageError> {
+        Ok(self.inner.append(batch)?.0)
+    }
+}
+
+impl Tsdb {
+    /// Appends as [`Appender::append`] does, and also returns the number of distinct
+    /// series in the batch, which the append finds anyway (counting them again costs a
+    /// hash of every sample's labels).
+    pub fn append_counting_series(
+        &self,
+        batch: &WriteBatch,
+    ) -> Result<(AppendStats, usize), StorageError> {
         self.inner.append(batch)
     }
 }
@@ -292,8 +309,9 @@ mod tests {
         };
         {
             let db = Tsdb::open(dir.path(), Options::default()).unwrap();
-            let stats = db.append(&batch).unwrap();
-            assert_eq!((stats.samples, stats.new_series), (5, 2));
+            let (stats, series) = db.append_counting_series(&batch).unwrap();
+            assert_eq!((stats.samples, stats.new_series, series), (5, 2, 2));
+            assert_eq!(series, batch.series_count());
             assert_eq!(read(&db), want);
         }
         // The WAL holds the same, in the same order.
