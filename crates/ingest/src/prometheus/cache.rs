@@ -47,6 +47,18 @@ impl Recorded {
         self.series.clear();
     }
 
+    /// Keeps the first `n` series.
+    fn truncate(&mut self, n: usize) {
+        self.series.truncate(n);
+        self.text
+            .truncate(n.checked_sub(1).map_or(0, |last| self.series[last].0));
+    }
+
+    fn push(&mut self, mode: FloatLabel, text: &[u8], labels: &Labels) {
+        self.text.extend_from_slice(text);
+        self.series.push((self.text.len(), mode, labels.clone()));
+    }
+
     /// The label set of series `i`, if its text is `text`.
     fn matches_exactly(&self, i: usize, mode: FloatLabel, text: &[u8]) -> Option<&Labels> {
         let (end, m, labels) = self.series.get(i)?;
@@ -81,6 +93,13 @@ pub(crate) struct SeriesCache {
     current: Recorded,
     /// Where in `previous` the next line is expected.
     cursor: usize,
+    /// While the body repeats the previous one line for line, its series are
+    /// `previous[..repeated]` and are not copied into `current` (the common case: a
+    /// source sending the same series every time).
+    in_step: bool,
+    repeated: usize,
+    /// The index in `previous` of the latest line's [`Self::get`] match.
+    last_match: Option<usize>,
     /// Series of the current body whose label set was built here, by a hash of their
     /// text and normalisation: a body holding several scrapes repeats each series, and
     /// gets one label set per series (one shared buffer, which the store resolves once).
@@ -94,6 +113,9 @@ impl SeriesCache {
             previous: Recorded::default(),
             current: Recorded::default(),
             cursor: 0,
+            in_step: true,
+            repeated: 0,
+            last_match: None,
             built: FxHashMap::default(),
         }
     }
@@ -103,18 +125,28 @@ impl SeriesCache {
         if self.capacity == 0 {
             return;
         }
-        std::mem::swap(&mut self.previous, &mut self.current);
+        if self.in_step {
+            self.previous.truncate(self.repeated);
+        } else {
+            std::mem::swap(&mut self.previous, &mut self.current);
+        }
         self.current.clear();
         self.built.clear();
         self.cursor = 0;
+        self.in_step = true;
+        self.repeated = 0;
+        self.last_match = None;
     }
 
     /// The label set of the series expected next and the length of its text, if `line`
     /// starts with that text (or the one after: a series may have gone missing since).
     pub fn get(&mut self, mode: FloatLabel, line: &[u8]) -> Option<(usize, Labels)> {
+        self.last_match = None;
         for skip in 0..2 {
-            if let Some((len, labels)) = self.previous.matches(self.cursor + skip, mode, line) {
-                self.cursor += skip + 1;
+            let i = self.cursor + skip;
+            if let Some((len, labels)) = self.previous.matches(i, mode, line) {
+                self.cursor = i + 1;
+                self.last_match = Some(i);
                 return Some((len, labels.clone()));
             }
         }
@@ -132,26 +164,50 @@ impl SeriesCache {
 
     /// Records a series of the current body found by [`Self::get`] or [`Self::get_built`].
     pub fn record(&mut self, mode: FloatLabel, text: &[u8], labels: &Labels) {
-        if self.current.series.len() >= self.capacity {
+        if self.in_step && self.last_match == Some(self.repeated) {
+            self.repeated += 1;
             return;
         }
-        self.current.text.extend_from_slice(text);
-        self.current
-            .series
-            .push((self.current.text.len(), mode, labels.clone()));
+        self.leave_step();
+        if self.current.series.len() < self.capacity {
+            self.current.push(mode, text, labels);
+        }
     }
 
     /// Records a series of the current body whose label set was just built.
     pub fn record_built(&mut self, mode: FloatLabel, text: &[u8], labels: &Labels) {
+        self.leave_step();
         if self.current.series.len() < self.capacity {
             self.built
                 .insert(built_key(mode, text), self.current.series.len());
+            self.current.push(mode, text, labels);
         }
-        self.record(mode, text, labels);
+    }
+
+    /// The body no longer repeats the previous one: copy the series it did repeat.
+    fn leave_step(&mut self) {
+        if !self.in_step {
+            return;
+        }
+        self.in_step = false;
+        let end = self
+            .repeated
+            .checked_sub(1)
+            .map_or(0, |last| self.previous.series[last].0);
+        self.current
+            .text
+            .extend_from_slice(&self.previous.text[..end]);
+        self.current
+            .series
+            .extend_from_slice(&self.previous.series[..self.repeated]);
     }
 
     /// Series recorded from the latest body.
     pub fn len(&self) -> usize {
-        self.current.series.len()
+        if self.in_step {
+            self.repeated
+        } else {
+            self.current.series.len()
+        }
     }
 }
