@@ -4,6 +4,7 @@
 use crate::config::Config;
 use crate::counters::{Counters, Source};
 use crate::store::Store;
+use crate::web::decoders::PrometheusDecoders;
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -17,6 +18,8 @@ pub struct App {
     pub config: Config,
     pub store: Arc<dyn Store>,
     pub counters: Counters,
+    /// Prometheus text decoders, each remembering the series of its source's last push.
+    pub prometheus: PrometheusDecoders,
     /// Event ids and cumulative event counters live across requests.
     pub events: Mutex<EventMapper>,
     /// Held from mapping events to appending them (see the ingest endpoints).
@@ -67,6 +70,8 @@ impl App {
             ..StatsdConfig::default()
         });
         Arc::new(App {
+            // Twice the workers: sources that share a slot evict each other's series.
+            prometheus: PrometheusDecoders::new(config.ingestion_workers * 2),
             events: Mutex::new(EventMapper::new(config.events_remembered_ids)),
             event_writes: Mutex::new(()),
             statsd: Mutex::new(statsd),
@@ -107,17 +112,18 @@ impl App {
         Turn { _permit: permit }
     }
 
-    /// Appends on a blocking thread (the store waits for fsync) and counts the outcome.
+    /// Appends on a blocking thread (the store waits for fsync) and counts the outcome;
+    /// also returns the number of distinct series in the batch.
     pub fn append_blocking(
         &self,
         source: Source,
         batch: &WriteBatch,
-    ) -> Result<AppendStats, StorageError> {
+    ) -> Result<(AppendStats, usize), StorageError> {
         if batch.is_empty() {
-            return Ok(AppendStats::default());
+            return Ok((AppendStats::default(), 0));
         }
-        match self.store.append(batch) {
-            Ok(stats) => {
+        match self.store.append_counting_series(batch) {
+            Ok((stats, series)) => {
                 if self.storage_failing.load(Ordering::Relaxed) {
                     self.storage_failing.store(false, Ordering::Relaxed);
                     *self.last_storage_error.lock() = None;
@@ -125,7 +131,7 @@ impl App {
                 let c = self.counters.source(source);
                 c.samples.fetch_add(stats.samples, Ordering::Relaxed);
                 c.new_series.fetch_add(stats.new_series, Ordering::Relaxed);
-                Ok(stats)
+                Ok((stats, series))
             }
             Err(e) => {
                 self.counters.storage_errors.fetch_add(1, Ordering::Relaxed);

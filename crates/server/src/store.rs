@@ -2,7 +2,7 @@
 //! its figures for the health and `/metrics` endpoints.
 
 use serde::Serialize;
-use strata_core::{MemStorage, Storage, StorageError};
+use strata_core::{AppendStats, MemStorage, Storage, StorageError, WriteBatch};
 use strata_tsdb::Tsdb;
 
 /// A figure a store reports about itself, e.g. `("series", 1200.0)`.
@@ -64,6 +64,14 @@ pub trait Store: Storage {
     fn flush(&self) -> Result<(), StorageError>;
     /// The store's figures, for health and `/metrics`.
     fn stats(&self) -> Vec<StoreStat>;
+
+    /// Appends a batch and counts its distinct series (for the ingest answer).
+    fn append_counting_series(
+        &self,
+        batch: &WriteBatch,
+    ) -> Result<(AppendStats, usize), StorageError> {
+        Ok((self.append(batch)?, batch.series_count()))
+    }
 }
 
 /// The reference in-memory store: nothing to flush, no figures.
@@ -89,6 +97,13 @@ impl Store for Tsdb {
 
     fn flush(&self) -> Result<(), StorageError> {
         Tsdb::flush(self)
+    }
+
+    fn append_counting_series(
+        &self,
+        batch: &WriteBatch,
+    ) -> Result<(AppendStats, usize), StorageError> {
+        Tsdb::append_counting_series(self, batch)
     }
 
     fn stats(&self) -> Vec<StoreStat> {

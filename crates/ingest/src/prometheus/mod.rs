@@ -32,7 +32,7 @@ mod sample;
 use cache::{FloatLabel, SeriesCache};
 use cursor::{metric_name, Cursor, LineError, LineResult};
 use rustc_hash::FxHashMap;
-use sample::{scan_sample, LabelSpan, Text};
+use sample::{scan_series, scan_tail, LabelSpan, Text};
 use strata_core::{
     LabelError, Labels, MetricMetadata, MetricType, Sample, WriteBatch, METRIC_NAME,
 };
@@ -73,6 +73,25 @@ fn ends_with_eof_line(body: &[u8]) -> bool {
         .map_or(0, |i| i + 1);
     let trimmed = &body[..end];
     trimmed.ends_with(b"# EOF") && (trimmed.len() == 5 || trimmed[trimmed.len() - 6] == b'\n')
+}
+
+/// A key for the source of a body, to give bodies from one source the same
+/// [`Decoder`]: a hash of the series text of its first sample line (a source starts
+/// every push with the same series). Any body has a key; a body without sample lines
+/// hashes its first bytes.
+pub fn source_key(body: &[u8]) -> u64 {
+    const MAX_KEY: usize = 1024;
+    let first_sample = body
+        .split(|&b| b == b'\n')
+        .map(|line| line.trim_ascii_start())
+        .find(|line| !line.is_empty() && line[0] != b'#')
+        .unwrap_or(body);
+    let blank = memchr::memchr2(b' ', b'\t', first_sample).unwrap_or(first_sample.len());
+    let end = match memchr::memchr(b'{', &first_sample[..blank]) {
+        Some(_) => memchr::memchr(b'}', first_sample).map_or(first_sample.len(), |i| i + 1),
+        None => blank,
+    };
+    xxhash_rust::xxh3::xxh3_64(&first_sample[..end.min(MAX_KEY)])
 }
 
 /// A syntax error: the whole body is refused.
@@ -295,13 +314,26 @@ impl<'c> Parser<'c> {
     fn sample(&mut self, line: &str) -> LineResult<()> {
         self.spans.clear();
         self.scratch.clear();
-        let s = scan_sample(line, &mut self.spans, &mut self.scratch)?;
-        if s.name != self.last_name {
-            self.last_family = self.family_of(s.name);
+        let name = metric_name(&mut Cursor::new(line))?;
+        if name != self.last_name {
+            self.last_family = self.family_of(name);
             self.last_name.clear();
-            self.last_name.push_str(s.name);
+            self.last_name.push_str(name);
         }
         let (kind, suffix) = self.last_family;
+        let mode = match (kind, suffix) {
+            (MetricType::Histogram | MetricType::GaugeHistogram, Some("_bucket")) => FloatLabel::Le,
+            (MetricType::Summary, Some("")) => FloatLabel::Quantile,
+            _ => FloatLabel::None,
+        };
+        // A series text seen in the previous body was valid then and is valid now: only
+        // the value and timestamp after it are left to read.
+        let cached = self.cache.get(mode, line.as_bytes());
+        let series_end = match &cached {
+            Some((end, _)) => *end,
+            None => scan_series(line, &mut self.spans, &mut self.scratch)?.1,
+        };
+        let tail = scan_tail(line, series_end, &mut self.spans, &mut self.scratch)?;
         let has_created = matches!(
             kind,
             MetricType::Counter
@@ -312,31 +344,34 @@ impl<'c> Parser<'c> {
         if self.format == Format::OpenMetrics && suffix == Some("_created") && has_created {
             return Ok(());
         }
-        let mode = match (kind, suffix) {
-            (MetricType::Histogram | MetricType::GaugeHistogram, Some("_bucket")) => FloatLabel::Le,
-            (MetricType::Summary, Some("")) => FloatLabel::Quantile,
-            _ => FloatLabel::None,
-        };
-        let t = match s.timestamp {
+        let t = match tail.timestamp {
             None => self.default_ts_ms,
             Some((at, tok)) => timestamp_ms(tok, self.format)
                 .ok_or_else(|| LineError::new(at, format!("invalid timestamp {tok:?}")))?,
         };
-        let series_text = &line.as_bytes()[..s.series_end];
-        let labels = match self.cache.get(mode, series_text) {
-            Some(labels) => labels,
+        let series_text = &line.as_bytes()[..series_end];
+        let reused = match cached {
+            Some((_, labels)) => Some(labels),
+            None => self.cache.get_built(mode, series_text),
+        };
+        let labels = match reused {
+            Some(labels) => {
+                self.cache.record(mode, series_text, &labels);
+                labels
+            }
             None => {
                 if let Some(label) = mode.name() {
                     self.normalise_float_label(line, label);
                 }
-                self.labels(line, s.name)?
+                let labels = self.labels(line, name)?;
+                self.cache.record_built(mode, series_text, &labels);
+                labels
             }
         };
-        self.cache.record(mode, series_text, &labels);
         self.batch.samples.push(Sample {
             labels,
             t,
-            v: s.value,
+            v: tail.value,
         });
         Ok(())
     }

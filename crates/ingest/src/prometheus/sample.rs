@@ -30,24 +30,14 @@ pub(crate) struct LabelSpan {
     pub value: Text,
 }
 
-/// A scanned sample line. Labels are left in the caller's span buffer.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct SampleLine<'a> {
-    pub name: &'a str,
-    /// The series text (`name{…}`) ends here.
-    pub series_end: usize,
-    pub value: f64,
-    /// The timestamp token and its position, read by the format's rules.
-    pub timestamp: Option<(usize, &'a str)>,
-}
-
-/// Scans a sample line, appending its labels to `spans` (and unescaped values to `scratch`).
+/// Scans the series text `name{…}` at the start of a line, appending its labels to
+/// `spans`; returns the metric name and where the series text ends.
 #[inline]
-pub(crate) fn scan_sample<'a>(
+pub(crate) fn scan_series<'a>(
     line: &'a str,
     spans: &mut Vec<LabelSpan>,
     scratch: &mut String,
-) -> LineResult<SampleLine<'a>> {
+) -> LineResult<(&'a str, usize)> {
     let mut c = Cursor::new(line);
     let name = metric_name(&mut c)?;
     let after_name = c.pos;
@@ -57,7 +47,28 @@ pub(crate) fn scan_sample<'a>(
     } else {
         c.pos = after_name;
     }
-    let series_end = c.pos;
+    Ok((name, c.pos))
+}
+
+/// What follows the series text: the value and the optional timestamp.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Tail<'a> {
+    pub value: f64,
+    /// The timestamp token and its position, read by the format's rules.
+    pub timestamp: Option<(usize, &'a str)>,
+}
+
+/// Scans ` value [timestamp] [# exemplar]` from `series_end` to the end of the line
+/// (an exemplar's labels are checked with `spans` and `scratch` as scratch space).
+#[inline]
+pub(crate) fn scan_tail<'a>(
+    line: &'a str,
+    series_end: usize,
+    spans: &mut Vec<LabelSpan>,
+    scratch: &mut String,
+) -> LineResult<Tail<'a>> {
+    let mut c = Cursor::new(line);
+    c.pos = series_end;
     if c.skip_blanks() == 0 || c.at_end() {
         return Err(c.unexpected("a space and the sample value"));
     }
@@ -74,12 +85,7 @@ pub(crate) fn scan_sample<'a>(
     if !c.at_end() {
         return Err(c.unexpected("end of line"));
     }
-    Ok(SampleLine {
-        name,
-        series_end,
-        value,
-        timestamp,
-    })
+    Ok(Tail { value, timestamp })
 }
 
 #[inline]
@@ -212,9 +218,27 @@ fn label_value(c: &mut Cursor<'_>, scratch: &mut String) -> LineResult<Text> {
 mod tests {
     use super::*;
 
+    /// A scanned sample line.
+    #[derive(Debug)]
+    struct SampleLine<'a> {
+        name: &'a str,
+        series_end: usize,
+        value: f64,
+        timestamp: Option<(usize, &'a str)>,
+    }
+
     fn scan(line: &str) -> LineResult<(SampleLine<'_>, Vec<(String, String)>)> {
         let (mut spans, mut scratch) = (Vec::new(), String::new());
-        let s = scan_sample(line, &mut spans, &mut scratch)?;
+        let (name, series_end) = scan_series(line, &mut spans, &mut scratch)?;
+        let spans_len = spans.len();
+        let tail = scan_tail(line, series_end, &mut spans, &mut scratch)?;
+        assert_eq!(spans.len(), spans_len, "an exemplar's labels are dropped");
+        let s = SampleLine {
+            name,
+            series_end,
+            value: tail.value,
+            timestamp: tail.timestamp,
+        };
         let labels = spans
             .iter()
             .map(|l| {

@@ -295,6 +295,52 @@ fn decoder_cache_survives_added_and_missing_series() {
     }
 }
 
+#[test]
+fn cached_series_text_must_end_where_the_series_ends() {
+    let mut d = Decoder::new(100);
+    d.parse(b"up 1\nm{a=\"1\"} 2\n", Format::Text, 0).unwrap();
+    // Same starts, other series: labels after blanks, or a longer name or label set.
+    let body = "up {a=\"b\"} 1\nm{a=\"1\"}x 2\n";
+    assert_eq!(
+        d.parse(body.as_bytes(), Format::Text, 0),
+        parse(body.as_bytes(), Format::Text, 0)
+    );
+    let body = "up {a=\"b\"} 1\nm{a=\"1\"} 2\n";
+    let b = d.parse(body.as_bytes(), Format::Text, 0).unwrap();
+    assert_eq!(b, parse(body.as_bytes(), Format::Text, 0).unwrap());
+    assert_eq!(b.samples[0].labels.get("a"), Some("b"));
+    // A cached series with a bad value is still refused, at the value.
+    let e = d.parse(b"up {a=\"b\"} x\n", Format::Text, 0).unwrap_err();
+    assert_eq!((e.line, e.column), (1, 12), "{e}");
+}
+
+#[test]
+fn a_series_repeated_in_a_body_shares_one_label_set() {
+    let mut d = Decoder::new(100);
+    let body = "a{x=\"1\"} 1 1\nb 2 1\na{x=\"1\"} 3 2\nb 4 2\na{x=\"1\"} 5 3\n";
+    let b = d.parse(body.as_bytes(), Format::Text, 0).unwrap();
+    assert_eq!(b, parse(body.as_bytes(), Format::Text, 0).unwrap());
+    let buffer = |i: usize| b.samples[i].labels.as_bytes().as_ptr();
+    assert_eq!((buffer(0), buffer(1)), (buffer(2), buffer(3)));
+    assert_eq!(buffer(0), buffer(4));
+    // The next body reuses the same buffers.
+    let again = d.parse(body.as_bytes(), Format::Text, 0).unwrap();
+    assert_eq!(again.samples[4].labels.as_bytes().as_ptr(), buffer(0));
+}
+
+#[test]
+fn source_key_names_the_first_series() {
+    let a = source_key(b"# HELP up x\n# TYPE up gauge\nup{job=\"a\"} 1 1000\nother 2\n");
+    assert_eq!(a, source_key(b"\nup{job=\"a\"} 7 2000\n"));
+    assert_ne!(a, source_key(b"up{job=\"b\"} 1 1000\n"));
+    assert_eq!(source_key(b"up 1\n"), source_key(b"  up\t2 3\n"));
+    assert_ne!(source_key(b"up 1\n"), source_key(b"upx 1\n"));
+    // Anything has a key.
+    for body in [&b""[..], b"#", b"{", b"}{ x", b"\n\n"] {
+        source_key(body);
+    }
+}
+
 fn shared_file(name: &str) -> Vec<u8> {
     let path = format!("{}/../../../shared/data/{name}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read(&path).unwrap_or_else(|e| panic!("test data {path} is missing: {e}"))
@@ -408,6 +454,23 @@ proptest! {
             let plain = parse(body.as_bytes(), Format::Text, 0).unwrap();
             prop_assert_eq!(d.parse(body.as_bytes(), Format::Text, 0).unwrap(), plain);
         }
+    }
+
+    #[test]
+    fn cached_decoding_of_mutated_bodies_equals_plain(
+        edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8),
+        om in any::<bool>(),
+    ) {
+        // A decoder warmed on the original body sees mostly cache hits, and must refuse
+        // or read each mutation exactly as a fresh parse does.
+        let format = if om { Format::OpenMetrics } else { Format::Text };
+        let om_file = shared_file("alltypes.5mfs.om.txt");
+        let body: &[u8] = if om { &om_file } else { fixtures::PROMETHEUS.as_bytes() };
+        let mut d = Decoder::new(1000);
+        d.parse(body, format, 0).unwrap();
+        let mutated = mutate(body, &edits);
+        prop_assert_eq!(d.parse(&mutated, format, 0), parse(&mutated, format, 0));
+        prop_assert_eq!(d.parse(body, format, 0), parse(body, format, 0));
     }
 
     #[test]

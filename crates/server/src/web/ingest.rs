@@ -65,10 +65,10 @@ pub async fn prometheus(State(app): State<Arc<App>>, headers: HeaderMap, body: B
     let endpoint = Endpoint {
         source: Source::Prometheus,
         accepts: body::check_text,
-        decoder: |_, data, content_type, now| {
+        decoder: |app, data, content_type, now| {
             let format = prometheus::detect_format(content_type, data);
             Ok(Outcome::from(Decoded {
-                batch: prometheus::parse(data, format, now)?,
+                batch: app.prometheus.parse(data, format, now)?,
                 rejected: Vec::new(),
             }))
         },
@@ -200,10 +200,10 @@ async fn receive(
 
 fn store(app: &App, source: Source, mut outcome: Outcome) -> Result<IngestReport, IngestError> {
     let expired = take_expired(app, &mut outcome.batch);
-    let stats = app.append_blocking(source, &outcome.batch)?;
+    let (stats, series) = app.append_blocking(source, &outcome.batch)?;
     let mut report = IngestReport::stored(
         stats,
-        outcome.batch.series_count(),
+        series,
         outcome.batch.metadata.len(),
         &outcome.rejected,
     );

@@ -2,6 +2,7 @@
 
 mod admin;
 mod body;
+pub mod decoders;
 mod health;
 mod ingest;
 mod metrics;

@@ -2,6 +2,7 @@
 //! one WAL frame per batch with group commit, then the head.
 
 use super::*;
+use strata_core::Sample;
 
 impl Inner {
     /// Refuses a batch the store cannot take now, naming the reason.
@@ -28,19 +29,20 @@ impl Inner {
         Ok(())
     }
 
-    pub(super) fn append(&self, batch: &WriteBatch) -> Result<AppendStats, StorageError> {
+    /// Appends a batch; returns what it did and how many distinct series it holds.
+    pub(super) fn append(&self, batch: &WriteBatch) -> Result<(AppendStats, usize), StorageError> {
         if batch.is_empty() {
-            return Ok(AppendStats::default());
+            return Ok((AppendStats::default(), 0));
         }
         self.check_admission(batch)?;
         let n = batch.samples.len();
-        let hashes: Vec<u64> = batch.samples.iter().map(|s| s.labels.hash64()).collect();
-        // Sample indices grouped by shard, batch order kept within a shard (same series,
-        // same shard: so a repeated timestamp keeps its last value).
-        let (order, groups) = group_by_shard(&hashes);
+        let series = BatchSeries::of(&batch.samples);
+        let shards: Vec<u8> = series.hashes.iter().map(|&h| shard_of(h) as u8).collect();
+        // Distinct series grouped by shard, to resolve each shard's under one lock.
+        let (order, groups) = group_by_shard(&shards, |i| i as u32, 0);
 
         let _writers = self.cut_lock.read();
-        let mut ids = vec![0u64; n];
+        let mut ids = vec![0u64; series.len()];
         let mut new_series = 0;
         let mut wanted = Vec::new();
         let mut group_ids = Vec::new();
@@ -49,7 +51,7 @@ impl Inner {
             wanted.extend(
                 order[range.clone()]
                     .iter()
-                    .map(|&i| (hashes[i as usize], &batch.samples[i as usize].labels)),
+                    .map(|&i| (series.hashes[i as usize], series.labels[i as usize])),
             );
             group_ids.clear();
             group_ids.resize(wanted.len(), 0);
@@ -71,6 +73,7 @@ impl Inner {
                 ids[i as usize] = group_ids[k];
             }
         }
+        let id_of = |i: usize| ids[series.of_sample[i] as usize];
 
         let mut payload = Vec::with_capacity(n * 10 + 16);
         let mut frames = Vec::with_capacity(n * 10 + 64);
@@ -79,8 +82,12 @@ impl Inner {
             batch
                 .samples
                 .iter()
-                .zip(&ids)
-                .map(|(s, &id)| record::RefSample { id, t: s.t, v: s.v }),
+                .enumerate()
+                .map(|(i, s)| record::RefSample {
+                    id: id_of(i),
+                    t: s.t,
+                    v: s.v,
+                }),
         );
         wal::frame(&mut frames, &payload);
         if !batch.metadata.is_empty() {
@@ -90,16 +97,30 @@ impl Inner {
         }
         self.wal.write(&frames)?;
 
-        for (shard, range) in &groups {
-            let samples = order[range.clone()].iter().map(|&i| {
-                let s = &batch.samples[i as usize];
-                HeadSample {
-                    local: (ids[i as usize] >> crate::head::SHARD_BITS) as u32,
-                    t: s.t,
-                    v: s.v,
-                }
-            });
-            self.head.insert(*shard, samples);
+        // Samples by shard, batch order kept within a shard (same series, same shard:
+        // so a repeated timestamp keeps its last value). Built in one pass over the batch
+        // so that each shard's insert reads its samples in sequence.
+        let sample_shards: Vec<u8> = series
+            .of_sample
+            .iter()
+            .map(|&k| shards[k as usize])
+            .collect();
+        let to_head = |i: usize| {
+            let s = &batch.samples[i];
+            HeadSample {
+                local: (id_of(i) >> crate::head::SHARD_BITS) as u32,
+                t: s.t,
+                v: s.v,
+            }
+        };
+        let filler = HeadSample {
+            local: 0,
+            t: 0,
+            v: 0.0,
+        };
+        let (by_shard, groups) = group_by_shard(&sample_shards, to_head, filler);
+        for (shard, range) in groups {
+            self.head.insert(shard, by_shard[range].iter().copied());
         }
         if !batch.metadata.is_empty() {
             let mut md = self.metadata.write();
@@ -113,19 +134,82 @@ impl Inner {
         self.counters
             .series_created
             .fetch_add(new_series, Ordering::Relaxed);
-        Ok(AppendStats {
+        // Equal label sets in different buffers resolved to one id.
+        ids.sort_unstable();
+        ids.dedup();
+        let stats = AppendStats {
             samples: n as u64,
             new_series,
-        })
+        };
+        Ok((stats, ids.len()))
     }
 }
 
-/// Sample indices ordered by shard (a stable counting sort), and per shard with
-/// samples its range in that order.
-fn group_by_shard(hashes: &[u64]) -> (Vec<u32>, Vec<(usize, std::ops::Range<usize>)>) {
+/// The distinct label sets of a batch, each hashed once, and which one each sample has.
+///
+/// Decoders hand out one shared buffer per series (`Labels` is reference-counted), so a
+/// series repeated in a batch is recognised by its buffer's address without reading
+/// it, in a direct-mapped table. Equal label sets in different buffers (or a repeat
+/// whose table slot was taken since) only become separate entries here; resolving
+/// gives them the same series.
+struct BatchSeries<'a> {
+    labels: Vec<&'a Labels>,
+    hashes: Vec<u64>,
+    /// Per sample, its index in `labels`.
+    of_sample: Vec<u32>,
+}
+
+impl<'a> BatchSeries<'a> {
+    fn of(samples: &'a [Sample]) -> Self {
+        const EMPTY: u32 = u32::MAX;
+        let bits = (samples.len() * 2)
+            .next_power_of_two()
+            .clamp(64, 1 << 16)
+            .trailing_zeros();
+        let mut table = vec![EMPTY; 1 << bits];
+        let mut addresses = Vec::new();
+        let mut labels = Vec::new();
+        let mut hashes = Vec::new();
+        let mut of_sample = Vec::with_capacity(samples.len());
+        for s in samples {
+            let address = s.labels.as_bytes().as_ptr() as usize;
+            // Fibonacci hashing of the address, alignment bits dropped.
+            let slot =
+                ((address as u64 >> 3).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits)) as usize;
+            let k = table[slot];
+            if k != EMPTY && addresses[k as usize] == address {
+                of_sample.push(k);
+                continue;
+            }
+            let k = labels.len() as u32;
+            table[slot] = k;
+            addresses.push(address);
+            labels.push(&s.labels);
+            hashes.push(s.labels.hash64());
+            of_sample.push(k);
+        }
+        BatchSeries {
+            labels,
+            hashes,
+            of_sample,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.labels.len()
+    }
+}
+
+/// `item(i)` for every index, ordered by `shards[i]` (a stable counting sort that reads
+/// the indices in order), and per shard with entries its range in that order.
+fn group_by_shard<T: Copy>(
+    shards: &[u8],
+    item: impl Fn(usize) -> T,
+    filler: T,
+) -> (Vec<T>, Vec<(usize, std::ops::Range<usize>)>) {
     let mut next = [0usize; SHARDS];
-    for &h in hashes {
-        next[shard_of(h)] += 1;
+    for &s in shards {
+        next[s as usize] += 1;
     }
     let mut groups = Vec::new();
     let mut start = 0;
@@ -137,17 +221,102 @@ fn group_by_shard(hashes: &[u64]) -> (Vec<u32>, Vec<(usize, std::ops::Range<usiz
         *slot = start;
         start += count;
     }
-    let mut order = vec![0u32; hashes.len()];
-    for (i, &h) in hashes.iter().enumerate() {
-        let slot = &mut next[shard_of(h)];
-        order[*slot] = i as u32;
+    let mut out = vec![filler; shards.len()];
+    for (i, &s) in shards.iter().enumerate() {
+        let slot = &mut next[s as usize];
+        out[*slot] = item(i);
         *slot += 1;
     }
-    (order, groups)
+    (out, groups)
 }
 
 impl Appender for Tsdb {
     fn append(&self, batch: &WriteBatch) -> Result<AppendStats, StorageError> {
+        Ok(self.inner.append(batch)?.0)
+    }
+}
+
+impl Tsdb {
+    /// Appends as [`Appender::append`] does, and also returns the number of distinct
+    /// series in the batch, which the append finds anyway (counting them again costs a
+    /// hash of every sample's labels).
+    pub fn append_counting_series(
+        &self,
+        batch: &WriteBatch,
+    ) -> Result<(AppendStats, usize), StorageError> {
         self.inner.append(batch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(job: &str) -> Labels {
+        Labels::new([("__name__", "m"), ("job", job)]).unwrap()
+    }
+
+    fn sample(labels: &Labels, t: i64, v: f64) -> Sample {
+        Sample {
+            labels: labels.clone(),
+            t,
+            v,
+        }
+    }
+
+    #[test]
+    fn batch_series_are_told_apart_by_buffer() {
+        let (a, b, equal_to_a) = (labels("a"), labels("b"), labels("a"));
+        let samples = [
+            sample(&a, 1, 1.0),
+            sample(&b, 1, 2.0),
+            sample(&a, 2, 3.0),
+            sample(&equal_to_a, 3, 4.0),
+        ];
+        let series = BatchSeries::of(&samples);
+        assert_eq!(series.len(), 3);
+        assert_eq!(series.of_sample, [0, 1, 0, 2]);
+        assert_eq!(series.hashes[0], series.hashes[2]);
+        assert_eq!(series.hashes[1], b.hash64());
+    }
+
+    #[test]
+    fn repeated_and_equal_label_sets_append_to_one_series() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = now_ms();
+        let (a, b, equal_to_a) = (labels("a"), labels("b"), labels("a"));
+        let batch = WriteBatch {
+            samples: vec![
+                sample(&a, t, 1.0),
+                sample(&b, t, 2.0),
+                sample(&equal_to_a, t + 1, 3.0),
+                sample(&a, t + 2, 4.0),
+                sample(&equal_to_a, t + 2, 5.0),
+            ],
+            metadata: Vec::new(),
+        };
+        let want = vec![
+            Point { t, v: 1.0 },
+            Point { t: t + 1, v: 3.0 },
+            Point { t: t + 2, v: 5.0 },
+        ];
+        let read = |db: &Tsdb| {
+            let got = db
+                .select(&[strata_core::Matcher::equal("job", "a")], TimeRange::ALL)
+                .unwrap();
+            assert_eq!(got.len(), 1);
+            got[0].points.clone()
+        };
+        {
+            let db = Tsdb::open(dir.path(), Options::default()).unwrap();
+            let (stats, series) = db.append_counting_series(&batch).unwrap();
+            assert_eq!((stats.samples, stats.new_series, series), (5, 2, 2));
+            assert_eq!(series, batch.series_count());
+            assert_eq!(read(&db), want);
+        }
+        // The WAL holds the same, in the same order.
+        let db = Tsdb::open(dir.path(), Options::default()).unwrap();
+        assert_eq!(read(&db), want);
+        assert_eq!(db.stats().head_series, 2);
     }
 }

@@ -58,6 +58,10 @@ const RAW: u64 = 7;
 const MAX_DIGITS: f64 = (1u64 << 52) as f64;
 
 fn put_value(out: &mut Vec<u8>, v: f64) {
+    if let Some(header) = decimal_header(v) {
+        put_uvarint(out, header);
+        return;
+    }
     for (scale, &p) in SCALES.iter().enumerate() {
         let digits = v * p;
         if digits.fract() == 0.0 && digits.abs() < MAX_DIGITS {
@@ -71,6 +75,25 @@ fn put_value(out: &mut Vec<u8>, v: f64) {
     }
     put_uvarint(out, RAW);
     out.extend_from_slice(&v.to_bits().to_le_bytes());
+}
+
+/// The common case in one step: the nearest digits at the largest scale, trailing
+/// zeros dropped for the smallest scale, kept only if they read back bit for bit.
+fn decimal_header(v: f64) -> Option<u64> {
+    let top = SCALES.len() - 1;
+    let scaled = v * SCALES[top];
+    // NaN passes here and fails the check below.
+    if scaled.abs() >= MAX_DIGITS {
+        return None;
+    }
+    // Rounded to nearest by a truncating cast (no libm call): the check below decides.
+    let (mut digits, mut scale) = ((scaled + 0.5f64.copysign(scaled)) as i64, top);
+    while scale > 0 && digits % 10 == 0 {
+        digits /= 10;
+        scale -= 1;
+    }
+    ((digits as f64 / SCALES[scale]).to_bits() == v.to_bits())
+        .then(|| (zigzag(digits) << 3) | scale as u64)
 }
 
 fn get_value(d: &mut Decoder<'_>) -> Result<f64, DecodeError> {
@@ -236,6 +259,17 @@ mod tests {
                 prop_assert_eq!(get_value(&mut d).unwrap().to_bits(), v.to_bits());
                 prop_assert!(d.is_empty());
             }
+        }
+
+        #[test]
+        fn short_decimals_take_the_one_step_path(digits in -10_000_000i64..10_000_000, scale in 0usize..5) {
+            let v = digits as f64 / SCALES[scale];
+            let header = decimal_header(v);
+            prop_assert!(header.is_some(), "{v}");
+            let mut buf = Vec::new();
+            put_uvarint(&mut buf, header.unwrap_or_default());
+            prop_assert_eq!(get_value(&mut Decoder::new(&buf)).unwrap().to_bits(), v.to_bits());
+            prop_assert!((header.unwrap_or_default() & 7) as usize <= scale, "{v}");
         }
 
         #[test]
