@@ -5,7 +5,7 @@
 //! when they fit in it. It is exact for every bit pattern (NaN payloads, -0.0), so
 //! it is the fallback for values the decimal transform cannot represent.
 
-use super::bits::{BitReader, BitWriter};
+use super::bits::{top, BitReader, BitWriter, PEEK_BITS};
 use super::ChunkError;
 
 /// Leading-zero counts are stored in 5 bits.
@@ -61,6 +61,9 @@ pub(crate) struct XorDecoder {
 }
 
 impl XorDecoder {
+    /// Reads one value; the control bits, a new window's header and most XORs
+    /// come from a single peek.
+    #[inline]
     pub(crate) fn read(&mut self, r: &mut BitReader) -> Result<f64, ChunkError> {
         let s = &mut self.state;
         if !s.started {
@@ -68,26 +71,40 @@ impl XorDecoder {
             s.started = true;
             return Ok(f64::from_bits(s.prev));
         }
-        if r.read_bit()? {
-            let (l, t) = if r.read_bit()? {
-                let leading = r.read_bits(5)? as u32;
-                let significant = match r.read_bits(6)? as u32 {
-                    0 => 64,
-                    n => n,
-                };
-                if leading + significant > 64 {
-                    return Err(ChunkError::new("XOR window exceeds 64 bits"));
-                }
-                let window = (leading, 64 - leading - significant);
-                s.window = Some(window);
-                window
-            } else {
-                s.window
-                    .ok_or_else(|| ChunkError::new("XOR window reused before it was set"))?
-            };
-            let x = r.read_bits(64 - l - t)? << t;
-            s.prev ^= x;
+        let word = r.peek();
+        if word >> 63 == 0 {
+            r.consume(1)?;
+            return Ok(f64::from_bits(s.prev));
         }
+        // Control bits `10` reuse the window; `11` bring a new one: 5 bits of
+        // leading zeros and 6 of length (0 standing for 64).
+        let (header, (leading, trailing)) = if (word << 1) >> 63 == 0 {
+            let window = s
+                .window
+                .ok_or_else(|| ChunkError::new("XOR window reused before it was set"))?;
+            (2, window)
+        } else {
+            let leading = ((word >> 57) & 0x1f) as u32;
+            let significant = match ((word >> 51) & 0x3f) as u32 {
+                0 => 64,
+                n => n,
+            };
+            if leading + significant > 64 {
+                return Err(ChunkError::new("XOR window exceeds 64 bits"));
+            }
+            let window = (leading, 64 - leading - significant);
+            s.window = Some(window);
+            (13, window)
+        };
+        let significant = 64 - leading - trailing;
+        let x = if header + significant <= PEEK_BITS {
+            r.consume(header + significant)?;
+            top(word << header, significant)
+        } else {
+            r.consume(header)?;
+            r.read_bits(significant)?
+        };
+        s.prev ^= x << trailing;
         Ok(f64::from_bits(s.prev))
     }
 }
