@@ -95,7 +95,7 @@ impl<'a> BitReader<'a> {
 
     /// The next bits, most significant first: at least [`PEEK_BITS`] of them,
     /// zeros past the end of the stream.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn peek(&self) -> u64 {
         let at = self.pos / 8;
         let word = match self.bytes.get(at..at + 8) {
@@ -115,7 +115,7 @@ impl<'a> BitReader<'a> {
     }
 
     /// Moves past `n` bits, or fails if fewer remain.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn consume(&mut self, n: u32) -> Result<(), ChunkError> {
         if n as usize > self.remaining_bits() {
             return Err(ends_early());
@@ -125,23 +125,29 @@ impl<'a> BitReader<'a> {
     }
 
     /// Reads `n <= 64` bits as the low bits of the result.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn read_bits(&mut self, n: u32) -> Result<u64, ChunkError> {
         debug_assert!(n <= 64);
         if n > PEEK_BITS {
-            let high = self.read_bits(32)?;
-            let low = self.read_bits(n - 32)?;
-            return Ok((high << (n - 32)) | low);
+            return self.read_wide(n);
         }
         let bits = top(self.peek(), n);
         self.consume(n)?;
         Ok(bits)
     }
+
+    /// A field too wide for one peek, in two reads.
+    #[cold]
+    fn read_wide(&mut self, n: u32) -> Result<u64, ChunkError> {
+        let high = self.read_bits(32)?;
+        let low = self.read_bits(n - 32)?;
+        Ok((high << (n - 32)) | low)
+    }
 }
 
 /// The top `n < 64` bits of `word` as an integer; 0 for `n == 0`, which a plain
 /// `word >> (64 - n)` cannot express.
-#[inline]
+#[inline(always)]
 pub(crate) fn top(word: u64, n: u32) -> u64 {
     debug_assert!(n < 64);
     (word >> 1) >> (63 - n)

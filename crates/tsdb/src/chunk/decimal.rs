@@ -181,7 +181,7 @@ impl DecimalDecoder {
         })
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn read(&mut self, r: &mut BitReader) -> Result<f64, ChunkError> {
         let v = match self.ints.read(r)? {
             // `unscale` of the scaled integer, with the divisor at hand.

@@ -54,6 +54,8 @@ const MAX_DENSE_POINTS: usize = 1 << 16;
 pub struct ChunkError(pub String);
 
 impl ChunkError {
+    /// Cold, so that the checks of the decoding loops stay off its hot path.
+    #[cold]
     pub(crate) fn new(reason: impl Into<String>) -> Self {
         Self(reason.into())
     }

@@ -44,7 +44,7 @@ impl Adapt {
     /// smallest on the bench's data (ln 2 times the mean is the textbook choice for
     /// geometric residuals). Found from bit lengths rather than by dividing: a
     /// division per residual was the largest cost of decoding.
-    #[inline]
+    #[inline(always)]
     fn k(&self) -> u32 {
         let scaled = self.sum / 2;
         let count = u64::from(self.count.max(1));
@@ -155,7 +155,7 @@ impl IntDecoder {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn read(&mut self, r: &mut BitReader) -> Result<Slot, ChunkError> {
         let s = &mut self.state;
         if s.seen < s.order {
@@ -204,7 +204,7 @@ impl IntDecoder {
 
 /// One Rice-coded residual with parameter `k`, or `None` for the special marker.
 /// The unary quotient and the `k` low bits usually come from a single peek.
-#[inline]
+#[inline(always)]
 fn read_rice(r: &mut BitReader, k: u32) -> Result<Option<u64>, ChunkError> {
     let word = r.peek();
     let q = (!word).leading_zeros();

@@ -68,7 +68,7 @@ trait ValueColumn {
 struct GridTimes(Grid);
 
 impl TimeColumn for GridTimes {
-    #[inline]
+    #[inline(always)]
     fn time(&mut self, _: &mut BitReader, i: usize) -> Result<i64, ChunkError> {
         Ok(self.0.at(i))
     }
@@ -77,7 +77,7 @@ impl TimeColumn for GridTimes {
 struct DodTimes(IntDecoder);
 
 impl TimeColumn for DodTimes {
-    #[inline]
+    #[inline(always)]
     fn time(&mut self, r: &mut BitReader, _: usize) -> Result<i64, ChunkError> {
         read_int(r, &mut self.0, "timestamps")
     }
@@ -89,7 +89,7 @@ struct JitteredTimes {
 }
 
 impl TimeColumn for JitteredTimes {
-    #[inline]
+    #[inline(always)]
     fn time(&mut self, r: &mut BitReader, i: usize) -> Result<i64, ChunkError> {
         let offset = read_int(r, &mut self.offsets, "timestamps")?;
         Ok(offset.wrapping_add(self.step.wrapping_mul(i as i64)))
@@ -97,14 +97,14 @@ impl TimeColumn for JitteredTimes {
 }
 
 impl ValueColumn for XorDecoder {
-    #[inline]
+    #[inline(always)]
     fn value(&mut self, r: &mut BitReader) -> Result<f64, ChunkError> {
         self.read(r)
     }
 }
 
 impl ValueColumn for DecimalDecoder {
-    #[inline]
+    #[inline(always)]
     fn value(&mut self, r: &mut BitReader) -> Result<f64, ChunkError> {
         self.read(r)
     }
@@ -113,7 +113,7 @@ impl ValueColumn for DecimalDecoder {
 struct FloatBitsValues(IntDecoder);
 
 impl ValueColumn for FloatBitsValues {
-    #[inline]
+    #[inline(always)]
     fn value(&mut self, r: &mut BitReader) -> Result<f64, ChunkError> {
         Ok(f64::from_bits(
             read_int(r, &mut self.0, "float bits")? as u64
@@ -125,7 +125,7 @@ impl ValueColumn for FloatBitsValues {
 struct ConstantValue(Option<f64>);
 
 impl ValueColumn for ConstantValue {
-    #[inline]
+    #[inline(always)]
     fn value(&mut self, r: &mut BitReader) -> Result<f64, ChunkError> {
         match self.0 {
             Some(v) => Ok(v),
@@ -135,7 +135,7 @@ impl ValueColumn for ConstantValue {
 }
 
 /// Reads from a sequence that has no special slots.
-#[inline]
+#[inline(always)]
 fn read_int(r: &mut BitReader, ints: &mut IntDecoder, what: &str) -> Result<i64, ChunkError> {
     match ints.read(r)? {
         Slot::Int(x) => Ok(x),

@@ -81,7 +81,7 @@ impl Grid {
             .then_some(Grid { t0: first.t, step })
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn at(self, i: usize) -> i64 {
         self.t0.wrapping_add(self.step.wrapping_mul(i as i64))
     }

@@ -63,7 +63,7 @@ pub(crate) struct XorDecoder {
 impl XorDecoder {
     /// Reads one value; the control bits, a new window's header and most XORs
     /// come from a single peek.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn read(&mut self, r: &mut BitReader) -> Result<f64, ChunkError> {
         let s = &mut self.state;
         if !s.started {
