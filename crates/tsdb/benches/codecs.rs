@@ -527,8 +527,8 @@ fn bench_speed(c: &mut Criterion, sets: &[DataSet]) {
 /// [`PASSES`] decodes: a group takes a fraction of a millisecond, so some pass
 /// of each runs without being preempted on a busy machine.
 fn print_decode_speeds(sets: &[DataSet]) {
-    const PASSES: usize = 15;
-    const GROUP: usize = 50;
+    const PASSES: usize = 25;
+    const GROUP: usize = 25;
     println!("decode M points/s at {TARGET_POINTS} points per chunk, fastest of {PASSES} passes");
     let mut header = format!("{:<15}", "data set");
     for cand in Candidate::ALL {

@@ -10,7 +10,7 @@
 //! escape after [`MAX_QUOTIENT`] ones. The escape also carries a "special" marker
 //! that a value codec uses for floats it cannot scale.
 
-use super::bits::{top, BitReader, BitWriter, PEEK_BITS};
+use super::bits::{BitReader, BitWriter, PEEK_BITS};
 use super::varint::{unzigzag, zigzag};
 use super::ChunkError;
 
@@ -39,11 +39,11 @@ struct Adapt {
 }
 
 impl Adapt {
-    /// The smallest `k` (at most 63) with `2^k >= ceil(sum / 2 / count)`, or 0
-    /// when that mean is at most 1. 2^k near half the mean residual measured
-    /// smallest on the bench's data (ln 2 times the mean is the textbook choice for
-    /// geometric residuals). Found from bit lengths rather than by dividing: a
-    /// division per residual was the largest cost of decoding.
+    /// The smallest `k` with `2^k >= ceil(sum / 2 / count)`, or 0 when that mean
+    /// is at most 1. 2^k near half the mean residual measured smallest on the
+    /// bench's data (ln 2 times the mean is the textbook choice for geometric
+    /// residuals). Found from bit lengths rather than by dividing: a division per
+    /// residual was the largest cost of decoding.
     #[inline(always)]
     fn k(&self) -> u32 {
         let scaled = self.sum / 2;
@@ -53,15 +53,11 @@ impl Adapt {
             return 0;
         }
         // c * 2^k spans [2^(b-1+k), 2^(b+k)) and s spans [2^(a-1), 2^a), so the
-        // answer is a - b or a - b + 1; `count << (a - b)` stays below 2^a.
+        // answer is a - b or a - b + 1; `count << (a - b)` stays below 2^a. As
+        // s < 2^63 and c >= 1, k is at most 63.
         let a = bit_len(scaled);
         let b = bit_len(count);
-        let k = if scaled <= count << (a - b) {
-            a - b
-        } else {
-            a - b + 1
-        };
-        k.min(63)
+        a - b + u32::from(scaled > count << (a - b))
     }
 
     fn update(&mut self, zz: u64) {
@@ -215,7 +211,9 @@ fn read_rice(r: &mut BitReader, k: u32) -> Result<Option<u64>, ChunkError> {
     let high = u64::from(q) << k;
     if q + 1 + k <= PEEK_BITS {
         r.consume(q + 1 + k)?;
-        Ok(Some(high | top(word << (q + 1), k)))
+        // Shifted by `q`, the word starts with the unary's closing zero, so the
+        // top `k + 1` bits are the `k` low bits of the residual.
+        Ok(Some(high | ((word << q) >> (63 - k))))
     } else {
         r.consume(q + 1)?;
         Ok(Some(high | r.read_bits(k)?))
