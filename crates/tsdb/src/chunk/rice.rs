@@ -10,7 +10,7 @@
 //! escape after [`MAX_QUOTIENT`] ones. The escape also carries a "special" marker
 //! that a value codec uses for floats it cannot scale.
 
-use super::bits::{BitReader, BitWriter, PEEK_BITS};
+use super::bits::{ends_early, BitReader, BitWriter, PEEK_BITS};
 use super::varint::{unzigzag, zigzag};
 use super::ChunkError;
 
@@ -19,6 +19,9 @@ const MAX_QUOTIENT: u32 = 20;
 /// Bits of the length field in the raw form: lengths 0..=64, and the special marker.
 const LEN_BITS: u32 = 7;
 const SPECIAL_LEN: u64 = (1 << LEN_BITS) - 1;
+/// Rice parameters above this take [`read_long_rice`]; below, the quotient and
+/// low bits fit one word.
+const LONG_K: u32 = PEEK_BITS / 3;
 /// Halving period of the running mean: short enough to follow a change of regime
 /// within a chunk.
 const WINDOW: u32 = 16;
@@ -199,25 +202,44 @@ impl IntDecoder {
 }
 
 /// One Rice-coded residual with parameter `k`, or `None` for the special marker.
-/// The unary quotient and the `k` low bits usually come from a single peek.
+/// The unary quotient and the `k` low bits usually come from the cached word.
 #[inline(always)]
 fn read_rice(r: &mut BitReader, k: u32) -> Result<Option<u64>, ChunkError> {
-    let word = r.peek();
-    let q = (!word).leading_zeros();
-    if q >= MAX_QUOTIENT {
-        r.consume(MAX_QUOTIENT)?;
-        return read_raw(r);
+    if k > LONG_K {
+        return read_long_rice(r, k);
     }
-    let high = u64::from(q) << k;
-    if q + 1 + k <= PEEK_BITS {
-        r.consume(q + 1 + k)?;
+    let parsed = r.parse(|word| {
+        let q = (!word).leading_zeros();
+        if q >= MAX_QUOTIENT {
+            return (MAX_QUOTIENT, None);
+        }
         // Shifted by `q`, the word starts with the unary's closing zero, so the
         // top `k + 1` bits are the `k` low bits of the residual.
-        Ok(Some(high | ((word << q) >> (63 - k))))
-    } else {
-        r.consume(q + 1)?;
-        Ok(Some(high | r.read_bits(k)?))
+        let zz = (u64::from(q) << k) | ((word << q) >> (63 - k));
+        (q + 1 + k, Some(zz))
+    });
+    match parsed {
+        Some(Some(zz)) => Ok(Some(zz)),
+        Some(None) => read_raw(r),
+        None => Err(ends_early()),
     }
+}
+
+/// A residual with a large `k` (float bits, noise), which rarely fits what is
+/// left of the word: its quotient and its low bits are read from fresh loads.
+/// `k` changes slowly, so the choice of this path predicts well.
+#[inline(always)]
+fn read_long_rice(r: &mut BitReader, k: u32) -> Result<Option<u64>, ChunkError> {
+    let q = r
+        .parse_fresh(|word| {
+            let q = (!word).leading_zeros().min(MAX_QUOTIENT);
+            (q + u32::from(q < MAX_QUOTIENT), q)
+        })
+        .ok_or_else(ends_early)?;
+    if q == MAX_QUOTIENT {
+        return read_raw(r);
+    }
+    Ok(Some((u64::from(q) << k) | r.read_bits(k)?))
 }
 
 /// Length-prefixed form: the bit length, then the bits below the leading one.
