@@ -83,7 +83,8 @@ pub(crate) const PEEK_BITS: u32 = 57;
 pub(crate) struct BitReader<'a> {
     bytes: &'a [u8],
     pos: usize,
-    /// The bits from `pos` on, most significant first; zeros past `valid`.
+    /// The bits from `pos` on, most significant first; only the first `valid`
+    /// are used (the rest are later bits or zeros past the end).
     word: u64,
     valid: u32,
 }
