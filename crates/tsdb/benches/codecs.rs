@@ -2,7 +2,9 @@
 //!
 //! Prints a table of bytes per sample for every codec, data set and chunk size,
 //! then runs criterion for encode/decode/append speed (points per second).
-//! `cargo bench -p strata-tsdb --bench codecs -- --table-only` prints just the table.
+//! `cargo bench -p strata-tsdb --bench codecs -- --table-only` prints just the table;
+//! `-- --decode-only` prints decode speeds, each the fastest of many passes so
+//! that a busy machine disturbs them little.
 //!
 //! The data sets follow the shapes of the side-by-side benchmark (bench/loadgen):
 //! node-exporter-like hosts at 15 s (counters at their exporters' precision, page-
@@ -520,8 +522,53 @@ fn bench_speed(c: &mut Criterion, sets: &[DataSet]) {
     }
 }
 
+/// Decode speed of every candidate on every data set at [`TARGET_POINTS`], in M
+/// points per second. Each group of [`GROUP`] chunks counts with its fastest of
+/// [`PASSES`] decodes: a group takes a fraction of a millisecond, so some pass
+/// of each runs without being preempted on a busy machine.
+fn print_decode_speeds(sets: &[DataSet]) {
+    const PASSES: usize = 25;
+    const GROUP: usize = 25;
+    println!("decode M points/s at {TARGET_POINTS} points per chunk, fastest of {PASSES} passes");
+    let mut header = format!("{:<15}", "data set");
+    for cand in Candidate::ALL {
+        header += &format!(" {:>9}", cand.name());
+    }
+    println!("{header}");
+    let mut out = Vec::with_capacity(TARGET_POINTS);
+    let mut decode_group = |group: &[Vec<u8>]| {
+        let started = Instant::now();
+        for chunk in group {
+            out.clear();
+            decode_into(chunk, &mut out).expect("decodes");
+            black_box(&out);
+        }
+        started.elapsed().as_secs_f64()
+    };
+    for set in sets {
+        let mut line = format!("{:<15}", set.name);
+        for cand in Candidate::ALL {
+            let encoded: Vec<Vec<u8>> = set.chunks(TARGET_POINTS).map(|c| cand.encode(c)).collect();
+            let seconds: f64 = encoded
+                .chunks(GROUP)
+                .map(|group| {
+                    (0..PASSES)
+                        .map(|_| decode_group(group))
+                        .fold(f64::INFINITY, f64::min)
+                })
+                .sum();
+            line += &format!(" {:>9.1}", set.samples() as f64 / seconds / 1e6);
+        }
+        println!("{line}");
+    }
+}
+
 fn main() {
     let sets = data_sets();
+    if std::env::args().any(|a| a == "--decode-only") {
+        print_decode_speeds(&sets);
+        return;
+    }
     print_table(&sets);
     if std::env::args().any(|a| a == "--table-only") {
         return;

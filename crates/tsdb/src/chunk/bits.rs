@@ -69,59 +69,129 @@ impl BitWriter {
     }
 }
 
+/// Bits a refilled [`BitReader`] holds valid unless the stream ends sooner: a
+/// 64-bit load shifted by up to 7 bits of the current byte.
+pub(crate) const PEEK_BITS: u32 = 57;
+
 /// Reads bits written by [`BitWriter`]; running past the end is an error, never a panic.
+///
+/// The reader caches the next bits in a word, refilled by one unaligned
+/// big-endian load. A field is parsed from the word and kept only if the bits
+/// it used were valid ([`Self::parse`]), so Rice codes and XOR headers cost a few
+/// register operations, and the fields of one point usually share one load.
 #[derive(Debug, Clone)]
 pub(crate) struct BitReader<'a> {
     bytes: &'a [u8],
     pos: usize,
+    /// The bits from `pos` on, most significant first; only the first `valid`
+    /// are used (the rest are later bits or zeros past the end).
+    word: u64,
+    valid: u32,
 }
 
 impl<'a> BitReader<'a> {
     pub(crate) fn new(bytes: &'a [u8]) -> Self {
-        Self { bytes, pos: 0 }
+        let mut r = Self {
+            bytes,
+            pos: 0,
+            word: 0,
+            valid: 0,
+        };
+        r.refill();
+        r
     }
 
     pub(crate) fn remaining_bits(&self) -> usize {
         self.bytes.len() * 8 - self.pos
     }
 
-    pub(crate) fn read_bit(&mut self) -> Result<bool, ChunkError> {
-        let byte = *self
-            .bytes
-            .get(self.pos / 8)
-            .ok_or_else(|| ChunkError::new("bit stream ends early"))?;
-        let bit = (byte >> (7 - self.pos % 8)) & 1 == 1;
-        self.pos += 1;
-        Ok(bit)
+    /// Loads the word at the current position: [`PEEK_BITS`] valid bits, or all
+    /// that remain.
+    #[inline(always)]
+    pub(crate) fn refill(&mut self) {
+        let at = self.pos / 8;
+        let word = match self.bytes.get(at..at + 8) {
+            Some(eight) => u64::from_be_bytes(eight.try_into().unwrap_or_default()),
+            None => self.tail(at),
+        };
+        self.word = word << (self.pos % 8);
+        self.valid = PEEK_BITS.min(self.remaining_bits().min(64) as u32);
+    }
+
+    /// The last few bytes, zero-padded: the rare path of [`Self::refill`].
+    #[cold]
+    fn tail(&self, at: usize) -> u64 {
+        let rest = self.bytes.get(at..).unwrap_or_default();
+        let mut word = [0u8; 8];
+        word[..rest.len()].copy_from_slice(rest);
+        u64::from_be_bytes(word)
+    }
+
+    /// Parses one field at the current position: `field` gets the next bits
+    /// (most significant first) and returns how many of them the field takes
+    /// and its value. The value is kept, and its bits consumed, only when all
+    /// those bits are valid, refilling once if they are not; `None` means the
+    /// field needs more than [`PEEK_BITS`] bits or more than remain.
+    #[inline(always)]
+    pub(crate) fn parse<T>(&mut self, field: impl Fn(u64) -> (u32, T)) -> Option<T> {
+        let (need, value) = field(self.word);
+        if need <= self.valid {
+            self.skip(need);
+            return Some(value);
+        }
+        self.parse_fresh(field)
+    }
+
+    /// [`Self::parse`] from a fresh load, for fields that rarely fit what is
+    /// left of the word: loading beats finding out by a mispredicted branch.
+    #[inline(always)]
+    pub(crate) fn parse_fresh<T>(&mut self, field: impl Fn(u64) -> (u32, T)) -> Option<T> {
+        self.refill();
+        let (need, value) = field(self.word);
+        if need <= self.valid {
+            self.skip(need);
+            return Some(value);
+        }
+        None
+    }
+
+    #[inline(always)]
+    fn skip(&mut self, n: u32) {
+        debug_assert!(n <= self.valid && n < 64);
+        self.pos += n as usize;
+        self.word <<= n;
+        self.valid -= n;
     }
 
     /// Reads `n <= 64` bits as the low bits of the result.
-    pub(crate) fn read_bits(&mut self, mut n: u32) -> Result<u64, ChunkError> {
+    #[inline(always)]
+    pub(crate) fn read_bits(&mut self, n: u32) -> Result<u64, ChunkError> {
         debug_assert!(n <= 64);
-        if self.remaining_bits() < n as usize {
-            return Err(ChunkError::new("bit stream ends early"));
+        if n > PEEK_BITS {
+            return self.read_wide(n);
         }
-        let mut out = 0u64;
-        while n > 0 {
-            let byte = u64::from(self.bytes[self.pos / 8]);
-            let avail = 8 - (self.pos % 8) as u32;
-            let take = avail.min(n);
-            let chunk = (byte >> (avail - take)) & ((1u64 << take) - 1);
-            out = (out << take) | chunk;
-            n -= take;
-            self.pos += take as usize;
-        }
-        Ok(out)
+        self.parse(|word| (n, top(word, n))).ok_or_else(ends_early)
     }
 
-    /// Counts ones up to `max`, consuming the terminating zero when fewer than `max`.
-    pub(crate) fn read_unary(&mut self, max: u32) -> Result<u32, ChunkError> {
-        let mut n = 0;
-        while n < max && self.read_bit()? {
-            n += 1;
-        }
-        Ok(n)
+    /// A field too wide for one word, in two reads.
+    #[cold]
+    fn read_wide(&mut self, n: u32) -> Result<u64, ChunkError> {
+        let high = self.read_bits(32)?;
+        let low = self.read_bits(n - 32)?;
+        Ok((high << (n - 32)) | low)
     }
+}
+
+/// The top `n < 64` bits of `word` as an integer; 0 for `n == 0`, which a plain
+/// `word >> (64 - n)` cannot express.
+#[inline(always)]
+pub(crate) fn top(word: u64, n: u32) -> u64 {
+    debug_assert!(n < 64);
+    (word >> 1) >> (63 - n)
+}
+
+pub(crate) fn ends_early() -> ChunkError {
+    ChunkError::new("bit stream ends early")
 }
 
 #[cfg(test)]
@@ -146,15 +216,25 @@ mod tests {
     }
 
     #[test]
-    fn unary_stops_at_zero_or_max() {
-        let mut w = BitWriter::new();
-        w.write_ones(70);
-        w.write_bit(false);
-        w.write_ones(3);
-        let mut r = BitReader::new(w.as_bytes());
-        assert_eq!(r.read_unary(100).unwrap(), 70);
-        assert_eq!(r.read_unary(2).unwrap(), 2);
-        assert!(r.read_bit().unwrap());
+    fn refills_hold_the_next_bits_and_zeros_past_the_end() {
+        let bytes = [0b1011_0011, 0xff, 0, 0x80, 1, 2, 3, 4, 5];
+        let mut r = BitReader::new(&bytes);
+        let all = bytes
+            .iter()
+            .fold(0u128, |acc, &b| (acc << 8) | u128::from(b));
+        for skip in [3, 5, 8, 17, 30, 6] {
+            r.read_bits(skip).unwrap();
+            r.refill();
+            // The 72 bits of `bytes` at the top of a u128, less those consumed.
+            let expected = (all << (128 - 72 + r.pos)) >> (128 - PEEK_BITS);
+            let cached = u128::from(r.word >> (64 - PEEK_BITS));
+            assert_eq!(cached, expected, "at bit {}", r.pos);
+            assert_eq!(r.valid as usize, r.remaining_bits().min(57));
+        }
+        r.read_bits(3).unwrap();
+        assert_eq!(r.remaining_bits(), 0);
+        assert_eq!((r.word, r.valid), (0, 0));
+        assert!(r.read_bits(1).is_err());
     }
 
     #[test]
@@ -162,6 +242,40 @@ mod tests {
         let mut r = BitReader::new(&[0xff]);
         assert!(r.read_bits(9).is_err());
         assert_eq!(r.read_bits(8).unwrap(), 0xff);
-        assert!(r.read_bit().is_err());
+        assert!(r.read_bits(1).is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn random_fields_round_trip_and_truncation_is_an_error(
+            fields in proptest::collection::vec((proptest::prelude::any::<u64>(), 0u32..=64), 0..80),
+            cut in proptest::prelude::any::<proptest::sample::Index>(),
+        ) {
+            let mut w = BitWriter::new();
+            for &(v, n) in &fields {
+                w.write_bits(v, n);
+            }
+            let mask = |v: u64, n: u32| if n == 64 { v } else { v & ((1u64 << n) - 1) };
+            let mut r = BitReader::new(w.as_bytes());
+            for &(v, n) in &fields {
+                proptest::prop_assert_eq!(r.read_bits(n).unwrap(), mask(v, n));
+            }
+            // A stream cut short reads the fields before the cut, then fails.
+            let bytes = &w.as_bytes()[..cut.index(w.as_bytes().len() + 1)];
+            let mut r = BitReader::new(bytes);
+            let mut read = 0;
+            for &(v, n) in &fields {
+                match r.read_bits(n) {
+                    Ok(x) => {
+                        proptest::prop_assert_eq!(x, mask(v, n));
+                        read += n as usize;
+                    }
+                    Err(_) => {
+                        proptest::prop_assert!(read + n as usize > bytes.len() * 8);
+                        break;
+                    }
+                }
+            }
+        }
     }
 }

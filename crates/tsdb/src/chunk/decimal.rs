@@ -82,10 +82,6 @@ impl Decimal {
         let m = scale(v, self.exp)?;
         (m.checked_rem(self.unit)? == 0).then(|| m / self.unit)
     }
-
-    fn to_value(self, q: i64) -> f64 {
-        unscale(q.wrapping_mul(self.unit), self.exp)
-    }
 }
 
 /// A line the coded integers are taken relative to: `base + slope * i` at point
@@ -159,9 +155,12 @@ impl DecimalEncoder {
 
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct DecimalDecoder {
-    decimal: Decimal,
+    unit: i64,
+    /// `10^exp`, looked up once: [`unscale`] divides by the same float.
+    divisor: f64,
     trend: Trend,
-    index: i64,
+    /// The trend line at the next point.
+    line: i64,
     ints: IntDecoder,
 }
 
@@ -174,21 +173,22 @@ impl DecimalDecoder {
             )));
         }
         Ok(Self {
-            decimal,
+            unit: decimal.unit,
+            divisor: POW10[usize::from(decimal.exp)],
             trend,
-            index: 0,
+            line: trend.base,
             ints: IntDecoder::new(order),
         })
     }
 
+    #[inline(always)]
     pub(crate) fn read(&mut self, r: &mut BitReader) -> Result<f64, ChunkError> {
         let v = match self.ints.read(r)? {
-            Slot::Int(x) => self
-                .decimal
-                .to_value(x.wrapping_add(self.trend.at(self.index))),
+            // `unscale` of the scaled integer, with the divisor at hand.
+            Slot::Int(x) => x.wrapping_add(self.line).wrapping_mul(self.unit) as f64 / self.divisor,
             Slot::Special => f64::from_bits(r.read_bits(64)?),
         };
-        self.index += 1;
+        self.line = self.line.wrapping_add(self.trend.slope);
         Ok(v)
     }
 }

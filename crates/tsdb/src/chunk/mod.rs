@@ -22,6 +22,7 @@ mod decimal;
 mod head;
 mod pcodec;
 mod rice;
+mod scan;
 mod stream;
 mod varint;
 mod xor;
@@ -29,7 +30,7 @@ mod xor;
 #[cfg(test)]
 mod tests;
 
-use strata_core::Point;
+use strata_core::{Point, TimeRange};
 
 pub use head::HeadChunk;
 
@@ -53,6 +54,8 @@ const MAX_DENSE_POINTS: usize = 1 << 16;
 pub struct ChunkError(pub String);
 
 impl ChunkError {
+    /// Cold, so that the checks of the decoding loops stay off its hot path.
+    #[cold]
     pub(crate) fn new(reason: impl Into<String>) -> Self {
         Self(reason.into())
     }
@@ -130,11 +133,23 @@ pub fn encode_as(encoding: Encoding, points: &[Point]) -> Option<Vec<u8>> {
 /// Decodes a chunk made by [`encode`], appending its points to `out`. On error
 /// `out` is left as it was.
 pub fn decode_into(bytes: &[u8], out: &mut Vec<Point>) -> Result<(), ChunkError> {
+    decode_range_into(bytes, TimeRange::ALL, out)
+}
+
+/// Decodes the points of a chunk made by [`encode`] that lie in `range`
+/// (inclusive), appending them to `out`. Decoding stops at the first point past
+/// `range.end`, so the rest of the chunk is neither decoded nor checked for
+/// corruption. On error `out` is left as it was.
+pub fn decode_range_into(
+    bytes: &[u8],
+    range: TimeRange,
+    out: &mut Vec<Point>,
+) -> Result<(), ChunkError> {
     let start = out.len();
     let body = bytes.get(1..).unwrap_or_default();
     let result = match Encoding::of(bytes)? {
-        Encoding::Pco => pcodec::decode(body, out),
-        encoding => stream::decode(encoding, body, out),
+        Encoding::Pco => pcodec::decode(body, range, out),
+        encoding => stream::decode(encoding, body, range, out),
     };
     if result.is_err() {
         out.truncate(start);

@@ -8,7 +8,7 @@
 
 use pco::standalone::{simple_compress, simple_decompress_into};
 use pco::ChunkConfig;
-use strata_core::Point;
+use strata_core::{Point, TimeRange};
 
 use super::varint::{get_uvarint, put_uvarint};
 use super::{ChunkError, Encoding, MAX_DENSE_POINTS as MAX_POINTS};
@@ -34,7 +34,13 @@ pub(crate) fn encode(points: &[Point]) -> Option<Vec<u8>> {
     Some(out)
 }
 
-pub(crate) fn decode(body: &[u8], out: &mut Vec<Point>) -> Result<(), ChunkError> {
+/// Appends the points within `range`; pco decodes whole columns, so the range
+/// only filters.
+pub(crate) fn decode(
+    body: &[u8],
+    range: TimeRange,
+    out: &mut Vec<Point>,
+) -> Result<(), ChunkError> {
     let (len, body) = get_uvarint(body, "point count")?;
     if len > MAX_POINTS as u64 {
         return Err(ChunkError::new(format!("{len} points exceed {MAX_POINTS}")));
@@ -56,7 +62,13 @@ pub(crate) fn decode(body: &[u8], out: &mut Vec<Point>) -> Result<(), ChunkError
     let mut values = vec![0f64; len];
     decompress_column(times_bytes, &mut times, "timestamps")?;
     decompress_column(values_bytes, &mut values, "values")?;
-    out.extend(times.into_iter().zip(values).map(|(t, v)| Point { t, v }));
+    out.extend(
+        times
+            .into_iter()
+            .zip(values)
+            .map(|(t, v)| Point { t, v })
+            .filter(|p| range.contains(p.t)),
+    );
     Ok(())
 }
 

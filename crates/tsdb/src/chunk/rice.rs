@@ -10,7 +10,7 @@
 //! escape after [`MAX_QUOTIENT`] ones. The escape also carries a "special" marker
 //! that a value codec uses for floats it cannot scale.
 
-use super::bits::{BitReader, BitWriter};
+use super::bits::{ends_early, BitReader, BitWriter, PEEK_BITS};
 use super::varint::{unzigzag, zigzag};
 use super::ChunkError;
 
@@ -19,6 +19,9 @@ const MAX_QUOTIENT: u32 = 20;
 /// Bits of the length field in the raw form: lengths 0..=64, and the special marker.
 const LEN_BITS: u32 = 7;
 const SPECIAL_LEN: u64 = (1 << LEN_BITS) - 1;
+/// Rice parameters above this take [`read_long_rice`]; below, the quotient and
+/// low bits fit one word.
+const LONG_K: u32 = PEEK_BITS / 3;
 /// Halving period of the running mean: short enough to follow a change of regime
 /// within a chunk.
 const WINDOW: u32 = 16;
@@ -39,17 +42,25 @@ struct Adapt {
 }
 
 impl Adapt {
+    /// The smallest `k` with `2^k >= ceil(sum / 2 / count)`, or 0 when that mean
+    /// is at most 1. 2^k near half the mean residual measured smallest on the
+    /// bench's data (ln 2 times the mean is the textbook choice for geometric
+    /// residuals). Found from bit lengths rather than by dividing: a division per
+    /// residual was the largest cost of decoding.
+    #[inline(always)]
     fn k(&self) -> u32 {
-        // 2^k near half the mean residual measured smallest on the bench's data
-        // (ln 2 times the mean is the textbook choice for geometric residuals).
         let scaled = self.sum / 2;
         let count = u64::from(self.count.max(1));
-        let mean = scaled.div_ceil(count);
-        if mean <= 1 {
-            0
-        } else {
-            (64 - (mean - 1).leading_zeros()).min(63)
+        // ceil(s / c) <= 2^k exactly when s <= c * 2^k.
+        if scaled <= count {
+            return 0;
         }
+        // c * 2^k spans [2^(b-1+k), 2^(b+k)) and s spans [2^(a-1), 2^a), so the
+        // answer is a - b or a - b + 1; `count << (a - b)` stays below 2^a. As
+        // s < 2^63 and c >= 1, k is at most 63.
+        let a = bit_len(scaled);
+        let b = bit_len(count);
+        a - b + u32::from(scaled > count << (a - b))
     }
 
     fn update(&mut self, zz: u64) {
@@ -60,6 +71,10 @@ impl Adapt {
             self.count /= 2;
         }
     }
+}
+
+fn bit_len(x: u64) -> u32 {
+    64 - x.leading_zeros()
 }
 
 /// Encoder state of one integer sequence.
@@ -139,41 +154,92 @@ impl IntDecoder {
         }
     }
 
+    #[inline(always)]
     pub(crate) fn read(&mut self, r: &mut BitReader) -> Result<Slot, ChunkError> {
         let s = &mut self.state;
-        let zz = if s.seen < s.order {
-            match read_raw(r)? {
-                Some(zz) => zz,
-                None => return Ok(Slot::Special),
-            }
-        } else {
-            let k = s.adapt.k();
-            let q = r.read_unary(MAX_QUOTIENT)?;
-            let zz = if q < MAX_QUOTIENT {
-                (u64::from(q) << k) | r.read_bits(k)?
-            } else {
-                match read_raw(r)? {
-                    Some(zz) => zz,
-                    None => return Ok(Slot::Special),
-                }
-            };
-            s.adapt.update(zz);
-            zz
+        if s.seen < s.order {
+            return self.read_leading(r);
+        }
+        let Some(zz) = read_rice(r, s.adapt.k())? else {
+            return Ok(Slot::Special);
         };
+        s.adapt.update(zz);
         let residual = unzigzag(zz);
-        let (x, delta) = match (s.order, s.seen) {
-            (0, _) | (_, 0) => (residual, residual.wrapping_sub(s.prev)),
-            (1, _) | (_, 1) => (s.prev.wrapping_add(residual), residual),
+        // Past the leading residuals (`seen >= order`), each order has one rule.
+        let x = match s.order {
+            0 => residual,
+            1 => s.prev.wrapping_add(residual),
             _ => {
-                let delta = s.prev_delta.wrapping_add(residual);
-                (s.prev.wrapping_add(delta), delta)
+                s.prev_delta = s.prev_delta.wrapping_add(residual);
+                s.prev.wrapping_add(s.prev_delta)
             }
         };
-        s.prev_delta = if s.seen == 0 { 0 } else { delta };
+        if s.order == 1 {
+            s.prev_delta = residual;
+        }
         s.prev = x;
         s.seen = s.seen.saturating_add(1);
         Ok(Slot::Int(x))
     }
+
+    /// The first `order` residuals, raw: the first value, then the first delta.
+    #[cold]
+    fn read_leading(&mut self, r: &mut BitReader) -> Result<Slot, ChunkError> {
+        let s = &mut self.state;
+        let Some(zz) = read_raw(r)? else {
+            return Ok(Slot::Special);
+        };
+        let residual = unzigzag(zz);
+        let (x, delta) = match s.seen {
+            0 => (residual, 0),
+            _ => (s.prev.wrapping_add(residual), residual),
+        };
+        s.prev_delta = delta;
+        s.prev = x;
+        s.seen += 1;
+        Ok(Slot::Int(x))
+    }
+}
+
+/// One Rice-coded residual with parameter `k`, or `None` for the special marker.
+/// The unary quotient and the `k` low bits usually come from the cached word.
+#[inline(always)]
+fn read_rice(r: &mut BitReader, k: u32) -> Result<Option<u64>, ChunkError> {
+    if k > LONG_K {
+        return read_long_rice(r, k);
+    }
+    let parsed = r.parse(|word| {
+        let q = (!word).leading_zeros();
+        if q >= MAX_QUOTIENT {
+            return (MAX_QUOTIENT, None);
+        }
+        // Shifted by `q`, the word starts with the unary's closing zero, so the
+        // top `k + 1` bits are the `k` low bits of the residual.
+        let zz = (u64::from(q) << k) | ((word << q) >> (63 - k));
+        (q + 1 + k, Some(zz))
+    });
+    match parsed {
+        Some(Some(zz)) => Ok(Some(zz)),
+        Some(None) => read_raw(r),
+        None => Err(ends_early()),
+    }
+}
+
+/// A residual with a large `k` (float bits, noise), which rarely fits what is
+/// left of the word: its quotient and its low bits are read from fresh loads.
+/// `k` changes slowly, so the choice of this path predicts well.
+#[inline(always)]
+fn read_long_rice(r: &mut BitReader, k: u32) -> Result<Option<u64>, ChunkError> {
+    let q = r
+        .parse_fresh(|word| {
+            let q = (!word).leading_zeros().min(MAX_QUOTIENT);
+            (q + u32::from(q < MAX_QUOTIENT), q)
+        })
+        .ok_or_else(ends_early)?;
+    if q == MAX_QUOTIENT {
+        return read_raw(r);
+    }
+    Ok(Some((u64::from(q) << k) | r.read_bits(k)?))
 }
 
 /// Length-prefixed form: the bit length, then the bits below the leading one.
@@ -218,6 +284,27 @@ mod tests {
             assert_eq!(dec.read(&mut r).unwrap(), *s, "slot {i}, order {order}");
         }
         w.len_bits()
+    }
+
+    #[test]
+    fn rice_parameter_matches_the_divided_mean() {
+        let by_division = |a: Adapt| {
+            let mean = (a.sum / 2).div_ceil(u64::from(a.count.max(1)));
+            if mean <= 1 {
+                0
+            } else {
+                (64 - (mean - 1).leading_zeros()).min(63)
+            }
+        };
+        let sums = (0..5000u64)
+            .chain((0..64).flat_map(|b| [1u64 << b, (1u64 << b) - 1, (1u64 << b) + 1]))
+            .chain([u64::MAX, u64::MAX - 1, u64::MAX / 3]);
+        for sum in sums {
+            for count in 0..=WINDOW {
+                let a = Adapt { sum, count };
+                assert_eq!(a.k(), by_division(a), "sum {sum}, count {count}");
+            }
+        }
     }
 
     #[test]

@@ -13,13 +13,14 @@
 //! bit 7), the decimal unit (varint, decimal codec only), the grid start and/or
 //! step (zig-zag varints, as flagged), then the bits.
 
-use strata_core::Point;
+use strata_core::{Point, TimeRange};
 
-use super::bits::{BitReader, BitWriter};
-use super::decimal::{exponent_for, unit_for, Decimal, DecimalDecoder, DecimalEncoder, Trend};
-use super::rice::{IntDecoder, IntEncoder, Slot};
+use super::bits::BitWriter;
+use super::decimal::{exponent_for, unit_for, Decimal, DecimalEncoder, Trend};
+use super::rice::IntEncoder;
+use super::scan::{scan, TimeSource};
 use super::varint::{get_uvarint, put_uvarint, unzigzag, zigzag};
-use super::xor::{XorDecoder, XorEncoder};
+use super::xor::XorEncoder;
 use super::{ChunkError, Encoding, MAX_DENSE_POINTS};
 
 const GRID_FLAG: u8 = 0x40;
@@ -65,7 +66,7 @@ impl ValueCodec {
 
 /// Timestamps of a sealed chunk on one exact grid: `t0 + i * step`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Grid {
+pub(crate) struct Grid {
     t0: i64,
     step: i64,
 }
@@ -80,7 +81,8 @@ impl Grid {
             .then_some(Grid { t0: first.t, step })
     }
 
-    fn at(self, i: usize) -> i64 {
+    #[inline(always)]
+    pub(crate) fn at(self, i: usize) -> i64 {
         self.t0.wrapping_add(self.step.wrapping_mul(i as i64))
     }
 }
@@ -309,18 +311,16 @@ impl StreamEncoder {
         let mut out = Vec::with_capacity(self.len);
         let times = match self.times {
             Times::Grid(grid) => TimeSource::Grid(grid),
-            Times::PerPoint(_) => TimeSource::PerPoint(IntDecoder::new(2)),
-            Times::Jittered { step, .. } => TimeSource::Jittered {
-                step,
-                offsets: IntDecoder::new(1),
-            },
+            Times::PerPoint(_) => TimeSource::PerPoint,
+            Times::Jittered { step, .. } => TimeSource::Jittered { step },
         };
         // The stream was written by this encoder, so it decodes.
-        let decoded = decode_bits(
+        let decoded = scan(
             self.codec(),
             times,
             self.len,
             self.bits.as_bytes(),
+            TimeRange::ALL,
             &mut out,
         );
         debug_assert!(decoded.is_ok(), "own stream failed to decode: {decoded:?}");
@@ -433,23 +433,12 @@ fn median(xs: &mut [i64]) -> i64 {
     *xs.select_nth_unstable(mid).1
 }
 
-enum TimeSource {
-    PerPoint(IntDecoder),
-    Grid(Grid),
-    Jittered { step: i64, offsets: IntDecoder },
-}
-
-enum ValueDecoder {
-    Xor(XorDecoder),
-    Decimal(DecimalDecoder),
-    FloatBits(IntDecoder),
-    Constant(Option<f64>),
-}
-
-/// Decodes a chunk body of `encoding` (the bytes after the id).
+/// Decodes the points within `range` of a chunk body of `encoding` (the bytes
+/// after the id).
 pub(crate) fn decode(
     encoding: Encoding,
     body: &[u8],
+    range: TimeRange,
     out: &mut Vec<Point>,
 ) -> Result<(), ChunkError> {
     let (len, body) = get_uvarint(body, "point count")?;
@@ -506,10 +495,9 @@ pub(crate) fn decode(
             body = rest;
             TimeSource::Jittered {
                 step: unzigzag(step),
-                offsets: IntDecoder::new(1),
             }
         }
-        _ => TimeSource::PerPoint(IntDecoder::new(2)),
+        _ => TimeSource::PerPoint,
     };
     // Every point takes at least one bit unless a constant sits on a grid; either
     // way the allocation below stays bounded.
@@ -524,66 +512,5 @@ pub(crate) fn decode(
             body.len()
         )));
     }
-    decode_bits(codec, times, len as usize, body, out)
-}
-
-fn decode_bits(
-    codec: ValueCodec,
-    mut times: TimeSource,
-    len: usize,
-    bits: &[u8],
-    out: &mut Vec<Point>,
-) -> Result<(), ChunkError> {
-    let mut r = BitReader::new(bits);
-    let mut values = match codec {
-        ValueCodec::Xor => ValueDecoder::Xor(XorDecoder::default()),
-        ValueCodec::Decimal {
-            decimal,
-            trend,
-            order,
-        } => ValueDecoder::Decimal(DecimalDecoder::new(decimal, trend, order)?),
-        ValueCodec::FloatBits { order } => ValueDecoder::FloatBits(IntDecoder::new(order)),
-        ValueCodec::Constant => ValueDecoder::Constant(None),
-    };
-    out.reserve(len);
-    for i in 0..len {
-        let point = read_point(&mut r, i, &mut times, &mut values)
-            .map_err(|e| ChunkError::new(format!("point {i}: {}", e.0)))?;
-        out.push(point);
-    }
-    if r.remaining_bits() >= 8 {
-        return Err(ChunkError::new("trailing bytes after the last point"));
-    }
-    Ok(())
-}
-
-fn read_point(
-    r: &mut BitReader,
-    i: usize,
-    times: &mut TimeSource,
-    values: &mut ValueDecoder,
-) -> Result<Point, ChunkError> {
-    let t = match times {
-        TimeSource::Grid(grid) => grid.at(i),
-        TimeSource::PerPoint(ints) => read_int(r, ints, "timestamps")?,
-        TimeSource::Jittered { step, offsets } => {
-            read_int(r, offsets, "timestamps")?.wrapping_add(step.wrapping_mul(i as i64))
-        }
-    };
-    let v = match values {
-        ValueDecoder::Xor(x) => x.read(r)?,
-        ValueDecoder::Decimal(d) => d.read(r)?,
-        ValueDecoder::FloatBits(ints) => f64::from_bits(read_int(r, ints, "float bits")? as u64),
-        ValueDecoder::Constant(Some(v)) => *v,
-        ValueDecoder::Constant(first) => *first.insert(f64::from_bits(r.read_bits(64)?)),
-    };
-    Ok(Point { t, v })
-}
-
-/// Reads from a sequence that has no special slots.
-fn read_int(r: &mut BitReader, ints: &mut IntDecoder, what: &str) -> Result<i64, ChunkError> {
-    match ints.read(r)? {
-        Slot::Int(x) => Ok(x),
-        Slot::Special => Err(ChunkError::new(format!("value marker among {what}"))),
-    }
+    scan(codec, times, len as usize, body, range, out)
 }

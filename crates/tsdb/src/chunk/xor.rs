@@ -5,7 +5,7 @@
 //! when they fit in it. It is exact for every bit pattern (NaN payloads, -0.0), so
 //! it is the fallback for values the decimal transform cannot represent.
 
-use super::bits::{BitReader, BitWriter};
+use super::bits::{ends_early, top, BitReader, BitWriter, PEEK_BITS};
 use super::ChunkError;
 
 /// Leading-zero counts are stored in 5 bits.
@@ -60,7 +60,21 @@ pub(crate) struct XorDecoder {
     state: XorEncoder,
 }
 
+/// What the next bits of a value say, as [`XorDecoder::parse`] reads them.
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    Same,
+    /// The XOR with the previous value and the window it used.
+    Changed(u64, (u32, u32)),
+    /// A payload too wide for one word, to be read after the header with this window.
+    Wide((u32, u32)),
+    Corrupt(&'static str),
+}
+
 impl XorDecoder {
+    /// Reads one value; the control bits, a new window's header and most XORs
+    /// come from the reader's cached word.
+    #[inline(always)]
     pub(crate) fn read(&mut self, r: &mut BitReader) -> Result<f64, ChunkError> {
         let s = &mut self.state;
         if !s.started {
@@ -68,27 +82,57 @@ impl XorDecoder {
             s.started = true;
             return Ok(f64::from_bits(s.prev));
         }
-        if r.read_bit()? {
-            let (l, t) = if r.read_bit()? {
-                let leading = r.read_bits(5)? as u32;
-                let significant = match r.read_bits(6)? as u32 {
-                    0 => 64,
-                    n => n,
-                };
-                if leading + significant > 64 {
-                    return Err(ChunkError::new("XOR window exceeds 64 bits"));
-                }
-                let window = (leading, 64 - leading - significant);
+        // XOR payloads are long and vary in length, so they start on a fresh load.
+        let window = s.window;
+        let step = r
+            .parse_fresh(|word| Self::parse(word, window))
+            .ok_or_else(ends_early)?;
+        let x = match step {
+            Step::Same => 0,
+            Step::Changed(x, window) => {
                 s.window = Some(window);
-                window
-            } else {
-                s.window
-                    .ok_or_else(|| ChunkError::new("XOR window reused before it was set"))?
-            };
-            let x = r.read_bits(64 - l - t)? << t;
-            s.prev ^= x;
-        }
+                x
+            }
+            Step::Wide(window) => {
+                s.window = Some(window);
+                r.read_bits(64 - window.0 - window.1)? << window.1
+            }
+            Step::Corrupt(why) => return Err(ChunkError::new(why)),
+        };
+        s.prev ^= x;
         Ok(f64::from_bits(s.prev))
+    }
+
+    /// The bits a value takes from `word` and what they say. Control bits `0`
+    /// repeat the value, `10` reuse the window, `11` bring a new one: 5 bits of
+    /// leading zeros and 6 of length (0 standing for 64).
+    #[inline(always)]
+    fn parse(word: u64, window: Option<(u32, u32)>) -> (u32, Step) {
+        if word >> 63 == 0 {
+            return (1, Step::Same);
+        }
+        let (header, (leading, trailing)) = if (word << 1) >> 63 == 0 {
+            match window {
+                Some(window) => (2, window),
+                None => return (2, Step::Corrupt("XOR window reused before it was set")),
+            }
+        } else {
+            let leading = ((word >> 57) & 0x1f) as u32;
+            let significant = match ((word >> 51) & 0x3f) as u32 {
+                0 => 64,
+                n => n,
+            };
+            if leading + significant > 64 {
+                return (13, Step::Corrupt("XOR window exceeds 64 bits"));
+            }
+            (13, (leading, 64 - leading - significant))
+        };
+        let significant = 64 - leading - trailing;
+        if header + significant > PEEK_BITS {
+            return (header, Step::Wide((leading, trailing)));
+        }
+        let x = top(word << header, significant) << trailing;
+        (header + significant, Step::Changed(x, (leading, trailing)))
     }
 }
 
