@@ -239,16 +239,13 @@ impl Block {
         range: TimeRange,
         out: &mut Vec<Point>,
     ) -> Result<(), StorageError> {
-        let mut tmp = Vec::new();
         for c in chunks.iter().filter(|c| range.overlaps(c.min_t, c.max_t)) {
-            tmp.clear();
             self.chunks_layout
                 .with_chunk(&self.chunks, c.offset, c.len, |bytes| {
-                    chunk::decode_into(bytes, &mut tmp)
+                    chunk::decode_range_into(bytes, range, out)
                 })
                 .map_err(|e| self.corrupt(e))?
                 .map_err(|e| self.corrupt(format!("chunk at {}: {e}", c.offset)))?;
-            out.extend(tmp.iter().filter(|p| range.contains(p.t)));
         }
         Ok(())
     }

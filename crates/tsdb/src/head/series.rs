@@ -18,12 +18,12 @@ pub struct SealedChunk {
 }
 
 impl SealedChunk {
-    /// Appends the points of every chunk in the entry to `out`.
-    fn decode_into(&self, out: &mut Vec<Point>) -> Result<(), String> {
+    /// Appends the points within `range` of every chunk in the entry to `out`.
+    fn decode_into(&self, range: TimeRange, out: &mut Vec<Point>) -> Result<(), String> {
         let mut d = Decoder::new(&self.bytes);
         while !d.is_empty() {
             let chunk = d.len_bytes().map_err(|e| e.to_string())?;
-            chunk::decode_into(chunk, out).map_err(|e| e.to_string())?;
+            chunk::decode_range_into(chunk, range, out).map_err(|e| e.to_string())?;
         }
         Ok(())
     }
@@ -160,12 +160,10 @@ fn sealed_points_in(sealed: &[SealedChunk], range: TimeRange, out: &mut Vec<Poin
     // Chunks are in time order: start at the first one ending inside the range.
     let first = sealed.partition_point(|c| c.max_t < range.start);
     for c in sealed[first..].iter().take_while(|c| c.min_t <= range.end) {
-        let from = out.len();
-        if let Err(e) = c.decode_into(out) {
+        if let Err(e) = c.decode_into(range, out) {
             // The bytes were sealed in memory from a valid stream: a bug, not data.
             tracing::error!(error = %e, "undecodable sealed head chunk skipped");
         }
-        retain_in(out, from, range);
     }
 }
 
