@@ -122,6 +122,20 @@ impl Labels {
         LabelIter { rest: &self.buf }
     }
 
+    /// The labels as raw `(name, value)` bytes, in name order. Comparing and hashing
+    /// need only bytes, and [`Labels::iter`] checks each string's UTF-8 again, which
+    /// costs more than that work. The pairs order as the label sets do, so
+    /// `a.byte_pairs().cmp(b.byte_pairs()) == a.cmp(&b)`.
+    pub fn byte_pairs(&self) -> impl Iterator<Item = (&[u8], &[u8])> + Clone + '_ {
+        let mut rest = self.as_bytes();
+        std::iter::from_fn(move || {
+            let (name, r) = read_bytes(rest)?;
+            let (value, r) = read_bytes(r)?;
+            rest = r;
+            Some((name, value))
+        })
+    }
+
     /// The value of label `name`, if present.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.iter().find(|l| l.name == name).map(|l| l.value)
@@ -399,6 +413,13 @@ fn put_str(out: &mut [u8], mut at: usize, s: &str) -> usize {
 }
 
 fn read_str(buf: &[u8]) -> Option<(&str, &[u8])> {
+    let (s, rest) = read_bytes(buf)?;
+    Some((std::str::from_utf8(s).ok()?, rest))
+}
+
+/// The first length-prefixed string of `buf` and the rest; `None` at the end or at a
+/// bad length (never, for a buffer this module wrote).
+fn read_bytes(buf: &[u8]) -> Option<(&[u8], &[u8])> {
     let mut len = 0usize;
     let mut shift = 0;
     let mut i = 0;
@@ -415,8 +436,7 @@ fn read_str(buf: &[u8]) -> Option<(&str, &[u8])> {
         }
     }
     let end = i.checked_add(len)?;
-    let s = std::str::from_utf8(buf.get(i..end)?).ok()?;
-    Some((s, &buf[end..]))
+    Some((buf.get(i..end)?, &buf[end..]))
 }
 
 #[cfg(test)]
@@ -470,6 +490,19 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn byte_pairs_order_as_labels(
+            a in proptest::collection::btree_map("[ab_]{1,2}", "[aé\u{0}]{1,3}|a{120,140}", 0..4),
+            b in proptest::collection::btree_map("[ab_]{1,2}", "[aé\u{0}]{1,3}|a{120,140}", 0..4),
+        ) {
+            let a = Labels::new(a).unwrap();
+            let b = Labels::new(b).unwrap();
+            prop_assert_eq!(a.byte_pairs().cmp(b.byte_pairs()), a.cmp(&b));
+            let checked: Vec<(&[u8], &[u8])> =
+                a.iter().map(|l| (l.name.as_bytes(), l.value.as_bytes())).collect();
+            prop_assert_eq!(a.byte_pairs().collect::<Vec<_>>(), checked);
+        }
+
         #[test]
         fn from_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
             if let Ok(l) = Labels::from_bytes(&bytes) {

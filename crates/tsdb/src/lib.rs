@@ -20,7 +20,6 @@ mod encoding;
 pub mod head;
 pub mod index;
 mod merge;
-mod order;
 pub mod retention;
 pub mod wal;
 

@@ -8,7 +8,6 @@
 
 use super::*;
 use crate::block::ChunkMeta;
-use crate::order::cmp_labels;
 
 /// One series' points from one source.
 type Part = (Labels, Vec<Point>);
@@ -18,12 +17,8 @@ type Part = (Labels, Vec<Point>);
 /// and `1 2`, then ended by a 0, which sorts before every byte of an escaped string,
 /// so a string sorts before its extensions and a set before its extensions.
 fn label_order_key(labels: &Labels) -> Vec<u8> {
-    let bytes = labels.as_bytes();
-    let mut key = Vec::with_capacity(bytes.len() + 8);
-    // The encoded strings are walked as bytes: `Labels::iter` would check each one's
-    // UTF-8 again, which cost more than building the key.
-    let mut rest = bytes;
-    while let Some((s, r)) = next_string(rest) {
+    let mut key = Vec::with_capacity(labels.as_bytes().len() + 8);
+    for s in labels.byte_pairs().flat_map(|(name, value)| [name, value]) {
         for &b in s {
             if b <= 1 {
                 key.extend_from_slice(&[1, b + 1]);
@@ -32,29 +27,8 @@ fn label_order_key(labels: &Labels) -> Vec<u8> {
             }
         }
         key.push(0);
-        rest = r;
     }
     key
-}
-
-/// The first of the length-prefixed strings `Labels` are encoded as (`varint(len)`,
-/// bytes), and the rest; `None` at the end (or, never for a valid set, a bad length).
-fn next_string(buf: &[u8]) -> Option<(&[u8], &[u8])> {
-    let (mut len, mut shift, mut i) = (0usize, 0u32, 0usize);
-    loop {
-        let b = *buf.get(i)?;
-        i += 1;
-        len |= usize::from(b & 0x7f) << shift;
-        if b < 0x80 {
-            break;
-        }
-        shift += 7;
-        if shift > 28 {
-            return None;
-        }
-    }
-    let end = i.checked_add(len).filter(|&e| e <= buf.len())?;
-    Some((&buf[i..end], &buf[end..]))
 }
 
 /// Whether any of `chunks` holds a point in `range`. A chunk whose first or last
@@ -207,7 +181,7 @@ impl Querier for Tsdb {
         let mut found = Vec::new();
         self.inner
             .visit_labels(matchers, range, &mut |l| found.push(l.clone()))?;
-        found.sort_unstable_by(cmp_labels);
+        found.sort_unstable_by(|a, b| a.byte_pairs().cmp(b.byte_pairs()));
         found.dedup();
         Ok(found)
     }
