@@ -24,6 +24,9 @@ pub struct HeadChunk {
     /// meaningless while the stream is empty (no `Option`: chunks exist by the million).
     min_t: i64,
     last: Point,
+    /// Whether the codec still has to be chosen again at [`REVIEW_AT`] points: not
+    /// for a chunk that took over its predecessor's codec, chosen on a full chunk.
+    review: bool,
 }
 
 impl Default for HeadChunk {
@@ -34,14 +37,29 @@ impl Default for HeadChunk {
 
 impl HeadChunk {
     pub fn new() -> Self {
-        Self {
-            stream: StreamEncoder::new(ValueCodec::Decimal {
+        Self::with_codec(
+            ValueCodec::Decimal {
                 decimal: Decimal { exp: 0, unit: 1 },
                 trend: Trend::default(),
                 order: 2,
-            }),
+            },
+            true,
+        )
+    }
+
+    /// An empty chunk on this one's value codec. A series' next chunk mostly holds
+    /// values like its last one's, and choosing the codec again (several trial
+    /// encodings) would cost more than appending the chunk's points.
+    pub fn successor(&self) -> Self {
+        Self::with_codec(self.stream.codec(), self.review && self.len() < REVIEW_AT)
+    }
+
+    fn with_codec(codec: ValueCodec, review: bool) -> Self {
+        Self {
+            stream: StreamEncoder::new(codec),
             min_t: 0,
             last: Point { t: 0, v: 0.0 },
+            review,
         }
     }
 
@@ -51,7 +69,7 @@ impl HeadChunk {
             let mut points = self.stream.points();
             points.push(Point { t, v });
             self.stream = best_appendable(&points);
-        } else if self.stream.len() == REVIEW_AT {
+        } else if self.review && self.stream.len() == REVIEW_AT {
             self.stream = best_appendable(&self.stream.points());
         }
         if self.stream.len() == 1 {

@@ -211,7 +211,7 @@ impl StreamEncoder {
 
     /// The value codec, read back from the encoder rather than stored twice: head
     /// chunks exist by the million.
-    fn codec(&self) -> ValueCodec {
+    pub(crate) fn codec(&self) -> ValueCodec {
         match &self.values {
             ValueEncoder::Xor(_) => ValueCodec::Xor,
             ValueEncoder::Decimal(d) => {

@@ -66,7 +66,8 @@ impl InOrderChunks {
     }
 
     fn seal(&mut self) {
-        let full = std::mem::take(&mut self.open);
+        let next = self.open.successor();
+        let full = std::mem::replace(&mut self.open, next);
         if let (Some(min_t), Some(max_t)) = (full.min_t(), full.max_t()) {
             let mut bytes = Vec::new();
             put_bytes(&mut bytes, &full.to_bytes());
