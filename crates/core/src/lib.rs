@@ -22,7 +22,7 @@ pub use labels::{is_valid_label_name, is_valid_metric_name};
 pub use labels::{Label, LabelError, Labels, LabelsBuilder, METRIC_NAME};
 pub use matcher::{MatchOp, Matcher, MatcherError};
 pub use memory::MemStorage;
-pub use metadata::{MetricMetadata, MetricType};
+pub use metadata::{metadata_of, MetricMetadata, MetricType};
 pub use sample::{is_stale_nan, Point, Sample, Series, STALE_NAN};
 pub use storage::{AppendStats, Appender, Querier, Storage, StorageError, WriteBatch};
 pub use time::{format_duration, parse_duration, DurationError, TimeRange};

@@ -4,7 +4,7 @@
 
 use crate::labels::Labels;
 use crate::matcher::Matcher;
-use crate::metadata::MetricMetadata;
+use crate::metadata::{metadata_of, MetricMetadata};
 use crate::sample::{Point, Series};
 use crate::storage::{AppendStats, Appender, Querier, StorageError, WriteBatch};
 use crate::time::TimeRange;
@@ -104,14 +104,7 @@ impl Querier for MemStorage {
     }
 
     fn metadata(&self, metric: Option<&str>) -> Result<Vec<MetricMetadata>, StorageError> {
-        let md = self.metadata.read();
-        let mut out: Vec<_> = md
-            .values()
-            .filter(|m| metric.is_none_or(|name| m.metric == name))
-            .cloned()
-            .collect();
-        out.sort_by(|a, b| a.metric.cmp(&b.metric));
-        Ok(out)
+        Ok(metadata_of(self.metadata.read().values(), metric))
     }
 }
 

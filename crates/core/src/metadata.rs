@@ -66,3 +66,17 @@ pub struct MetricMetadata {
     pub help: String,
     pub unit: String,
 }
+
+/// The metadata of `metric` (or of every metric), sorted by metric name: what
+/// [`crate::Querier::metadata`] answers, from a store's table of it.
+pub fn metadata_of<'a>(
+    all: impl Iterator<Item = &'a MetricMetadata>,
+    metric: Option<&str>,
+) -> Vec<MetricMetadata> {
+    let mut out: Vec<MetricMetadata> = all
+        .filter(|m| metric.is_none_or(|name| m.metric == name))
+        .cloned()
+        .collect();
+    out.sort_by(|a, b| a.metric.cmp(&b.metric));
+    out
+}

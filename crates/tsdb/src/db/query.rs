@@ -8,6 +8,7 @@
 
 use super::*;
 use crate::block::ChunkMeta;
+use strata_core::metadata_of;
 
 /// One series' points from one source.
 type Part = (Labels, Vec<Point>);
@@ -236,14 +237,7 @@ impl Querier for Tsdb {
     }
 
     fn metadata(&self, metric: Option<&str>) -> Result<Vec<MetricMetadata>, StorageError> {
-        let md = self.inner.metadata.read();
-        let mut out: Vec<MetricMetadata> = md
-            .values()
-            .filter(|m| metric.is_none_or(|name| m.metric == name))
-            .cloned()
-            .collect();
-        out.sort_by(|a, b| a.metric.cmp(&b.metric));
-        Ok(out)
+        Ok(metadata_of(self.inner.metadata.read().values(), metric))
     }
 }
 
