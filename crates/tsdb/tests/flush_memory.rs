@@ -1,7 +1,7 @@
-//! How much memory a flush adds over the head: a node-exporter-like fleet (by default
-//! 10,000 hosts × 103 series × 4 points: 1.03 million series) is appended, then the
-//! peak RSS of the flush alone is read (the kernel's high-water mark, reset just before
-//! it). A measuring tool, not a check: run it with
+//! How much memory a flush and a compaction add: a node-exporter-like fleet (by default
+//! 10,000 hosts × 103 series × 4 points: 1.03 million series) is appended and flushed,
+//! twice, and the two blocks are compacted; the peak RSS of each step alone is read (the
+//! kernel's high-water mark, reset just before it). A measuring tool, not a check: run
 //! `cargo test --release -p strata-tsdb --test flush_memory -- --ignored --nocapture`
 //! (`STRATA_FLUSH_HOSTS` sets the hosts).
 
@@ -45,17 +45,8 @@ fn rss_kib() -> (u64, u64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
-#[test]
-#[ignore = "a measuring tool: prints the flush's peak memory"]
-fn flush_peak_over_the_head() {
-    let hosts: usize = std::env::var("STRATA_FLUSH_HOSTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10_000);
-    let dir = tempfile::tempdir().unwrap();
-    let db = Tsdb::open(dir.path(), common::options()).unwrap();
-    let (empty, _) = rss_kib();
-    let t0 = 1_700_000_000_000i64;
+/// Appends `POINTS` points from `t0` on to every series of `hosts` hosts.
+fn append_fleet(db: &Tsdb, hosts: usize, t0: i64) {
     for h in 0..hosts {
         let host: Vec<Labels> = (0..METRICS).map(|m| series(h, m)).collect();
         let samples = (0..POINTS)
@@ -73,22 +64,59 @@ fn flush_peak_over_the_head() {
         })
         .unwrap();
     }
-    let (head, ingest_peak) = rss_kib();
+}
+
+/// Runs `f` and prints the peak RSS it adds over the RSS before it, and its time.
+fn measure(what: &str, base_kib: u64, f: impl FnOnce()) {
+    let (before, _) = rss_kib();
     std::fs::write("/proc/self/clear_refs", "5").unwrap();
     let start = Instant::now();
-    db.flush().unwrap();
+    f();
     let secs = start.elapsed().as_secs_f64();
-    let (after, flush_peak) = rss_kib();
+    let (after, peak) = rss_kib();
+    let held = before.saturating_sub(base_kib);
+    println!(
+        "{what}: RSS before {before} KiB ({held} KiB over the empty store), peak {peak} KiB = \
+         before + {} KiB ({:.1} % of {held}), after {after} KiB, {secs:.2} s",
+        peak.saturating_sub(before),
+        100.0 * peak.saturating_sub(before) as f64 / held.max(1) as f64,
+    );
+}
+
+#[test]
+#[ignore = "a measuring tool: prints the peak memory of a flush and of a compaction"]
+fn flush_and_compaction_peaks() {
+    let hosts: usize = std::env::var("STRATA_FLUSH_HOSTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let dir = tempfile::tempdir().unwrap();
+    let db = Tsdb::open(dir.path(), common::options()).unwrap();
+    let (empty, _) = rss_kib();
+    // The start of a 12 h window: both flushes below write a block into it.
+    let t0 = 1_700_006_400_000i64;
+    append_fleet(&db, hosts, t0);
+    println!("{} series, {} samples each", hosts * METRICS, POINTS);
+    measure("flush of the head", empty, || db.flush().unwrap());
+    append_fleet(&db, hosts, t0 + 60_000);
+    db.flush().unwrap();
+    // A sample past the window closes it for compaction.
+    let late = WriteBatch {
+        samples: vec![Sample {
+            labels: series(0, 0),
+            t: t0 + 13 * 3_600_000,
+            v: 1.0,
+        }],
+        metadata: vec![],
+    };
+    db.append(&late).unwrap();
+    db.flush().unwrap();
+    measure("compaction of two blocks", empty, || {
+        assert!(db.compact().unwrap() >= 1);
+    });
     let stats = db.stats();
     println!(
-        "series {}, samples {}: RSS empty {empty} KiB, with the head {head} KiB (ingest peak {ingest_peak}); \
-         flush peak {flush_peak} KiB = head + {} KiB ({:.1} % of the head's {} KiB); after {after} KiB; \
-         flush {secs:.2} s; blocks {} bytes",
-        hosts * METRICS,
-        stats.block_samples,
-        flush_peak.saturating_sub(head),
-        100.0 * flush_peak.saturating_sub(head) as f64 / head.saturating_sub(empty) as f64,
-        head.saturating_sub(empty),
-        stats.block_bytes,
+        "blocks {}, {} samples, {} bytes",
+        stats.blocks, stats.block_samples, stats.block_bytes
     );
 }
