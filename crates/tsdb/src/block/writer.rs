@@ -48,14 +48,41 @@ pub trait SeriesSource {
     fn next_series(&mut self) -> Result<Option<(Labels, Vec<Point>)>, StorageError>;
 }
 
+/// Label sets by index: a slice of them, or a view of series held elsewhere (so a
+/// caller need not copy a million label sets into a slice).
+pub trait LabelsByIndex {
+    fn count(&self) -> usize;
+    fn labels(&self, i: usize) -> &Labels;
+}
+
+impl LabelsByIndex for [Labels] {
+    fn count(&self) -> usize {
+        self.len()
+    }
+
+    fn labels(&self, i: usize) -> &Labels {
+        &self[i]
+    }
+}
+
+impl LabelsByIndex for Vec<Labels> {
+    fn count(&self) -> usize {
+        self.len()
+    }
+
+    fn labels(&self, i: usize) -> &Labels {
+        &self[i]
+    }
+}
+
 /// Writes the block `new.name` under `parent`. `labels` must be unique and in
 /// [`series_order`];
-/// `points_of(i)` gives the points (ascending, unique) of `labels[i]`; series without
+/// `points_of(i)` gives the points (ascending, unique) of label set `i`; series without
 /// points are left out. Returns `None` (and writes nothing) if no series has points.
-pub fn write_block(
+pub fn write_block<L: LabelsByIndex + ?Sized>(
     parent: &Path,
     new: NewBlock<'_>,
-    labels: &[Labels],
+    labels: &L,
     points_of: impl FnMut(usize) -> Result<Vec<Point>, StorageError>,
 ) -> Result<Option<BlockMeta>, StorageError> {
     let mut source = SliceSource {
@@ -66,26 +93,31 @@ pub fn write_block(
     write_series(parent, new, &mut source)
 }
 
-/// Labels in a slice, points from a function of their index.
-struct SliceSource<'a, F> {
-    labels: &'a [Labels],
+/// Labels by index, points from a function of the index.
+struct SliceSource<'a, L: ?Sized, F> {
+    labels: &'a L,
     points_of: F,
     next: usize,
 }
 
-impl<F: FnMut(usize) -> Result<Vec<Point>, StorageError>> SeriesSource for SliceSource<'_, F> {
+impl<L, F> SeriesSource for SliceSource<'_, L, F>
+where
+    L: LabelsByIndex + ?Sized,
+    F: FnMut(usize) -> Result<Vec<Point>, StorageError>,
+{
     fn each_labels(&mut self, f: &mut dyn FnMut(&Labels)) -> Result<(), StorageError> {
-        self.labels.iter().for_each(f);
+        (0..self.labels.count()).for_each(|i| f(self.labels.labels(i)));
         Ok(())
     }
 
     fn next_series(&mut self) -> Result<Option<(Labels, Vec<Point>)>, StorageError> {
-        let Some(labels) = self.labels.get(self.next) else {
+        if self.next >= self.labels.count() {
             return Ok(None);
-        };
+        }
         let points = (self.points_of)(self.next)?;
+        let labels = self.labels.labels(self.next).clone();
         self.next += 1;
-        Ok(Some((labels.clone(), points)))
+        Ok(Some((labels, points)))
     }
 }
 
