@@ -129,6 +129,17 @@ impl Shard {
         Some(&mut self.slot_mut(slot).series)
     }
 
+    /// Series `local`, looked for first in `slot` (where [`Head::resolve_refs`] found
+    /// it, which skips the id table), then by id.
+    fn get_mut_at(&mut self, slot: u32, local: u32) -> Option<&mut MemSeries> {
+        let (page, at) = (slot as usize / PAGE_SLOTS, slot as usize % PAGE_SLOTS);
+        let found = self.pages.get(page).and_then(|p| p.get(at));
+        if found.is_some_and(|s| s.local == local) {
+            return Some(&mut self.slot_mut(slot).series);
+        }
+        self.get_mut(local)
+    }
+
     fn live(&self) -> impl Iterator<Item = &Slot> {
         self.pages
             .iter()
@@ -143,20 +154,23 @@ impl Shard {
             .filter(|slot| slot.local != FREE)
     }
 
-    fn lookup(&self, hash: u64, labels: &Labels) -> Option<u32> {
-        if let Some(slot) = self.by_hash.get(&hash_key(hash)).map(|&s| self.slot(s)) {
+    /// The slot and local id of the series `labels` (of label hash `hash`).
+    fn lookup(&self, hash: u64, labels: &Labels) -> Option<(u32, u32)> {
+        if let Some(&at) = self.by_hash.get(&hash_key(hash)) {
+            let slot = self.slot(at);
             if &slot.series.labels == labels {
-                return Some(slot.local);
+                return Some((at, slot.local));
             }
         }
         if self.collisions.is_empty() {
             return None;
         }
-        let slot = *self.collisions.get(labels)?;
-        Some(self.slot(slot).local)
+        let at = *self.collisions.get(labels)?;
+        Some((at, self.slot(at).local))
     }
 
-    fn insert_series(&mut self, local: u32, hash: u64, labels: Labels, head_ref: u32) {
+    /// Adds a series, returning its slot.
+    fn insert_series(&mut self, local: u32, hash: u64, labels: Labels, head_ref: u32) -> u32 {
         let slot = self.take_free_slot();
         match self.by_hash.entry(hash_key(hash)) {
             Entry::Occupied(_) => {
@@ -173,6 +187,7 @@ impl Shard {
             head_ref,
             series: MemSeries::new(labels),
         };
+        slot
     }
 
     fn take_free_slot(&mut self) -> u32 {
@@ -250,12 +265,46 @@ impl Default for AtomicI64Max {
     }
 }
 
+/// A series found or created by [`Head::resolve_refs`]: its id, and the slot it sat
+/// in then, which saves the insert a look-up while series cannot leave the head.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SeriesRef {
+    pub id: u64,
+    slot: u32,
+}
+
+impl SeriesRef {
+    /// A sample of this series.
+    pub fn sample(self, t: i64, v: f64) -> HeadSample {
+        HeadSample {
+            slot: self.slot,
+            local: split_id(self.id).1,
+            t,
+            v,
+        }
+    }
+}
+
 /// One sample routed to a head series.
 #[derive(Debug, Clone, Copy)]
 pub struct HeadSample {
-    pub local: u32,
-    pub t: i64,
-    pub v: f64,
+    /// Where the series was found, a hint checked against `local`.
+    slot: u32,
+    local: u32,
+    t: i64,
+    v: f64,
+}
+
+impl HeadSample {
+    /// A sample of the series `id` (of the shard it is inserted into).
+    pub fn of_id(id: u64, t: i64, v: f64) -> HeadSample {
+        HeadSample {
+            slot: FREE,
+            local: split_id(id).1,
+            t,
+            v,
+        }
+    }
 }
 
 impl Default for Head {
@@ -310,12 +359,33 @@ impl Head {
         max_series: usize,
         on_created: impl FnOnce(&[(u64, Labels)]),
     ) -> Result<u64, StorageError> {
+        let mut refs = vec![SeriesRef::default(); wanted.len()];
+        let created = self.resolve_refs(shard, wanted, &mut refs, max_series, on_created)?;
+        for (id, r) in ids.iter_mut().zip(&refs) {
+            *id = r.id;
+        }
+        Ok(created)
+    }
+
+    /// [`Head::resolve`], writing each series' [`SeriesRef`].
+    pub fn resolve_refs(
+        &self,
+        shard: usize,
+        wanted: &[(u64, &Labels)],
+        refs: &mut [SeriesRef],
+        max_series: usize,
+        on_created: impl FnOnce(&[(u64, Labels)]),
+    ) -> Result<u64, StorageError> {
+        let found = |(slot, local)| SeriesRef {
+            id: make_id(shard, local),
+            slot,
+        };
         let mut missing = Vec::new();
         {
             let s = self.shards[shard].read();
             for (i, (hash, labels)) in wanted.iter().enumerate() {
                 match s.lookup(*hash, labels) {
-                    Some(local) => ids[i] = make_id(shard, local),
+                    Some(at) => refs[i] = found(at),
                     None => missing.push(i),
                 }
             }
@@ -329,8 +399,8 @@ impl Head {
         let mut refused = None;
         for i in missing {
             let (hash, labels) = wanted[i];
-            if let Some(local) = s.lookup(hash, labels) {
-                ids[i] = make_id(shard, local);
+            if let Some(at) = s.lookup(hash, labels) {
+                refs[i] = found(at);
                 continue;
             }
             if self.series.load(Ordering::Relaxed) >= max_series {
@@ -342,9 +412,9 @@ impl Head {
             let head_ref = index
                 .get_or_insert_with(|| self.index.write())
                 .add(id, labels);
-            s.insert_series(local, hash, labels.clone(), head_ref);
+            let slot = s.insert_series(local, hash, labels.clone(), head_ref);
             self.series.fetch_add(1, Ordering::Relaxed);
-            ids[i] = id;
+            refs[i] = SeriesRef { id, slot };
             created.push((id, labels.clone()));
         }
         drop(index);
@@ -360,12 +430,12 @@ impl Head {
         }
     }
 
-    /// Adds samples to series of one shard (ids from [`Head::resolve`]).
+    /// Adds samples to series of one shard (from [`Head::resolve_refs`]).
     pub fn insert(&self, shard: usize, samples: impl Iterator<Item = HeadSample>) {
         let mut s = self.shards[shard].write();
         let (mut n, mut ooo, mut min, mut max) = (0u64, 0u64, i64::MAX, i64::MIN);
         for smp in samples {
-            if let Some(series) = s.get_mut(smp.local) {
+            if let Some(series) = s.get_mut_at(smp.slot, smp.local) {
                 ooo += u64::from(series.append(smp.t, smp.v));
                 n += 1;
                 min = min.min(smp.t);
@@ -591,8 +661,7 @@ mod tests {
         let mut ids = [0u64];
         head.resolve(shard, &[(hash, l)], &mut ids, usize::MAX, |_| {})
             .unwrap();
-        let local = split_id(ids[0]).1;
-        head.insert(shard, [HeadSample { local, t, v }].into_iter());
+        head.insert(shard, [HeadSample::of_id(ids[0], t, v)].into_iter());
         ids[0]
     }
 
@@ -663,12 +732,15 @@ mod tests {
         let (h1, h2) = (7 << SHARD_BITS, (1 << 40) | (7 << SHARD_BITS));
         s.insert_series(0, h1, a.clone(), 0);
         s.insert_series(1, h2, b.clone(), 1);
-        assert_eq!((s.lookup(h1, &a), s.lookup(h2, &b)), (Some(0), Some(1)));
+        assert_eq!(
+            (s.lookup(h1, &a), s.lookup(h2, &b)),
+            (Some((0, 0)), Some((1, 1)))
+        );
         assert_eq!(s.remove_series(0).map(|r| r.1), Some(0));
-        assert_eq!((s.lookup(h1, &a), s.lookup(h2, &b)), (None, Some(1)));
+        assert_eq!((s.lookup(h1, &a), s.lookup(h2, &b)), (None, Some((1, 1))));
         // The freed slot is reused; local ids are not.
         s.insert_series(s.next_local, 9 << SHARD_BITS, a.clone(), 2);
-        assert_eq!(s.lookup(9 << SHARD_BITS, &a), Some(2));
+        assert_eq!(s.lookup(9 << SHARD_BITS, &a), Some((0, 2)));
         assert_eq!((s.live().count(), s.pages.len()), (2, 1));
     }
 
@@ -693,7 +765,7 @@ mod tests {
         assert_eq!(s.pages.len(), 2);
         assert!(s.pages.iter().all(|p| p.len() == PAGE_SLOTS));
         for (local, l) in (PAGE_SLOTS as u32..).zip(&all[PAGE_SLOTS..]) {
-            assert_eq!(s.lookup(l.hash64(), l), Some(local));
+            assert_eq!(s.lookup(l.hash64(), l).map(|at| at.1), Some(local));
             assert_eq!(s.get(local).map(|x| x.head_ref), Some(local));
         }
     }
