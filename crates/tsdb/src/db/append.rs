@@ -118,7 +118,7 @@ impl Inner {
         let filler = HeadSample::of_id(0, 0, 0.0);
         let (by_shard, groups) = group_by_shard(&sample_shards, to_head, filler);
         for (shard, range) in groups {
-            self.head.insert(shard, by_shard[range].iter().copied());
+            self.head.insert(shard, &by_shard[range]);
         }
         self.wal.wait(logged)?;
         if !batch.metadata.is_empty() {

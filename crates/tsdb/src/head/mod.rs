@@ -12,13 +12,14 @@
 
 mod index;
 mod series;
+mod table;
 
 pub use series::{FrozenSeries, InOrderChunks, MemSeries};
 
 use self::index::{HeadIndex, NO_REF};
+use self::table::SlotTable;
 use crate::index::LabelIndex;
 use parking_lot::{RwLock, RwLockWriteGuard};
-use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
@@ -68,6 +69,24 @@ impl Hasher for MixHasher {
 
 type MixMap<K, V> = HashMap<K, V, BuildHasherDefault<MixHasher>>;
 
+/// Asks the CPU to start loading every cache line of `*value`: a hint, no effect
+/// on results.
+#[inline(always)]
+fn prefetch_bytes<T>(value: &T) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let start = (value as *const T).cast::<i8>();
+        for offset in (0..std::mem::size_of::<T>()).step_by(64) {
+            // SAFETY: SSE is part of every x86-64 CPU, and a prefetch never faults
+            // nor reads into the program: any address is allowed.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(start.wrapping_add(offset)) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = value;
+}
+
 /// Slots per page. A page is allocated whole and never moves, so growing a shard
 /// neither copies its series nor leaves spare capacity behind, as a doubling vector
 /// would; 256 slots waste at most one partly filled page per shard. A page whose
@@ -98,7 +117,7 @@ impl Slot {
 struct Shard {
     /// Label hash (its bits above the shard's, truncated to 32: half the table of a
     /// 64-bit key; a rare clash goes to `collisions`) → slot.
-    by_hash: MixMap<u32, u32>,
+    by_hash: SlotTable,
     /// Series whose label hash collides with another's (practically never used).
     collisions: HashMap<Labels, u32>,
     /// Local id → slot. Local ids are never reused (the WAL names series by them),
@@ -129,6 +148,24 @@ impl Shard {
         Some(&mut self.slot_mut(slot).series)
     }
 
+    /// Starts loading the slot of the series of label hash `hash` into the cache,
+    /// if the table knows the hash (its entry should be in cache already).
+    #[inline(always)]
+    fn prefetch_found(&self, hash: u64) {
+        if let Some(at) = self.by_hash.get(hash_key(hash)) {
+            self.prefetch_slot(at);
+        }
+    }
+
+    /// Starts loading slot `slot` into the cache, if it exists.
+    #[inline(always)]
+    fn prefetch_slot(&self, slot: u32) {
+        let (page, at) = (slot as usize / PAGE_SLOTS, slot as usize % PAGE_SLOTS);
+        if let Some(slot) = self.pages.get(page).and_then(|p| p.get(at)) {
+            prefetch_bytes(slot);
+        }
+    }
+
     /// Series `local`, looked for first in `slot` (where [`Head::resolve_refs`] found
     /// it, which skips the id table), then by id.
     fn get_mut_at(&mut self, slot: u32, local: u32) -> Option<&mut MemSeries> {
@@ -156,7 +193,7 @@ impl Shard {
 
     /// The slot and local id of the series `labels` (of label hash `hash`).
     fn lookup(&self, hash: u64, labels: &Labels) -> Option<(u32, u32)> {
-        if let Some(&at) = self.by_hash.get(&hash_key(hash)) {
+        if let Some(at) = self.by_hash.get(hash_key(hash)) {
             let slot = self.slot(at);
             if &slot.series.labels == labels {
                 return Some((at, slot.local));
@@ -172,13 +209,8 @@ impl Shard {
     /// Adds a series, returning its slot.
     fn insert_series(&mut self, local: u32, hash: u64, labels: Labels, head_ref: u32) -> u32 {
         let slot = self.take_free_slot();
-        match self.by_hash.entry(hash_key(hash)) {
-            Entry::Occupied(_) => {
-                self.collisions.insert(labels.clone(), slot);
-            }
-            Entry::Vacant(e) => {
-                e.insert(slot);
-            }
+        if !self.by_hash.insert(hash_key(hash), slot) {
+            self.collisions.insert(labels.clone(), slot);
         }
         self.slot_of.insert(local, slot);
         self.next_local = self.next_local.max(local + 1);
@@ -228,10 +260,7 @@ impl Shard {
         let slot = self.slot_of.remove(&local)?;
         let removed = std::mem::replace(self.slot_mut(slot), Slot::free());
         let labels = removed.series.labels;
-        let key = hash_key(labels.hash64());
-        if self.by_hash.get(&key) == Some(&slot) {
-            self.by_hash.remove(&key);
-        } else {
+        if !self.by_hash.remove(hash_key(labels.hash64()), slot) {
             self.collisions.remove(&labels);
         }
         self.free.push(slot);
@@ -380,10 +409,20 @@ impl Head {
             id: make_id(shard, local),
             slot,
         };
+        // A look-up misses the cache twice (table entry, then slot): the entries of
+        // the series two steps ahead and the slots of those one step ahead are
+        // fetched meanwhile, so that the misses overlap.
+        const AHEAD: usize = 4;
         let mut missing = Vec::new();
         {
             let s = self.shards[shard].read();
             for (i, (hash, labels)) in wanted.iter().enumerate() {
+                if let Some((later, _)) = wanted.get(i + 2 * AHEAD) {
+                    s.by_hash.prefetch(hash_key(*later));
+                }
+                if let Some((next, _)) = wanted.get(i + AHEAD) {
+                    s.prefetch_found(*next);
+                }
                 match s.lookup(*hash, labels) {
                     Some(at) => refs[i] = found(at),
                     None => missing.push(i),
@@ -431,10 +470,18 @@ impl Head {
     }
 
     /// Adds samples to series of one shard (from [`Head::resolve_refs`]).
-    pub fn insert(&self, shard: usize, samples: impl Iterator<Item = HeadSample>) {
+    ///
+    /// A batch's series are scattered over memory, and appending to one reads and
+    /// writes its whole slot: the slots of the samples a few places ahead are
+    /// fetched meanwhile, so that their cache misses overlap.
+    pub fn insert(&self, shard: usize, samples: &[HeadSample]) {
+        const AHEAD: usize = 4;
         let mut s = self.shards[shard].write();
         let (mut n, mut ooo, mut min, mut max) = (0u64, 0u64, i64::MAX, i64::MIN);
-        for smp in samples {
+        for (i, smp) in samples.iter().enumerate() {
+            if let Some(next) = samples.get(i + AHEAD) {
+                s.prefetch_slot(next.slot);
+            }
             if let Some(series) = s.get_mut_at(smp.slot, smp.local) {
                 ooo += u64::from(series.append(smp.t, smp.v));
                 n += 1;
@@ -661,7 +708,7 @@ mod tests {
         let mut ids = [0u64];
         head.resolve(shard, &[(hash, l)], &mut ids, usize::MAX, |_| {})
             .unwrap();
-        head.insert(shard, [HeadSample::of_id(ids[0], t, v)].into_iter());
+        head.insert(shard, &[HeadSample::of_id(ids[0], t, v)]);
         ids[0]
     }
 
