@@ -28,6 +28,14 @@ impl BitWriter {
         Self::default()
     }
 
+    /// An empty writer whose buffer holds `bytes` before it grows.
+    pub(crate) fn with_capacity(bytes: usize) -> Self {
+        Self {
+            bytes: Vec::with_capacity(bytes),
+            ..Self::default()
+        }
+    }
+
     pub(crate) fn len_bits(&self) -> usize {
         self.len_bits
     }

@@ -174,6 +174,19 @@ impl StreamEncoder {
         Self::with_times(codec, Times::per_point())
     }
 
+    /// [`Self::new`] with room for `bytes` of bits before the buffer grows.
+    pub(crate) fn with_capacity(codec: ValueCodec, bytes: usize) -> Self {
+        Self {
+            bits: BitWriter::with_capacity(bytes),
+            ..Self::new(codec)
+        }
+    }
+
+    /// Bytes the stream's bits take.
+    pub(crate) fn len_bytes(&self) -> usize {
+        self.bits.len_bits().div_ceil(8)
+    }
+
     fn with_times(codec: ValueCodec, times: Times) -> Self {
         let values = match codec {
             ValueCodec::Xor => ValueEncoder::Xor(XorEncoder::default()),
