@@ -31,7 +31,9 @@ pub(crate) fn scale(v: f64, exp: u8) -> Option<i64> {
         return None;
     }
     let m = nearest_int(x);
-    (unscale(m, exp).to_bits() == v.to_bits()).then_some(m)
+    // Dividing by 10^0 changes nothing, and a division is the slowest step here.
+    let back = if exp == 0 { m as f64 } else { unscale(m, exp) };
+    (back.to_bits() == v.to_bits()).then_some(m)
 }
 
 /// The integer nearest to `x` (in the range of i64), without a call to libm's
