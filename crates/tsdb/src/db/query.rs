@@ -123,7 +123,10 @@ impl Parts {
     /// Ends the part read into `scratch`, if it has points.
     fn close(&mut self, labels: &Labels) {
         if self.scratch.len() >= OWN_VEC_POINTS {
-            self.own_part(labels, self.scratch.clone());
+            // The next series is likely as long: its buffer is sized so, not copied.
+            let next = Vec::with_capacity(self.scratch.len());
+            let points = std::mem::replace(&mut self.scratch, next);
+            self.own_part(labels, points);
         } else if !self.scratch.is_empty() {
             let start = self.shared.len();
             self.shared.extend_from_slice(&self.scratch);
@@ -186,11 +189,11 @@ impl Parts {
                 .take_while(|&&k| self.labels[k as usize] == self.labels[first])
                 .count();
             let flow = if n > 1 {
-                let lists = order[i..i + n]
+                let lists: Vec<&[Point]> = order[i..i + n]
                     .iter()
-                    .map(|&k| self.get(k as usize).to_vec())
+                    .map(|&k| self.get(k as usize))
                     .collect();
-                f(&self.labels[first], &mut merge_last_wins(lists))
+                f(&self.labels[first], &mut merge(&lists))
             } else if let PartPoints::Own(points) = &mut self.points[first] {
                 f(&self.labels[first], points)
             } else {
@@ -203,6 +206,20 @@ impl Parts {
             }
             i += n;
         }
+    }
+}
+
+/// The parts of one series merged, oldest write first: when each starts after the one
+/// before ends (a series running through consecutive blocks, the usual case) they are
+/// copied once into a vector of the right size.
+fn merge(lists: &[&[Point]]) -> Vec<Point> {
+    let ascending = lists
+        .windows(2)
+        .all(|w| matches!((w[0].last(), w[1].first()), (Some(a), Some(b)) if a.t < b.t));
+    if ascending {
+        lists.concat()
+    } else {
+        merge_last_wins(lists.iter().map(|l| l.to_vec()).collect())
     }
 }
 
@@ -554,7 +571,29 @@ mod tests {
             .prop_map(|m| Labels::new(m.iter().map(|(k, v)| (k.as_str(), v.as_str()))).unwrap())
     }
 
+    /// Sorted, unique point lists with timestamps in a small range, so that lists
+    /// often overlap and often follow one another.
+    fn point_lists() -> impl Strategy<Value = Vec<Vec<Point>>> {
+        let list = proptest::collection::btree_set(0i64..40, 0..8).prop_map(|ts| {
+            ts.into_iter()
+                .map(|t| Point { t, v: t as f64 })
+                .collect::<Vec<_>>()
+        });
+        proptest::collection::vec(list, 2..5).prop_map(|mut lists| {
+            for (i, l) in lists.iter_mut().enumerate() {
+                l.iter_mut().for_each(|p| p.v += i as f64 / 10.0);
+            }
+            lists
+        })
+    }
+
     proptest! {
+        #[test]
+        fn merged_parts_are_what_merge_last_wins_gives(lists in point_lists()) {
+            let slices: Vec<&[Point]> = lists.iter().map(Vec::as_slice).collect();
+            prop_assert_eq!(merge(&slices), merge_last_wins(lists.clone()));
+        }
+
         #[test]
         fn order_keys_sort_as_label_sets(a in label_sets(), b in label_sets()) {
             let key = |l: &Labels| {
