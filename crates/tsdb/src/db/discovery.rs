@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::block::ChunkMeta;
+use crate::index::sorted;
 
 /// Whether any of `chunks` holds a point in `range`. A chunk whose first or last
 /// point is in the range does; one spanning the whole range must be decoded to tell.
@@ -34,53 +35,48 @@ impl Inner {
         Ok(found)
     }
 
+    /// Label names of the series matching `matchers` (of every series in a source
+    /// overlapping `range` when there are none), sorted.
     pub(super) fn label_names(
         &self,
         matchers: &[Matcher],
         range: TimeRange,
     ) -> Result<Vec<String>, StorageError> {
-        let mut names = HashSet::new();
-        if matchers.is_empty() {
-            self.with_sources(range, |src| match src {
-                Source::Block(b) => b.label_names(&mut |n| {
-                    if !names.contains(n) {
-                        names.insert(n.to_owned());
-                    }
-                }),
-                Source::Frozen(s) => names.extend(s.labels.iter().map(|l| l.name.to_owned())),
-                Source::Head(h) => h.label_names(range, &mut names),
-            });
-        } else {
-            for l in self.series(matchers, range)? {
-                names.extend(l.iter().map(|l| l.name.to_owned()));
-            }
+        if !matchers.is_empty() {
+            let series = self.series(matchers, range)?;
+            return Ok(distinct(
+                series.iter().flat_map(|l| l.iter().map(|l| l.name)),
+            ));
         }
-        Ok(sorted(names))
+        let src = self.sources(range, |head| head.label_names(range));
+        let mut runs: Vec<Vec<&str>> = vec![src.head.iter().map(String::as_str).collect()];
+        runs.extend(src.blocks.iter().map(|b| b.label_names()));
+        runs.push(frozen_run(&src.frozen, range, |l| {
+            l.iter().map(|l| l.name).collect()
+        }));
+        Ok(union(&runs))
     }
 
+    /// Values of label `name` among the series matching `matchers` (among every series
+    /// in a source overlapping `range` when there are none), sorted.
     pub(super) fn label_values(
         &self,
         name: &str,
         matchers: &[Matcher],
         range: TimeRange,
     ) -> Result<Vec<String>, StorageError> {
-        let mut values = HashSet::new();
-        if matchers.is_empty() {
-            self.with_sources(range, |src| match src {
-                Source::Block(b) => crate::index::LabelIndex::for_each_value(b, name, &mut |v| {
-                    if !values.contains(v) {
-                        values.insert(v.to_owned());
-                    }
-                }),
-                Source::Frozen(s) => values.extend(s.labels.get(name).map(str::to_owned)),
-                Source::Head(h) => h.label_values(name, range, &mut values),
-            });
-        } else {
-            for l in self.series(matchers, range)? {
-                values.extend(l.get(name).map(str::to_owned));
-            }
+        if !matchers.is_empty() {
+            let series = self.series(matchers, range)?;
+            return Ok(distinct(series.iter().filter_map(|l| l.get(name))));
         }
-        Ok(sorted(values))
+        let src = self.sources(range, |head| head.label_values(name, range));
+        let head = src.head.as_deref().unwrap_or_default();
+        let mut runs: Vec<Vec<&str>> = vec![head.iter().map(|v| &**v).collect()];
+        runs.extend(src.blocks.iter().map(|b| b.label_values(name)));
+        runs.push(frozen_run(&src.frozen, range, |l| {
+            l.get(name).into_iter().collect()
+        }));
+        Ok(union(&runs))
     }
 
     /// Calls `f` for the labels of every matching series in every source with data in
@@ -114,7 +110,7 @@ impl Inner {
                 .iter()
                 .filter(|s| Matcher::all_match(matchers, &s.labels))
             {
-                if !s.points_in(range).is_empty() {
+                if frozen_has_point_in(s, range) {
                     f(&s.labels);
                 }
             }
@@ -122,37 +118,163 @@ impl Inner {
         Ok(())
     }
 
-    fn with_sources(&self, range: TimeRange, mut f: impl FnMut(Source<'_>)) {
-        let (blocks, frozen) = {
+    /// What discovery without matchers reads: the head's answer (`head`, run under
+    /// the cut lock, so no sample is in both the head and a frozen head we miss), and
+    /// the blocks overlapping `range` and the frozen series of that moment.
+    fn sources<T>(&self, range: TimeRange, head: impl FnOnce(&Head) -> T) -> Sources<T> {
+        let (head, (blocks, frozen)) = {
             let _no_cut = self.cut_lock.read();
-            f(Source::Head(&self.head));
-            self.snapshot()
+            (head(&self.head), self.snapshot())
         };
-        for b in blocks
+        let blocks = blocks
             .iter()
             .filter(|b| range.overlaps(b.meta().min_t, b.meta().max_t))
-        {
-            f(Source::Block(b));
-        }
-        for fz in &frozen {
-            for s in fz.series.iter().filter(|s| !s.points_in(range).is_empty()) {
-                f(Source::Frozen(s));
-            }
+            .cloned()
+            .collect();
+        Sources {
+            head,
+            blocks,
+            frozen,
         }
     }
 }
 
-fn sorted(set: HashSet<String>) -> Vec<String> {
-    let mut v: Vec<String> = set.into_iter().collect();
-    v.sort_unstable();
-    v
+/// See [`Inner::sources`].
+struct Sources<T> {
+    head: T,
+    blocks: Vec<Arc<Block>>,
+    frozen: Vec<Arc<Frozen>>,
 }
 
-/// Where discovery answers come from.
-enum Source<'a> {
-    /// A block overlapping the range: answered at block granularity, as Prometheus does.
-    Block(&'a Block),
-    /// A frozen series with data in the range.
-    Frozen(&'a FrozenSeries),
-    Head(&'a Head),
+/// What `strs` of the frozen series with a point in `range` give, sorted: one run.
+fn frozen_run<'a>(
+    frozen: &'a [Arc<Frozen>],
+    range: TimeRange,
+    strs: impl Fn(&'a Labels) -> Vec<&'a str>,
+) -> Vec<&'a str> {
+    let mut run: Vec<&str> = frozen
+        .iter()
+        .flat_map(|fz| fz.series.iter())
+        .filter(|s| frozen_has_point_in(s, range))
+        .flat_map(|s| strs(&s.labels))
+        .collect();
+    run.sort_unstable();
+    run.dedup();
+    run
+}
+
+/// Whether a frozen series has a point in `range`, decoding only when its bounds
+/// straddle the range.
+fn frozen_has_point_in(s: &FrozenSeries, range: TimeRange) -> bool {
+    match s.bounds() {
+        Some((min, max)) if range.overlaps(min, max) => {
+            range.contains(min) || range.contains(max) || !s.points_in(range).is_empty()
+        }
+        _ => false,
+    }
+}
+
+/// The sorted union of sorted runs, as the storage traits answer it.
+fn union(runs: &[Vec<&str>]) -> Vec<String> {
+    let slices: Vec<&[&str]> = runs.iter().map(Vec::as_slice).collect();
+    sorted::to_owned(&sorted::union(&slices))
+}
+
+/// The distinct strings of `strs`, sorted.
+fn distinct<'a>(strs: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let mut all: Vec<&str> = strs.collect();
+    all.sort_unstable();
+    all.dedup();
+    sorted::to_owned(&all)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strata_core::{MatchOp, MemStorage, Sample};
+
+    fn open(dir: &Path) -> Tsdb {
+        let opts = Options {
+            wal_sync: crate::WalSync::Off,
+            retention: None,
+            maintenance_interval: Duration::from_secs(3600),
+            ..Options::default()
+        };
+        Tsdb::open(dir, opts).unwrap()
+    }
+
+    /// Series `first..last` of a set whose labels share some values and not others,
+    /// with one point each at `t` seconds.
+    fn batch(series: std::ops::Range<usize>, t: i64) -> WriteBatch {
+        let samples = series
+            .map(|i| {
+                let mut pairs = vec![
+                    ("__name__", format!("m{}", i % 3)),
+                    ("instance", format!("host-{:03}", i % 40)),
+                    ("i", i.to_string()),
+                ];
+                if i % 7 == 0 {
+                    pairs.push(("rare", format!("r{}", i % 5)));
+                }
+                Sample {
+                    labels: Labels::new(pairs).unwrap(),
+                    t: t * 1000,
+                    v: i as f64,
+                }
+            })
+            .collect();
+        WriteBatch {
+            samples,
+            metadata: vec![],
+        }
+    }
+
+    /// Two blocks and the head, with overlapping and distinct values, answer as the
+    /// reference store does; a range only the head overlaps answers from the head.
+    #[test]
+    fn names_and_values_of_blocks_and_head_match_the_reference_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = open(dir.path());
+        let reference = MemStorage::new();
+        for (series, t) in [(0..120, 10), (80..200, 7300)] {
+            let b = batch(series, t);
+            db.append(&b).unwrap();
+            reference.append(&b).unwrap();
+            db.flush().unwrap();
+        }
+        let head = batch(190..260, 20_000);
+        db.append(&head).unwrap();
+        reference.append(&head).unwrap();
+
+        let selectors = [
+            vec![],
+            vec![Matcher::equal("__name__", "m1")],
+            vec![Matcher::new(MatchOp::Regex, "instance", "host-0[12].").unwrap()],
+        ];
+        for ms in &selectors {
+            assert_eq!(
+                db.label_names(ms, TimeRange::ALL).unwrap(),
+                reference.label_names(ms, TimeRange::ALL).unwrap(),
+                "{ms:?}"
+            );
+            for name in ["__name__", "instance", "i", "rare", "absent"] {
+                assert_eq!(
+                    db.label_values(name, ms, TimeRange::ALL).unwrap(),
+                    reference.label_values(name, ms, TimeRange::ALL).unwrap(),
+                    "{name} {ms:?}"
+                );
+            }
+        }
+        let head_only = TimeRange::new(19_000_000, 21_000_000);
+        let want: Vec<String> = {
+            let mut v: Vec<String> = (190..260).map(|i: usize| i.to_string()).collect();
+            v.sort();
+            v
+        };
+        assert_eq!(db.label_values("i", &[], head_only).unwrap(), want);
+        assert_eq!(
+            db.label_names(&[], head_only).unwrap(),
+            ["__name__", "i", "instance", "rare"]
+        );
+    }
 }
