@@ -129,19 +129,32 @@ where
     let store = api.store.clone();
     let mut names: Vec<String> = api
         .run(None, move |b| {
-            let mut names = BTreeSet::new();
+            let mut lists = Vec::with_capacity(selectors.len());
             for matchers in &selectors {
                 b.check()?;
-                names.extend(lookup(&*store, matchers, range)?);
+                lists.push(lookup(&*store, matchers, range)?);
             }
-            Ok(names.into_iter().collect())
+            Ok(union_sorted(lists))
         })
         .await?;
     let mut warnings = Vec::new();
     truncate(&mut names, limit, &mut warnings);
-    let mut data = String::new();
+    // Quotes and commas; escapes are rare in names and values.
+    let mut data = String::with_capacity(names.iter().map(|n| n.len() + 3).sum::<usize>() + 2);
     json::write_str_array(&mut data, names.iter().map(String::as_str));
     Ok(Success::new(data).with_warnings(warnings))
+}
+
+/// The sorted union of sorted, duplicate-free lists (the store's answers): the one list
+/// itself when there is one, the usual case.
+fn union_sorted(mut lists: Vec<Vec<String>>) -> Vec<String> {
+    if lists.len() == 1 {
+        return lists.pop().unwrap_or_default();
+    }
+    let mut all: Vec<String> = lists.into_iter().flatten().collect();
+    all.sort_unstable();
+    all.dedup();
+    all
 }
 
 pub async fn metadata(State(api): State<Arc<QueryApi>>, p: Params) -> Response {
