@@ -298,7 +298,16 @@ impl Block {
 
     fn values_of(&self, name: &str) -> impl Iterator<Item = &str> {
         let entries = self.find_symbol(name).map_or(0..0, |n| self.name_range(n));
-        entries.filter_map(|i| self.symbol(u64::from(self.postings_entry(i).1)).ok())
+        self.values_in(entries)
+    }
+
+    /// The values of table entries `entries`.
+    fn values_in(&self, entries: std::ops::Range<usize>) -> impl Iterator<Item = &str> {
+        entries.filter_map(|i| self.value_at(i))
+    }
+
+    fn value_at(&self, entry: usize) -> Option<&str> {
+        self.symbol(u64::from(self.postings_entry(entry).1)).ok()
     }
 }
 
@@ -357,6 +366,20 @@ fn partition(n: usize, pred: impl Fn(usize) -> bool) -> usize {
 impl LabelValues for Block {
     fn for_each_value(&self, name: &str, f: &mut dyn FnMut(&str)) {
         self.values_of(name).for_each(f);
+    }
+
+    fn for_each_value_with_prefix(&self, name: &str, prefix: &str, f: &mut dyn FnMut(&str)) {
+        let Some(name) = self.find_symbol(name) else {
+            return;
+        };
+        let entries = self.name_range(name);
+        let value = |i: usize| self.value_at(entries.start + i).unwrap_or_default();
+        let start = partition(entries.len(), |i| value(i) < prefix);
+        let len = partition(entries.len() - start, |i| {
+            value(start + i).starts_with(prefix)
+        });
+        let first = entries.start + start;
+        self.values_in(first..first + len).for_each(f);
     }
 }
 
@@ -453,6 +476,14 @@ mod tests {
         i_values.sort();
         assert_eq!(b.label_values("i"), i_values);
         assert!(b.label_values("absent").is_empty());
+        for prefix in ["", "1", "2", "4", "49", "5", "x"] {
+            let mut got = Vec::new();
+            b.for_each_value_with_prefix("i", prefix, &mut |v| got.push(v.to_owned()));
+            let want: Vec<&String> = i_values.iter().filter(|v| v.starts_with(prefix)).collect();
+            assert_eq!(got.iter().collect::<Vec<_>>(), want, "{prefix}");
+        }
+        let re = Matcher::new(MatchOp::Regex, "i", "1.").unwrap();
+        assert_eq!(index::select(&b, &[re]).len(), 10);
         assert!(index::select(&b, &[Matcher::equal("__name__", "empty")]).is_empty());
     }
 

@@ -70,8 +70,8 @@ impl Inner {
             return Ok(distinct(series.iter().filter_map(|l| l.get(name))));
         }
         let src = self.sources(range, |head| head.label_values(name, range));
-        let head = src.head.as_deref().unwrap_or_default();
-        let mut runs: Vec<Vec<&str>> = vec![head.iter().map(|v| &**v).collect()];
+        let head = src.head.as_deref().map(|h| h.iter().collect());
+        let mut runs: Vec<Vec<&str>> = vec![head.unwrap_or_default()];
         runs.extend(src.blocks.iter().map(|b| b.label_values(name)));
         runs.push(frozen_run(&src.frozen, range, |l| {
             l.get(name).into_iter().collect()

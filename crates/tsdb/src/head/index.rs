@@ -14,6 +14,7 @@
 //! and merge outside the index lock, so a scan of a million values never holds up the
 //! creation of series (which needs the lock for writing).
 
+use crate::index::strings::StringList;
 use crate::index::{LabelIndex, LabelValues};
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
@@ -27,7 +28,7 @@ const GONE: u64 = u64::MAX;
 pub(super) const NO_REF: u32 = u32::MAX;
 
 /// Label values in order, shared by the index and the readers that took them.
-pub type SortedValues = Arc<[Arc<str>]>;
+pub type SortedValues = Arc<StringList>;
 
 #[derive(Default)]
 pub(super) struct HeadIndex {
@@ -43,7 +44,7 @@ pub(super) struct HeadIndex {
 #[derive(Default)]
 struct NameValues {
     /// Value → refs of the series with that label, sorted.
-    postings: HashMap<Arc<str>, Vec<u32>>,
+    postings: HashMap<Box<str>, Vec<u32>>,
     /// The values in order. Readers update it under the index's read lock, hence the
     /// mutex; writers, holding the write lock, reach it without locking.
     order: Mutex<ValueOrder>,
@@ -57,7 +58,7 @@ struct ValueOrder {
     /// Sorted values as of the last merge (or every value, when not `stale`).
     sorted: SortedValues,
     /// Values added since `sorted` was made, in no order.
-    added: Vec<Arc<str>>,
+    added: StringList,
     /// A value was removed without updating `sorted`: the next reader rebuilds it.
     stale: bool,
     /// Counts changes of `sorted` and removals from `added`, so that a reader stores
@@ -78,9 +79,9 @@ enum SnapshotKind {
     /// `sorted` was up to date.
     Ready(SortedValues),
     /// `sorted` and the values added since, to merge.
-    Merge(SortedValues, Vec<Arc<str>>),
+    Merge(SortedValues, StringList),
     /// Every value, to sort.
-    Rebuild(Vec<Arc<str>>),
+    Rebuild(StringList),
 }
 
 impl OrderSnapshot {
@@ -89,45 +90,23 @@ impl OrderSnapshot {
     fn into_sorted(self) -> (SortedValues, Option<(Box<str>, u64, usize)>) {
         let sorted = match self.kind {
             SnapshotKind::Ready(sorted) => return (sorted, None),
-            SnapshotKind::Merge(sorted, mut added) => {
-                added.sort_unstable();
-                merge_unique(&sorted, &added)
+            SnapshotKind::Merge(sorted, added) => {
+                StringList::union(&sorted, &sorted_unique(&added))
             }
-            SnapshotKind::Rebuild(mut all) => {
-                all.sort_unstable();
-                all.dedup();
-                all.into()
-            }
+            SnapshotKind::Rebuild(all) => sorted_unique(&all).into_iter().collect(),
         };
-        (sorted, Some((self.name, self.version, self.added)))
+        (
+            Arc::new(sorted),
+            Some((self.name, self.version, self.added)),
+        )
     }
 }
 
-/// The sorted union of two sorted lists.
-fn merge_unique(a: &[Arc<str>], b: &[Arc<str>]) -> SortedValues {
-    let mut out: Vec<Arc<str>> = Vec::with_capacity(a.len() + b.len());
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() || j < b.len() {
-        let next = match (a.get(i), b.get(j)) {
-            (Some(x), Some(y)) if y < x => {
-                j += 1;
-                y
-            }
-            (Some(x), _) => {
-                i += 1;
-                x
-            }
-            (None, Some(y)) => {
-                j += 1;
-                y
-            }
-            (None, None) => break,
-        };
-        if out.last() != Some(next) {
-            out.push(next.clone());
-        }
-    }
-    out.into()
+fn sorted_unique(list: &StringList) -> Vec<&str> {
+    let mut strs: Vec<&str> = list.iter().collect();
+    strs.sort_unstable();
+    strs.dedup();
+    strs
 }
 
 impl HeadIndex {
@@ -236,7 +215,7 @@ impl HeadIndex {
         let values = self.labels.get(name)?;
         let order = values.order.lock();
         let kind = if order.stale {
-            SnapshotKind::Rebuild(values.postings.keys().cloned().collect())
+            SnapshotKind::Rebuild(values.postings.keys().map(|v| &**v).collect())
         } else if order.added.is_empty() {
             SnapshotKind::Ready(order.sorted.clone())
         } else {
@@ -251,17 +230,23 @@ impl HeadIndex {
     }
 
     /// Stores a reader's merge back, unless the order changed since its snapshot.
-    fn store_order(&self, name: &str, version: u64, added: usize, sorted: SortedValues) {
-        let Some(values) = self.labels.get(name) else {
-            return;
-        };
+    /// Returns the list it replaced, for the caller to free after releasing the lock.
+    fn store_order(
+        &self,
+        name: &str,
+        version: u64,
+        added: usize,
+        sorted: SortedValues,
+    ) -> Option<SortedValues> {
+        let values = self.labels.get(name)?;
         let mut order = values.order.lock();
-        if order.version == version {
-            order.sorted = sorted;
-            order.added.drain(..added);
-            order.stale = false;
-            order.version += 1;
+        if order.version != version {
+            return None;
         }
+        order.added = order.added.iter().skip(added).collect();
+        order.stale = false;
+        order.version += 1;
+        Some(std::mem::replace(&mut order.sorted, sorted))
     }
 }
 
@@ -272,14 +257,9 @@ impl NameValues {
         let postings = &self.postings;
         let order = self.order.get_mut();
         if !order.stale {
-            order.sorted = order
-                .sorted
-                .iter()
-                .filter(|v| postings.contains_key(*v))
-                .cloned()
-                .collect();
+            order.sorted = Arc::new(order.sorted.filtered(|v| postings.contains_key(v)));
         }
-        order.added.retain(|v| postings.contains_key(v));
+        order.added = order.added.filtered(|v| postings.contains_key(v));
         order.version += 1;
     }
 }
@@ -291,9 +271,10 @@ pub(super) fn sorted_values(index: &RwLock<HeadIndex>, name: &str) -> Option<Sor
     let snapshot = index.read().order_snapshot(name)?;
     let (sorted, store) = snapshot.into_sorted();
     if let Some((name, version, added)) = store {
-        index
+        let replaced = index
             .read()
             .store_order(&name, version, added, sorted.clone());
+        drop(replaced);
     }
     Some(sorted)
 }
@@ -306,6 +287,12 @@ impl LabelValues for UnlockedValues<'_> {
     fn for_each_value(&self, name: &str, f: &mut dyn FnMut(&str)) {
         for v in sorted_values(self.0, name).iter().flat_map(|v| v.iter()) {
             f(v);
+        }
+    }
+
+    fn for_each_value_with_prefix(&self, name: &str, prefix: &str, f: &mut dyn FnMut(&str)) {
+        if let Some(values) = sorted_values(self.0, name) {
+            values.with_prefix(prefix).for_each(f);
         }
     }
 }
@@ -343,9 +330,8 @@ fn postings_mut<'a>(
     }
     let values = map.get_mut(name).expect("inserted above");
     if !values.postings.contains_key(value) {
-        let value: Arc<str> = value.into();
-        values.order.get_mut().added.push(value.clone());
-        values.postings.insert(value, Vec::new());
+        values.order.get_mut().added.push(value);
+        values.postings.insert(value.into(), Vec::new());
     }
     values.postings.get_mut(value).expect("inserted above")
 }

@@ -617,7 +617,7 @@ mod tests {
             )]
         );
         let vals = head.label_values("job", TimeRange::new(16, 30)).unwrap();
-        assert_eq!(vals.iter().map(|v| &**v).collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(vals.iter().collect::<Vec<_>>(), ["a", "b"]);
         assert!(head.label_values("job", TimeRange::new(21, 30)).is_none());
         assert_eq!(head.label_names(TimeRange::ALL), ["__name__", "job"]);
         assert!(head.label_names(TimeRange::new(21, 30)).is_empty());
@@ -724,7 +724,7 @@ mod tests {
         assert_eq!(got, want);
         let vals = head.label_values("job", TimeRange::ALL).unwrap();
         let want: Vec<&str> = jobs.iter().skip(1).step_by(2).map(String::as_str).collect();
-        assert_eq!(vals.iter().map(|v| &**v).collect::<Vec<_>>(), want);
+        assert_eq!(vals.iter().collect::<Vec<_>>(), want);
     }
 
     #[test]

@@ -9,6 +9,7 @@
 
 pub mod postings;
 pub mod sorted;
+pub mod strings;
 
 pub use postings::{intersect, merge_union, subtract};
 
@@ -18,6 +19,37 @@ use strata_core::{MatchOp, Matcher};
 pub trait LabelValues {
     /// Calls `f` for every value of label `name`.
     fn for_each_value(&self, name: &str, f: &mut dyn FnMut(&str));
+
+    /// Calls `f` for every value of label `name` that starts with `prefix` (at least;
+    /// more is allowed). Indexes with sorted values find the range by binary search.
+    fn for_each_value_with_prefix(&self, name: &str, prefix: &str, f: &mut dyn FnMut(&str)) {
+        self.for_each_value(name, &mut |v| {
+            if v.starts_with(prefix) {
+                f(v)
+            }
+        });
+    }
+}
+
+/// A literal string that every value a regex matcher accepts starts with (Prometheus
+/// anchors the pattern at both ends): the pattern's leading plain characters, less the
+/// last one if a quantifier that allows zero of it follows. Empty when the pattern
+/// has an alternation anywhere, or starts with anything else.
+pub fn literal_prefix(pattern: &str) -> &str {
+    const SPECIAL: &str = r".+*?()[]{}^$\|";
+    if pattern.contains('|') {
+        return "";
+    }
+    let end = pattern
+        .find(|c| SPECIAL.contains(c))
+        .unwrap_or(pattern.len());
+    let prefix = &pattern[..end];
+    if pattern[end..].starts_with(['?', '*', '{']) {
+        let mut chars = prefix.chars();
+        chars.next_back();
+        return chars.as_str();
+    }
+    prefix
 }
 
 /// What matcher evaluation needs from an index. Ids are local to the index.
@@ -63,11 +95,18 @@ fn resolve_one<'m>(index: &dyn LabelValues, m: &'m Matcher) -> Resolved<'m> {
             }
             None => {
                 let mut found = Vec::new();
-                index.for_each_value(&m.name, &mut |v| {
+                let mut keep = |v: &str| {
                     if m.matches(v) == include {
                         found.push(v.to_owned());
                     }
-                });
+                };
+                // Only a regex that selects can skip the values outside its prefix.
+                match literal_prefix(&m.value) {
+                    prefix if m.op == MatchOp::Regex && include && !prefix.is_empty() => {
+                        index.for_each_value_with_prefix(&m.name, prefix, &mut keep)
+                    }
+                    _ => index.for_each_value(&m.name, &mut keep),
+                }
                 Values::Scanned(found)
             }
         },
@@ -137,7 +176,46 @@ fn postings_of(index: &dyn LabelIndex, r: &Resolved<'_>) -> Vec<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use strata_core::Labels;
+
+    #[test]
+    fn literal_prefixes() {
+        let cases = [
+            ("host-00[1-3][0-9]{2}:9100", "host-00"),
+            ("00012.*", "00012"),
+            ("ab?c", "a"),
+            ("ab*", "a"),
+            ("ab{0,2}", "a"),
+            ("ab+", "ab"),
+            ("a|b.*", ""),
+            ("(ab).*", ""),
+            ("\\.x", ""),
+            ("é.", "é"),
+            ("", ""),
+        ];
+        for (pattern, prefix) in cases {
+            assert_eq!(literal_prefix(pattern), prefix, "{pattern}");
+        }
+    }
+
+    proptest! {
+        /// Every value a regex matches starts with the regex's literal prefix, so
+        /// skipping the values without it loses nothing.
+        #[test]
+        fn matched_values_start_with_the_literal_prefix(
+            pattern in r"[ab.*+?|()\[\]{}0-2,é]{0,7}",
+            values in proptest::collection::vec("[abé]{0,5}", 0..30),
+        ) {
+            let Ok(m) = Matcher::new(MatchOp::Regex, "x", &pattern) else {
+                return Ok(());
+            };
+            let prefix = literal_prefix(&pattern);
+            for v in values.iter().filter(|v| m.matches(v)) {
+                prop_assert!(v.starts_with(prefix), "{:?} matches {:?} without {:?}", v, pattern, prefix);
+            }
+        }
+    }
 
     /// A brute-force index over a list of label sets.
     struct Naive(Vec<Labels>);

@@ -9,6 +9,7 @@ use std::collections::BinaryHeap;
 /// allowed). A run out of order is not an error: the result is then the runs' strings
 /// deduplicated where equal ones meet, in merge order.
 pub fn union<'a>(runs: &[&[&'a str]]) -> Vec<&'a str> {
+    let runs: Vec<&[&str]> = runs.iter().copied().filter(|r| !r.is_empty()).collect();
     let total: usize = runs.iter().map(|r| r.len()).sum();
     let mut out: Vec<&str> = Vec::with_capacity(total);
     let mut push = |s: &'a str| {
@@ -16,7 +17,7 @@ pub fn union<'a>(runs: &[&[&'a str]]) -> Vec<&'a str> {
             out.push(s);
         }
     };
-    match runs {
+    match runs.as_slice() {
         [] => {}
         [only] => only.iter().for_each(|s| push(s)),
         _ => {
