@@ -375,6 +375,36 @@ mod tests {
         assert!(sorted_values(&idx, "absent").is_none());
     }
 
+    /// Values read for a regex are scanned with the index lock free: a writer could
+    /// take it at every value.
+    #[test]
+    fn regex_scans_run_outside_the_lock() {
+        struct CheckUnlocked<'a>(&'a RwLock<HeadIndex>);
+        impl LabelValues for CheckUnlocked<'_> {
+            fn for_each_value(&self, name: &str, f: &mut dyn FnMut(&str)) {
+                UnlockedValues(self.0).for_each_value(name, &mut |v| {
+                    assert!(self.0.try_write().is_some(), "lock held while scanning {v}");
+                    f(v)
+                });
+            }
+            fn for_each_value_with_prefix(&self, name: &str, p: &str, f: &mut dyn FnMut(&str)) {
+                UnlockedValues(self.0).for_each_value_with_prefix(name, p, &mut |v| {
+                    assert!(self.0.try_write().is_some(), "lock held while scanning {v}");
+                    f(v)
+                });
+            }
+        }
+        let idx = RwLock::new(HeadIndex::default());
+        for (i, job) in ["a1", "a2", "b1"].iter().enumerate() {
+            idx.write().add(i as u64, &labels(job, "x"));
+        }
+        for pattern in ["a.", ".1"] {
+            let ms = [Matcher::new(MatchOp::Regex, "job", pattern).unwrap()];
+            let resolved = crate::index::resolve(&CheckUnlocked(&idx), &ms);
+            assert_eq!(select_resolved(&*idx.read(), &resolved).len(), 2);
+        }
+    }
+
     fn values_of(idx: &RwLock<HeadIndex>, name: &str) -> Vec<String> {
         let values = sorted_values(idx, name).unwrap_or_default();
         values.iter().map(|v| v.to_string()).collect()

@@ -167,8 +167,7 @@ fn postings_of(index: &dyn LabelIndex, r: &Resolved<'_>) -> Vec<u32> {
         }
     };
     if lists > 1 {
-        out.sort_unstable();
-        out.dedup();
+        postings::sort_dedup(&mut out);
     }
     out
 }
