@@ -98,12 +98,7 @@ fn append_round(head: &Head, ids: &[u64], t: i64, k: usize) {
         } else {
             ((i * 31 + k * 17) % 10_000) as f64 / 100.0
         };
-        let sample = HeadSample {
-            local: (id >> SHARD_BITS) as u32,
-            t,
-            v,
-        };
-        head.insert(shard, std::iter::once(sample));
+        head.insert(shard, &[HeadSample::of_id(id, t, v)]);
     }
 }
 

@@ -314,13 +314,20 @@ impl<'c> Parser<'c> {
     fn sample(&mut self, line: &str) -> LineResult<()> {
         self.spans.clear();
         self.scratch.clear();
-        let name = metric_name(&mut Cursor::new(line))?;
-        if name != self.last_name {
-            self.last_family = self.family_of(name);
-            self.last_name.clear();
-            self.last_name.push_str(name);
-        }
-        let (kind, suffix) = self.last_family;
+        // Before any `# TYPE` line every family is unknown, whatever the name: the
+        // name is then read only if the series text has to be scanned.
+        let (kind, suffix) = match self.current {
+            None => (MetricType::Unknown, None),
+            Some(_) => {
+                let name = metric_name(&mut Cursor::new(line))?;
+                if name != self.last_name {
+                    self.last_family = self.family_of(name);
+                    self.last_name.clear();
+                    self.last_name.push_str(name);
+                }
+                self.last_family
+            }
+        };
         let mode = match (kind, suffix) {
             (MetricType::Histogram | MetricType::GaugeHistogram, Some("_bucket")) => FloatLabel::Le,
             (MetricType::Summary, Some("")) => FloatLabel::Quantile,
@@ -329,9 +336,9 @@ impl<'c> Parser<'c> {
         // A series text seen in the previous body was valid then and is valid now: only
         // the value and timestamp after it are left to read.
         let cached = self.cache.get(mode, line.as_bytes());
-        let series_end = match &cached {
-            Some((end, _)) => *end,
-            None => scan_series(line, &mut self.spans, &mut self.scratch)?.1,
+        let (name, series_end) = match &cached {
+            Some((end, _)) => ("", *end),
+            None => scan_series(line, &mut self.spans, &mut self.scratch)?,
         };
         let tail = scan_tail(line, series_end, &mut self.spans, &mut self.scratch)?;
         let has_created = matches!(

@@ -7,9 +7,19 @@ use super::ChunkError;
 
 /// Appends bits to a byte buffer that grows in small steps: head chunks live in
 /// memory by the million, so doubling growth would waste up to half of each.
+///
+/// The latest bits wait in a word inside the writer and reach the buffer 64 at a
+/// time. A head chunk's writer sits in its series' slot, which an append reads
+/// anyway, while the buffer is a separate allocation: touching it for every point
+/// was the largest single cost of ingest (a cache miss per sample), and now happens
+/// once per 64 bits.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct BitWriter {
+    /// Whole words written so far, big-endian.
     bytes: Vec<u8>,
+    /// The bits after `bytes`, right-aligned: the low `len_bits - 8 * bytes.len()`
+    /// (always under 64).
+    pending: u64,
     len_bits: usize,
 }
 
@@ -18,12 +28,37 @@ impl BitWriter {
         Self::default()
     }
 
+    /// An empty writer whose buffer holds `bytes` before it grows.
+    pub(crate) fn with_capacity(bytes: usize) -> Self {
+        Self {
+            bytes: Vec::with_capacity(bytes),
+            ..Self::default()
+        }
+    }
+
     pub(crate) fn len_bits(&self) -> usize {
         self.len_bits
     }
 
-    pub(crate) fn as_bytes(&self) -> &[u8] {
-        &self.bytes
+    fn pending_bits(&self) -> u32 {
+        (self.len_bits - self.bytes.len() * 8) as u32
+    }
+
+    /// Every bit written, the last byte padded with zeros.
+    pub(crate) fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.len_bits.div_ceil(8));
+        self.append_to(&mut out);
+        out
+    }
+
+    /// Appends [`Self::to_bytes`] to `out`.
+    pub(crate) fn append_to(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.bytes);
+        let pending = self.pending_bits();
+        if pending > 0 {
+            let aligned = self.pending << (64 - pending);
+            out.extend_from_slice(&aligned.to_be_bytes()[..pending.div_ceil(8) as usize]);
+        }
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
@@ -44,29 +79,39 @@ impl BitWriter {
     }
 
     /// Writes the low `n` bits of `value` (`n <= 64`).
-    pub(crate) fn write_bits(&mut self, value: u64, mut n: u32) {
+    #[inline]
+    pub(crate) fn write_bits(&mut self, value: u64, n: u32) {
         debug_assert!(n <= 64);
-        while n > 0 {
-            let used = (self.len_bits % 8) as u32;
-            if used == 0 {
-                self.push_zero_byte();
-            }
-            let free = 8 - used;
-            let take = free.min(n);
-            let chunk = ((value >> (n - take)) & ((1u64 << take) - 1)) as u8;
-            let last = self.bytes.len() - 1;
-            self.bytes[last] |= chunk << (free - take);
-            n -= take;
-            self.len_bits += take as usize;
+        let value = value & low_mask(n);
+        let pending = self.pending_bits();
+        self.len_bits += n as usize;
+        if pending + n < 64 {
+            // `n < 64` here, so the shift is defined.
+            self.pending = (self.pending << n) | value;
+            return;
         }
+        // The word fills: its high bits are the pending ones, then the top of `value`.
+        let rest = pending + n - 64;
+        let word = match pending {
+            0 => value >> rest,
+            _ => (self.pending << (64 - pending)) | (value >> rest),
+        };
+        self.push_word(word);
+        self.pending = value & low_mask(rest);
     }
 
-    fn push_zero_byte(&mut self) {
-        if self.bytes.len() == self.bytes.capacity() {
+    fn push_word(&mut self, word: u64) {
+        if self.bytes.capacity() - self.bytes.len() < 8 {
             self.bytes.reserve_exact((self.bytes.len() / 8).max(16));
         }
-        self.bytes.push(0);
+        self.bytes.extend_from_slice(&word.to_be_bytes());
     }
+}
+
+/// The low `n <= 64` bits set.
+#[inline(always)]
+pub(crate) fn low_mask(n: u32) -> u64 {
+    u64::MAX.checked_shr(64 - n).unwrap_or(0)
 }
 
 /// Bits a refilled [`BitReader`] holds valid unless the stream ends sooner: a
@@ -207,7 +252,8 @@ mod tests {
         for &(v, n) in &fields {
             w.write_bits(v, n);
         }
-        let mut r = BitReader::new(w.as_bytes());
+        let bytes = w.to_bytes();
+        let mut r = BitReader::new(&bytes);
         for &(v, n) in &fields {
             let mask = if n == 64 { u64::MAX } else { (1u64 << n) - 1 };
             assert_eq!(r.read_bits(n).unwrap(), v & mask, "field of {n} bits");
@@ -256,12 +302,14 @@ mod tests {
                 w.write_bits(v, n);
             }
             let mask = |v: u64, n: u32| if n == 64 { v } else { v & ((1u64 << n) - 1) };
-            let mut r = BitReader::new(w.as_bytes());
+            let all = w.to_bytes();
+            proptest::prop_assert_eq!(all.len(), w.len_bits().div_ceil(8));
+            let mut r = BitReader::new(&all);
             for &(v, n) in &fields {
                 proptest::prop_assert_eq!(r.read_bits(n).unwrap(), mask(v, n));
             }
             // A stream cut short reads the fields before the cut, then fails.
-            let bytes = &w.as_bytes()[..cut.index(w.as_bytes().len() + 1)];
+            let bytes = &all[..cut.index(all.len() + 1)];
             let mut r = BitReader::new(bytes);
             let mut read = 0;
             for &(v, n) in &fields {

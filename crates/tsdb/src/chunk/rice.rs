@@ -10,7 +10,7 @@
 //! escape after [`MAX_QUOTIENT`] ones. The escape also carries a "special" marker
 //! that a value codec uses for floats it cannot scale.
 
-use super::bits::{ends_early, BitReader, BitWriter, PEEK_BITS};
+use super::bits::{ends_early, low_mask, BitReader, BitWriter, PEEK_BITS};
 use super::varint::{unzigzag, zigzag};
 use super::ChunkError;
 
@@ -117,7 +117,11 @@ impl IntEncoder {
         } else {
             let k = self.adapt.k();
             let q = zz >> k;
-            if q < u64::from(MAX_QUOTIENT) {
+            if q < u64::from(MAX_QUOTIENT) && q as u32 + 1 + k <= 64 {
+                // The unary quotient, its closing zero and the low bits in one write.
+                let ones = ((1u64 << q) - 1) << k << 1;
+                w.write_bits(ones | (zz & low_mask(k)), q as u32 + 1 + k);
+            } else if q < u64::from(MAX_QUOTIENT) {
                 w.write_ones(q as u32);
                 w.write_bit(false);
                 w.write_bits(zz, k);
@@ -278,7 +282,8 @@ mod tests {
                 Slot::Special => enc.write_special(&mut w),
             }
         }
-        let mut r = BitReader::new(w.as_bytes());
+        let bytes = w.to_bytes();
+        let mut r = BitReader::new(&bytes);
         let mut dec = IntDecoder::new(order);
         for (i, s) in slots.iter().enumerate() {
             assert_eq!(dec.read(&mut r).unwrap(), *s, "slot {i}, order {order}");

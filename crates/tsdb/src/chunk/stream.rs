@@ -174,6 +174,19 @@ impl StreamEncoder {
         Self::with_times(codec, Times::per_point())
     }
 
+    /// [`Self::new`] with room for `bytes` of bits before the buffer grows.
+    pub(crate) fn with_capacity(codec: ValueCodec, bytes: usize) -> Self {
+        Self {
+            bits: BitWriter::with_capacity(bytes),
+            ..Self::new(codec)
+        }
+    }
+
+    /// Bytes the stream's bits take.
+    pub(crate) fn len_bytes(&self) -> usize {
+        self.bits.len_bits().div_ceil(8)
+    }
+
     fn with_times(codec: ValueCodec, times: Times) -> Self {
         let values = match codec {
             ValueCodec::Xor => ValueEncoder::Xor(XorEncoder::default()),
@@ -240,18 +253,25 @@ impl StreamEncoder {
     /// Appends a point, or returns false (writing nothing) when the value codec
     /// cannot represent `v` or `t` is off the grid.
     pub(crate) fn try_append(&mut self, t: i64, v: f64) -> bool {
-        let accepted = match &self.values {
-            ValueEncoder::Decimal(d) => d.accepts(v),
-            ValueEncoder::Constant(Some(bits)) => *bits == v.to_bits(),
-            _ => true,
+        let decimal = match &self.values {
+            ValueEncoder::Decimal(d) => match d.code(v) {
+                Some(code) => Some(code),
+                None => return false,
+            },
+            ValueEncoder::Constant(Some(bits)) if *bits != v.to_bits() => return false,
+            _ => None,
         };
         // Grid times write nothing, so a refusal leaves the stream untouched.
-        if !accepted || !self.times.write(&mut self.bits, self.len, t) {
+        if !self.times.write(&mut self.bits, self.len, t) {
             return false;
         }
         match &mut self.values {
             ValueEncoder::Xor(x) => x.write(&mut self.bits, v),
-            ValueEncoder::Decimal(d) => d.write(&mut self.bits, v),
+            ValueEncoder::Decimal(d) => {
+                if let Some(code) = decimal {
+                    d.write(&mut self.bits, code, v);
+                }
+            }
             ValueEncoder::FloatBits(ints) => ints.write(&mut self.bits, v.to_bits() as i64),
             ValueEncoder::Constant(first) => {
                 if first.is_none() {
@@ -266,7 +286,7 @@ impl StreamEncoder {
 
     /// The sealed chunk bytes.
     pub(crate) fn to_chunk(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(24 + self.bits.as_bytes().len());
+        let mut out = Vec::with_capacity(24 + self.bits.len_bits().div_ceil(8));
         let codec = self.codec();
         out.push(codec.encoding() as u8);
         put_uvarint(&mut out, self.len as u64);
@@ -302,7 +322,7 @@ impl StreamEncoder {
         for x in [t0, step].into_iter().flatten() {
             put_uvarint(&mut out, zigzag(x));
         }
-        out.extend_from_slice(self.bits.as_bytes());
+        self.bits.append_to(&mut out);
         out
     }
 
@@ -319,7 +339,7 @@ impl StreamEncoder {
             self.codec(),
             times,
             self.len,
-            self.bits.as_bytes(),
+            &self.bits.to_bytes(),
             TimeRange::ALL,
             &mut out,
         );

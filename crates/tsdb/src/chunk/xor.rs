@@ -165,7 +165,8 @@ mod tests {
         for &v in &values {
             enc.write(&mut w, v);
         }
-        let mut r = BitReader::new(w.as_bytes());
+        let bytes = w.to_bytes();
+        let mut r = BitReader::new(&bytes);
         let mut dec = XorDecoder::default();
         for &v in &values {
             assert_eq!(dec.read(&mut r).unwrap().to_bits(), v.to_bits());

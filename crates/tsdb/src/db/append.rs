@@ -2,6 +2,7 @@
 //! one WAL frame per batch with group commit, then the head.
 
 use super::*;
+use crate::head::SeriesRef;
 use strata_core::Sample;
 
 impl Inner {
@@ -42,10 +43,10 @@ impl Inner {
         let (order, groups) = group_by_shard(&shards, |i| i as u32, 0);
 
         let _writers = self.cut_lock.read();
-        let mut ids = vec![0u64; series.len()];
+        let mut refs = vec![SeriesRef::default(); series.len()];
         let mut new_series = 0;
         let mut wanted = Vec::new();
-        let mut group_ids = Vec::new();
+        let mut group_refs = Vec::new();
         for (shard, range) in &groups {
             wanted.clear();
             wanted.extend(
@@ -53,12 +54,12 @@ impl Inner {
                     .iter()
                     .map(|&i| (series.hashes[i as usize], series.labels[i as usize])),
             );
-            group_ids.clear();
-            group_ids.resize(wanted.len(), 0);
-            let created = self.head.resolve(
+            group_refs.clear();
+            group_refs.resize(wanted.len(), SeriesRef::default());
+            let created = self.head.resolve_refs(
                 *shard,
                 &wanted,
-                &mut group_ids,
+                &mut group_refs,
                 self.options.max_head_series,
                 |new| {
                     let mut payload = Vec::new();
@@ -70,10 +71,10 @@ impl Inner {
             )?;
             new_series += created;
             for (k, &i) in order[range.clone()].iter().enumerate() {
-                ids[i as usize] = group_ids[k];
+                refs[i as usize] = group_refs[k];
             }
         }
-        let id_of = |i: usize| ids[series.of_sample[i] as usize];
+        let ref_of = |i: usize| refs[series.of_sample[i] as usize];
 
         let mut payload = Vec::with_capacity(n * 10 + 16);
         let mut frames = Vec::with_capacity(n * 10 + 64);
@@ -84,7 +85,7 @@ impl Inner {
                 .iter()
                 .enumerate()
                 .map(|(i, s)| record::RefSample {
-                    id: id_of(i),
+                    id: ref_of(i).id,
                     t: s.t,
                     v: s.v,
                 }),
@@ -95,8 +96,13 @@ impl Inner {
             record::encode_metadata(&mut payload, batch.metadata.iter());
             wal::frame(&mut frames, &payload);
         }
-        self.wal.write(&frames)?;
+        let logged = self.wal.enqueue(&frames);
 
+        // The head takes the samples while the WAL writes them: the series just
+        // resolved are still in cache, and the answer waits for the sync below all
+        // the same. A batch whose WAL write fails is thus readable from the head
+        // although its append fails; the WAL refuses every write after a failure.
+        //
         // Samples by shard, batch order kept within a shard (same series, same shard:
         // so a repeated timestamp keeps its last value). Built in one pass over the batch
         // so that each shard's insert reads its samples in sequence.
@@ -107,21 +113,14 @@ impl Inner {
             .collect();
         let to_head = |i: usize| {
             let s = &batch.samples[i];
-            HeadSample {
-                local: (id_of(i) >> crate::head::SHARD_BITS) as u32,
-                t: s.t,
-                v: s.v,
-            }
+            ref_of(i).sample(s.t, s.v)
         };
-        let filler = HeadSample {
-            local: 0,
-            t: 0,
-            v: 0.0,
-        };
+        let filler = HeadSample::of_id(0, 0, 0.0);
         let (by_shard, groups) = group_by_shard(&sample_shards, to_head, filler);
         for (shard, range) in groups {
-            self.head.insert(shard, by_shard[range].iter().copied());
+            self.head.insert(shard, &by_shard[range]);
         }
+        self.wal.wait(logged)?;
         if !batch.metadata.is_empty() {
             let mut md = self.metadata.write();
             for m in &batch.metadata {
@@ -135,6 +134,7 @@ impl Inner {
             .series_created
             .fetch_add(new_series, Ordering::Relaxed);
         // Equal label sets in different buffers resolved to one id.
+        let mut ids: Vec<u64> = refs.iter().map(|r| r.id).collect();
         ids.sort_unstable();
         ids.dedup();
         let stats = AppendStats {

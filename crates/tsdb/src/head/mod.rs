@@ -12,14 +12,15 @@
 
 mod index;
 mod series;
+mod table;
 
 pub use series::{FrozenSeries, InOrderChunks, MemSeries};
 
 pub use self::index::SortedValues;
 
 use self::index::{HeadIndex, UnlockedValues, NO_REF};
+use self::table::SlotTable;
 use parking_lot::{RwLock, RwLockWriteGuard};
-use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
@@ -69,6 +70,32 @@ impl Hasher for MixHasher {
 
 type MixMap<K, V> = HashMap<K, V, BuildHasherDefault<MixHasher>>;
 
+/// Label-set equality that first tries identity. Decoders hand out the label set
+/// the head already holds, and `Arc<[u8]>`'s equality compares the bytes even then
+/// (std's pointer shortcut needs a sized type): that compare was 3% of ingest CPU.
+#[inline(always)]
+fn same_labels(a: &Labels, b: &Labels) -> bool {
+    std::ptr::eq(a.as_bytes(), b.as_bytes()) || a == b
+}
+
+/// Asks the CPU to start loading every cache line of `*value`: a hint, no effect
+/// on results.
+#[inline(always)]
+fn prefetch_bytes<T>(value: &T) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let start = (value as *const T).cast::<i8>();
+        for offset in (0..std::mem::size_of::<T>()).step_by(64) {
+            // SAFETY: SSE is part of every x86-64 CPU, and a prefetch never faults
+            // nor reads into the program: any address is allowed.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(start.wrapping_add(offset)) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = value;
+}
+
 /// Slots per page. A page is allocated whole and never moves, so growing a shard
 /// neither copies its series nor leaves spare capacity behind, as a doubling vector
 /// would; 256 slots waste at most one partly filled page per shard. A page whose
@@ -99,7 +126,7 @@ impl Slot {
 struct Shard {
     /// Label hash (its bits above the shard's, truncated to 32: half the table of a
     /// 64-bit key; a rare clash goes to `collisions`) → slot.
-    by_hash: MixMap<u32, u32>,
+    by_hash: SlotTable,
     /// Series whose label hash collides with another's (practically never used).
     collisions: HashMap<Labels, u32>,
     /// Local id → slot. Local ids are never reused (the WAL names series by them),
@@ -130,6 +157,35 @@ impl Shard {
         Some(&mut self.slot_mut(slot).series)
     }
 
+    /// Starts loading the slot of the series of label hash `hash` into the cache,
+    /// if the table knows the hash (its entry should be in cache already).
+    #[inline(always)]
+    fn prefetch_found(&self, hash: u64) {
+        if let Some(at) = self.by_hash.get(hash_key(hash)) {
+            self.prefetch_slot(at);
+        }
+    }
+
+    /// Starts loading slot `slot` into the cache, if it exists.
+    #[inline(always)]
+    fn prefetch_slot(&self, slot: u32) {
+        let (page, at) = (slot as usize / PAGE_SLOTS, slot as usize % PAGE_SLOTS);
+        if let Some(slot) = self.pages.get(page).and_then(|p| p.get(at)) {
+            prefetch_bytes(slot);
+        }
+    }
+
+    /// Series `local`, looked for first in `slot` (where [`Head::resolve_refs`] found
+    /// it, which skips the id table), then by id.
+    fn get_mut_at(&mut self, slot: u32, local: u32) -> Option<&mut MemSeries> {
+        let (page, at) = (slot as usize / PAGE_SLOTS, slot as usize % PAGE_SLOTS);
+        let found = self.pages.get(page).and_then(|p| p.get(at));
+        if found.is_some_and(|s| s.local == local) {
+            return Some(&mut self.slot_mut(slot).series);
+        }
+        self.get_mut(local)
+    }
+
     fn live(&self) -> impl Iterator<Item = &Slot> {
         self.pages
             .iter()
@@ -144,28 +200,26 @@ impl Shard {
             .filter(|slot| slot.local != FREE)
     }
 
-    fn lookup(&self, hash: u64, labels: &Labels) -> Option<u32> {
-        if let Some(slot) = self.by_hash.get(&hash_key(hash)).map(|&s| self.slot(s)) {
-            if &slot.series.labels == labels {
-                return Some(slot.local);
+    /// The slot and local id of the series `labels` (of label hash `hash`).
+    fn lookup(&self, hash: u64, labels: &Labels) -> Option<(u32, u32)> {
+        if let Some(at) = self.by_hash.get(hash_key(hash)) {
+            let slot = self.slot(at);
+            if same_labels(&slot.series.labels, labels) {
+                return Some((at, slot.local));
             }
         }
         if self.collisions.is_empty() {
             return None;
         }
-        let slot = *self.collisions.get(labels)?;
-        Some(self.slot(slot).local)
+        let at = *self.collisions.get(labels)?;
+        Some((at, self.slot(at).local))
     }
 
-    fn insert_series(&mut self, local: u32, hash: u64, labels: Labels, head_ref: u32) {
+    /// Adds a series, returning its slot.
+    fn insert_series(&mut self, local: u32, hash: u64, labels: Labels, head_ref: u32) -> u32 {
         let slot = self.take_free_slot();
-        match self.by_hash.entry(hash_key(hash)) {
-            Entry::Occupied(_) => {
-                self.collisions.insert(labels.clone(), slot);
-            }
-            Entry::Vacant(e) => {
-                e.insert(slot);
-            }
+        if !self.by_hash.insert(hash_key(hash), slot) {
+            self.collisions.insert(labels.clone(), slot);
         }
         self.slot_of.insert(local, slot);
         self.next_local = self.next_local.max(local + 1);
@@ -174,6 +228,7 @@ impl Shard {
             head_ref,
             series: MemSeries::new(labels),
         };
+        slot
     }
 
     fn take_free_slot(&mut self) -> u32 {
@@ -214,10 +269,7 @@ impl Shard {
         let slot = self.slot_of.remove(&local)?;
         let removed = std::mem::replace(self.slot_mut(slot), Slot::free());
         let labels = removed.series.labels;
-        let key = hash_key(labels.hash64());
-        if self.by_hash.get(&key) == Some(&slot) {
-            self.by_hash.remove(&key);
-        } else {
+        if !self.by_hash.remove(hash_key(labels.hash64()), slot) {
             self.collisions.remove(&labels);
         }
         self.free.push(slot);
@@ -251,12 +303,46 @@ impl Default for AtomicI64Max {
     }
 }
 
+/// A series found or created by [`Head::resolve_refs`]: its id, and the slot it sat
+/// in then, which saves the insert a look-up while series cannot leave the head.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SeriesRef {
+    pub id: u64,
+    slot: u32,
+}
+
+impl SeriesRef {
+    /// A sample of this series.
+    pub fn sample(self, t: i64, v: f64) -> HeadSample {
+        HeadSample {
+            slot: self.slot,
+            local: split_id(self.id).1,
+            t,
+            v,
+        }
+    }
+}
+
 /// One sample routed to a head series.
 #[derive(Debug, Clone, Copy)]
 pub struct HeadSample {
-    pub local: u32,
-    pub t: i64,
-    pub v: f64,
+    /// Where the series was found, a hint checked against `local`.
+    slot: u32,
+    local: u32,
+    t: i64,
+    v: f64,
+}
+
+impl HeadSample {
+    /// A sample of the series `id` (of the shard it is inserted into).
+    pub fn of_id(id: u64, t: i64, v: f64) -> HeadSample {
+        HeadSample {
+            slot: FREE,
+            local: split_id(id).1,
+            t,
+            v,
+        }
+    }
 }
 
 impl Default for Head {
@@ -311,12 +397,43 @@ impl Head {
         max_series: usize,
         on_created: impl FnOnce(&[(u64, Labels)]),
     ) -> Result<u64, StorageError> {
+        let mut refs = vec![SeriesRef::default(); wanted.len()];
+        let created = self.resolve_refs(shard, wanted, &mut refs, max_series, on_created)?;
+        for (id, r) in ids.iter_mut().zip(&refs) {
+            *id = r.id;
+        }
+        Ok(created)
+    }
+
+    /// [`Head::resolve`], writing each series' [`SeriesRef`].
+    pub fn resolve_refs(
+        &self,
+        shard: usize,
+        wanted: &[(u64, &Labels)],
+        refs: &mut [SeriesRef],
+        max_series: usize,
+        on_created: impl FnOnce(&[(u64, Labels)]),
+    ) -> Result<u64, StorageError> {
+        let found = |(slot, local)| SeriesRef {
+            id: make_id(shard, local),
+            slot,
+        };
+        // A look-up misses the cache twice (table entry, then slot): the entries of
+        // the series two steps ahead and the slots of those one step ahead are
+        // fetched meanwhile, so that the misses overlap.
+        const AHEAD: usize = 4;
         let mut missing = Vec::new();
         {
             let s = self.shards[shard].read();
             for (i, (hash, labels)) in wanted.iter().enumerate() {
+                if let Some((later, _)) = wanted.get(i + 2 * AHEAD) {
+                    s.by_hash.prefetch(hash_key(*later));
+                }
+                if let Some((next, _)) = wanted.get(i + AHEAD) {
+                    s.prefetch_found(*next);
+                }
                 match s.lookup(*hash, labels) {
-                    Some(local) => ids[i] = make_id(shard, local),
+                    Some(at) => refs[i] = found(at),
                     None => missing.push(i),
                 }
             }
@@ -330,8 +447,8 @@ impl Head {
         let mut refused = None;
         for i in missing {
             let (hash, labels) = wanted[i];
-            if let Some(local) = s.lookup(hash, labels) {
-                ids[i] = make_id(shard, local);
+            if let Some(at) = s.lookup(hash, labels) {
+                refs[i] = found(at);
                 continue;
             }
             if self.series.load(Ordering::Relaxed) >= max_series {
@@ -343,9 +460,9 @@ impl Head {
             let head_ref = index
                 .get_or_insert_with(|| self.index.write())
                 .add(id, labels);
-            s.insert_series(local, hash, labels.clone(), head_ref);
+            let slot = s.insert_series(local, hash, labels.clone(), head_ref);
             self.series.fetch_add(1, Ordering::Relaxed);
-            ids[i] = id;
+            refs[i] = SeriesRef { id, slot };
             created.push((id, labels.clone()));
         }
         drop(index);
@@ -361,12 +478,20 @@ impl Head {
         }
     }
 
-    /// Adds samples to series of one shard (ids from [`Head::resolve`]).
-    pub fn insert(&self, shard: usize, samples: impl Iterator<Item = HeadSample>) {
+    /// Adds samples to series of one shard (from [`Head::resolve_refs`]).
+    ///
+    /// A batch's series are scattered over memory, and appending to one reads and
+    /// writes its whole slot: the slots of the samples a few places ahead are
+    /// fetched meanwhile, so that their cache misses overlap.
+    pub fn insert(&self, shard: usize, samples: &[HeadSample]) {
+        const AHEAD: usize = 4;
         let mut s = self.shards[shard].write();
         let (mut n, mut ooo, mut min, mut max) = (0u64, 0u64, i64::MAX, i64::MIN);
-        for smp in samples {
-            if let Some(series) = s.get_mut(smp.local) {
+        for (i, smp) in samples.iter().enumerate() {
+            if let Some(next) = samples.get(i + AHEAD) {
+                s.prefetch_slot(next.slot);
+            }
+            if let Some(series) = s.get_mut_at(smp.slot, smp.local) {
                 ooo += u64::from(series.append(smp.t, smp.v));
                 n += 1;
                 min = min.min(smp.t);
@@ -591,8 +716,7 @@ mod tests {
         let mut ids = [0u64];
         head.resolve(shard, &[(hash, l)], &mut ids, usize::MAX, |_| {})
             .unwrap();
-        let local = split_id(ids[0]).1;
-        head.insert(shard, [HeadSample { local, t, v }].into_iter());
+        head.insert(shard, &[HeadSample::of_id(ids[0], t, v)]);
         ids[0]
     }
 
@@ -662,12 +786,15 @@ mod tests {
         let (h1, h2) = (7 << SHARD_BITS, (1 << 40) | (7 << SHARD_BITS));
         s.insert_series(0, h1, a.clone(), 0);
         s.insert_series(1, h2, b.clone(), 1);
-        assert_eq!((s.lookup(h1, &a), s.lookup(h2, &b)), (Some(0), Some(1)));
+        assert_eq!(
+            (s.lookup(h1, &a), s.lookup(h2, &b)),
+            (Some((0, 0)), Some((1, 1)))
+        );
         assert_eq!(s.remove_series(0).map(|r| r.1), Some(0));
-        assert_eq!((s.lookup(h1, &a), s.lookup(h2, &b)), (None, Some(1)));
+        assert_eq!((s.lookup(h1, &a), s.lookup(h2, &b)), (None, Some((1, 1))));
         // The freed slot is reused; local ids are not.
         s.insert_series(s.next_local, 9 << SHARD_BITS, a.clone(), 2);
-        assert_eq!(s.lookup(9 << SHARD_BITS, &a), Some(2));
+        assert_eq!(s.lookup(9 << SHARD_BITS, &a), Some((0, 2)));
         assert_eq!((s.live().count(), s.pages.len()), (2, 1));
     }
 
@@ -692,7 +819,7 @@ mod tests {
         assert_eq!(s.pages.len(), 2);
         assert!(s.pages.iter().all(|p| p.len() == PAGE_SLOTS));
         for (local, l) in (PAGE_SLOTS as u32..).zip(&all[PAGE_SLOTS..]) {
-            assert_eq!(s.lookup(l.hash64(), l), Some(local));
+            assert_eq!(s.lookup(l.hash64(), l).map(|at| at.1), Some(local));
             assert_eq!(s.get(local).map(|x| x.head_ref), Some(local));
         }
     }
