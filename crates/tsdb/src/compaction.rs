@@ -6,12 +6,13 @@
 //! no block outside the merge overlaps it, and the result carries the newest input's
 //! write sequence.
 
-use crate::block::{series_order, write_block, Block, BlockMeta, SeriesEntry};
+use crate::block::writer::{write_series, NewBlock, SeriesSource};
+use crate::block::{series_order, Block, BlockMeta, SeriesEntry};
 use crate::merge::merge_last_wins;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
-use strata_core::{Labels, StorageError, TimeRange};
+use strata_core::{Labels, Point, StorageError, TimeRange};
 
 /// Window sizes per compaction level, as multiples of the block duration.
 const LEVEL_FACTORS: [i64; 2] = [6, 36];
@@ -54,27 +55,7 @@ pub fn compact(
     level: u32,
     inputs: &[Arc<Block>],
 ) -> Result<Option<BlockMeta>, StorageError> {
-    // Every series of every input, sorted by labels, then by input (write order).
-    let mut all: Vec<(Labels, usize, SeriesEntry)> = Vec::new();
-    for (bi, b) in inputs.iter().enumerate() {
-        for i in 0..b.num_series() as u32 {
-            let entry = b.series(i)?;
-            all.push((entry.labels.clone(), bi, entry));
-        }
-    }
-    all.sort_by(|a, b| series_order(&a.0, &b.0).then(a.1.cmp(&b.1)));
-    let mut labels: Vec<Labels> = Vec::new();
-    let mut sources: Vec<Vec<(usize, SeriesEntry)>> = Vec::new();
-    for (l, bi, entry) in all {
-        if labels.last() != Some(&l) {
-            labels.push(l);
-            sources.push(Vec::new());
-        }
-        if let Some(group) = sources.last_mut() {
-            group.push((bi, entry));
-        }
-    }
-    let new = crate::block::writer::NewBlock {
+    let new = NewBlock {
         name,
         seq: inputs.iter().map(|b| b.meta().seq).max().unwrap_or(0),
         level,
@@ -82,13 +63,70 @@ pub fn compact(
         // Older data is read in longer ranges: full-length chunks compress best.
         chunk_window: None,
     };
-    write_block(parent, new, &labels, |i| {
-        let mut lists = Vec::with_capacity(sources[i].len());
-        for (bi, entry) in &sources[i] {
-            let mut pts = Vec::new();
-            inputs[*bi].read_points(&entry.chunks, TimeRange::ALL, &mut pts)?;
-            lists.push(pts);
+    write_series(parent, new, &mut MergedSeries::new(inputs)?)
+}
+
+/// The series of blocks merged in series order. Each block holds its series in that
+/// order, so a cursor per block is all the merge keeps: one series entry per input,
+/// not the inputs' whole series tables. Points of a label set found in several blocks
+/// are merged, the later write winning.
+struct MergedSeries<'a> {
+    /// Oldest write first.
+    inputs: &'a [Arc<Block>],
+    /// Per input: the index of its next series, and that series (`None` past the end).
+    cursors: Vec<(u32, Option<SeriesEntry>)>,
+}
+
+impl<'a> MergedSeries<'a> {
+    fn new(inputs: &'a [Arc<Block>]) -> Result<MergedSeries<'a>, StorageError> {
+        let cursors = inputs
+            .iter()
+            .map(|b| Ok((0, entry_at(b, 0)?)))
+            .collect::<Result<_, StorageError>>()?;
+        Ok(MergedSeries { inputs, cursors })
+    }
+}
+
+/// Series `i` of `block`, or `None` past its last.
+fn entry_at(block: &Block, i: u32) -> Result<Option<SeriesEntry>, StorageError> {
+    if (i as usize) < block.num_series() {
+        block.series(i).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
+impl SeriesSource for MergedSeries<'_> {
+    fn each_labels(&mut self, f: &mut dyn FnMut(&Labels)) -> Result<(), StorageError> {
+        for b in self.inputs {
+            for i in 0..b.num_series() as u32 {
+                f(&b.series(i)?.labels);
+            }
         }
-        Ok(merge_last_wins(lists))
-    })
+        Ok(())
+    }
+
+    fn next_series(&mut self) -> Result<Option<(Labels, Vec<Point>)>, StorageError> {
+        let Some(labels) = self
+            .cursors
+            .iter()
+            .filter_map(|(_, entry)| entry.as_ref().map(|e| &e.labels))
+            .min_by(|a, b| series_order(a, b))
+            .cloned()
+        else {
+            return Ok(None);
+        };
+        let mut lists = Vec::new();
+        for (block, (next, entry)) in self.inputs.iter().zip(&mut self.cursors) {
+            let Some(e) = entry.take_if(|e| e.labels == labels) else {
+                continue;
+            };
+            let mut points = Vec::new();
+            block.read_points(&e.chunks, TimeRange::ALL, &mut points)?;
+            lists.push(points);
+            *next += 1;
+            *entry = entry_at(block, *next)?;
+        }
+        Ok(Some((labels, merge_last_wins(lists))))
+    }
 }

@@ -18,6 +18,7 @@
 
 use super::chunks::{place, stream_of};
 use crate::encoding::{put_uvarint, put_varint, DecodeError, Decoder};
+use std::io::{self, Write};
 
 /// Series per group: larger saves a little space, smaller decodes less per look-up.
 pub(crate) const GROUP: usize = 16;
@@ -49,10 +50,14 @@ impl Shape {
     }
 }
 
-/// Builds a series table; series are added in block order.
+/// Builds a series table; series are added in block order. The entries coded so far
+/// can be moved out at any time ([`SeriesTableWriter::drain_to`]), so the table streams
+/// to its file as it grows; only a `u64` per group stays until [`SeriesTableWriter::finish`].
 #[derive(Default)]
 pub(crate) struct SeriesTableWriter {
     buf: Vec<u8>,
+    /// Bytes moved out of `buf` so far.
+    drained: u64,
     group_offsets: Vec<u64>,
     count: u64,
     prev_refs: Vec<u32>,
@@ -66,7 +71,7 @@ impl SeriesTableWriter {
     pub(crate) fn add(&mut self, refs: &[u32], chunks: &[ChunkMeta], starts: [u64; 2]) {
         let out = &mut self.buf;
         if self.count.is_multiple_of(GROUP as u64) {
-            self.group_offsets.push(out.len() as u64);
+            self.group_offsets.push(self.drained + out.len() as u64);
             put_uvarint(out, starts[0]);
             put_uvarint(out, starts[1]);
             self.prev_refs.clear();
@@ -111,7 +116,21 @@ impl SeriesTableWriter {
         self.prev_refs.extend_from_slice(refs);
     }
 
-    /// The table's bytes (without the file's checksum).
+    /// Bytes coded and not yet drained.
+    pub(crate) fn pending(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Writes the entries coded so far to `out`, which receives the table in order.
+    pub(crate) fn drain_to(&mut self, out: &mut impl Write) -> io::Result<()> {
+        out.write_all(&self.buf)?;
+        self.drained += self.buf.len() as u64;
+        self.buf.clear();
+        Ok(())
+    }
+
+    /// The table's bytes not yet drained, with its group offsets and count (without the
+    /// file's checksum).
     pub(crate) fn finish(mut self) -> Vec<u8> {
         for off in &self.group_offsets {
             self.buf.extend_from_slice(&off.to_le_bytes());
@@ -299,6 +318,22 @@ mod tests {
                 prop_assert_eq!(&chunks, want_chunks);
             }
             prop_assert!(t.entry(&body, entries.len(), &mut refs, &mut chunks).is_err());
+        }
+
+        #[test]
+        fn a_drained_table_is_the_same_bytes(entries in entries(), every in 1usize..20) {
+            let (mut whole, mut drained) = (SeriesTableWriter::default(), SeriesTableWriter::default());
+            let mut out = Vec::new();
+            for (i, (refs, chunks, starts)) in entries.iter().enumerate() {
+                whole.add(refs, chunks, *starts);
+                drained.add(refs, chunks, *starts);
+                if i % every == 0 {
+                    drained.drain_to(&mut out).unwrap();
+                    prop_assert_eq!(drained.pending(), 0);
+                }
+            }
+            out.extend(drained.finish());
+            prop_assert_eq!(out, whole.finish());
         }
 
         #[test]

@@ -2,6 +2,7 @@
 //! compaction and retention, one at a time under the maintenance lock.
 
 use super::*;
+use crate::block::writer::LabelsByIndex;
 
 impl Inner {
     fn block_ms(&self) -> i64 {
@@ -133,9 +134,16 @@ impl Inner {
     /// samples.
     fn write_frozen(&self, frozen: &Frozen) -> Result<Vec<Arc<Block>>, StorageError> {
         let window = compaction::cut_window_ms(self.block_ms());
-        let mut order: Vec<usize> = (0..frozen.series.len()).collect();
+        // Indices as u32: a million series' order takes 4 MB, not 8 (the head holds
+        // far fewer than 2^32 series).
+        let count = u32::try_from(frozen.series.len())
+            .map_err(|_| StorageError::Other("more than 2^32 series in one cut".into()))?;
+        let mut order: Vec<u32> = (0..count).collect();
         order.sort_unstable_by(|&a, &b| {
-            series_order(&frozen.series[a].labels, &frozen.series[b].labels)
+            series_order(
+                &frozen.series[a as usize].labels,
+                &frozen.series[b as usize].labels,
+            )
         });
         let mut windows = BTreeSet::new();
         for s in &frozen.series {
@@ -155,15 +163,18 @@ impl Inner {
         let mut out = Vec::new();
         for w in windows {
             let range = window_range(w, window);
-            let members: Vec<&FrozenSeries> = order
-                .iter()
-                .map(|&i| &frozen.series[i])
-                .filter(|s| {
-                    s.bounds()
-                        .is_some_and(|(min, max)| range.overlaps(min, max))
-                })
-                .collect();
-            let labels: Vec<Labels> = members.iter().map(|s| s.labels.clone()).collect();
+            let members = FrozenMembers {
+                series: &frozen.series,
+                members: order
+                    .iter()
+                    .copied()
+                    .filter(|&i| {
+                        frozen.series[i as usize]
+                            .bounds()
+                            .is_some_and(|(min, max)| range.overlaps(min, max))
+                    })
+                    .collect(),
+            };
             let name = self.new_block_name();
             let new = NewBlock {
                 name: &name,
@@ -172,8 +183,8 @@ impl Inner {
                 compacted_from: Vec::new(),
                 chunk_window: Some(self.block_ms()),
             };
-            if write_block(&self.blocks_dir, new, &labels, |i| {
-                Ok(members[i].points_in(range))
+            if write_block(&self.blocks_dir, new, &members, |i| {
+                Ok(members.series(i).points_in(range))
             })?
             .is_some()
             {
@@ -302,6 +313,29 @@ fn release_freed_memory() {
     // SAFETY: malloc_trim only walks and trims the allocator's own free lists.
     unsafe {
         libc::malloc_trim(0);
+    }
+}
+
+/// The frozen series of one block, in series order, by their indices: the block
+/// writer reads their labels in place.
+struct FrozenMembers<'a> {
+    series: &'a [FrozenSeries],
+    members: Vec<u32>,
+}
+
+impl FrozenMembers<'_> {
+    fn series(&self, i: usize) -> &FrozenSeries {
+        &self.series[self.members[i] as usize]
+    }
+}
+
+impl LabelsByIndex for FrozenMembers<'_> {
+    fn count(&self) -> usize {
+        self.members.len()
+    }
+
+    fn labels(&self, i: usize) -> &Labels {
+        &self.series(i).labels
     }
 }
 
