@@ -33,7 +33,7 @@ pub trait LabelValues {
 
 /// A literal string that every value a regex matcher accepts starts with (Prometheus
 /// anchors the pattern at both ends): the pattern's leading plain characters, less the
-/// last one if a quantifier that allows zero of it follows. Empty when the pattern
+/// last one if a quantifier follows (even `+`: `a+*` allows zero `a`s). Empty when the pattern
 /// has an alternation anywhere, or starts with anything else.
 pub fn literal_prefix(pattern: &str) -> &str {
     const SPECIAL: &str = r".+*?()[]{}^$\|";
@@ -44,7 +44,7 @@ pub fn literal_prefix(pattern: &str) -> &str {
         .find(|c| SPECIAL.contains(c))
         .unwrap_or(pattern.len());
     let prefix = &pattern[..end];
-    if pattern[end..].starts_with(['?', '*', '{']) {
+    if pattern[end..].starts_with(['?', '*', '{', '+']) {
         let mut chars = prefix.chars();
         chars.next_back();
         return chars.as_str();
@@ -186,7 +186,8 @@ mod tests {
             ("ab?c", "a"),
             ("ab*", "a"),
             ("ab{0,2}", "a"),
-            ("ab+", "ab"),
+            ("ab+", "a"),
+            ("ab+*", "a"),
             ("a|b.*", ""),
             ("(ab).*", ""),
             ("\\.x", ""),
