@@ -3,8 +3,9 @@
 use crate::labels::Labels;
 use crate::matcher::Matcher;
 use crate::metadata::MetricMetadata;
-use crate::sample::{Sample, Series};
+use crate::sample::{Point, Sample, Series};
 use crate::time::TimeRange;
+use std::ops::ControlFlow;
 use std::time::Duration;
 
 /// Samples (and the metadata of their families) to store together.
@@ -68,6 +69,24 @@ pub trait Querier: Send + Sync {
     /// Series matching `matchers` with their points within `range`, sorted by labels.
     /// Series without points in the range are left out.
     fn select(&self, matchers: &[Matcher], range: TimeRange) -> Result<Vec<Series>, StorageError>;
+
+    /// Calls `f` with each series [`Querier::select`] would return, in the same order,
+    /// until `f` breaks. `f` may take the points vector to keep it; otherwise the store
+    /// may reuse it for the next series, so a selection of many short series need not
+    /// cost an allocation per series. The default reads them all with `select`.
+    fn select_each(
+        &self,
+        matchers: &[Matcher],
+        range: TimeRange,
+        f: &mut dyn FnMut(&Labels, &mut Vec<Point>) -> ControlFlow<()>,
+    ) -> Result<(), StorageError> {
+        for mut s in self.select(matchers, range)? {
+            if f(&s.labels, &mut s.points).is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
 
     /// Label sets of series matching `matchers` with data within `range`, sorted.
     fn series(&self, matchers: &[Matcher], range: TimeRange) -> Result<Vec<Labels>, StorageError>;

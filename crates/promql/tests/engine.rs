@@ -376,3 +376,56 @@ fn pinned_windows_repeat_across_steps() {
     assert_eq!(m[0].points.len(), 11);
     assert!(m[0].points.iter().all(|p| (p.v - 1.0 / 60.0).abs() < 1e-12));
 }
+
+/// An aggregation over a range function may get its series with the metric names still
+/// on (see `eval_vector_ignoring_names`); it must answer as if they were gone. `* 1`
+/// evaluates the same function the ordinary way.
+#[test]
+fn aggregations_over_range_functions_answer_without_names() {
+    let s = store(4);
+    let e = Engine::default();
+    for agg in [
+        "topk(3, {})",
+        "bottomk by (job) (2, {})",
+        "limitk(5, {})",
+        "sum by (job) ({})",
+        "sum by (__name__, job) ({})",
+        "count without (instance) ({})",
+        "count_values(\"v\", {})",
+        "quantile(0.5, {})",
+    ] {
+        let direct = agg.replace("{}", "rate(up[5m])");
+        let ordinary = agg.replace("{}", "(rate(up[5m]) * 1)");
+        let got = e.range(&s, &direct, 0, 600_000, 60_000, &ctx()).unwrap();
+        let want = e.range(&s, &ordinary, 0, 600_000, 60_000, &ctx()).unwrap();
+        assert_eq!(got.value, want.value, "{direct}");
+        let got = vector(&e, &s, &direct, 600_000);
+        assert_eq!(got, vector(&e, &s, &ordinary, 600_000), "{direct}");
+        assert!(got.iter().all(|x| x.labels.metric_name().is_none()));
+    }
+    let by_name = vector(&e, &s, "sum by (__name__) (rate(up[5m]))", 600_000);
+    assert_eq!(by_name.len(), 1);
+    assert!(by_name[0].labels.is_empty());
+
+    // Two metrics whose series differ only by name still collide once it is dropped.
+    let batch = WriteBatch {
+        samples: (0..=10)
+            .map(|m| Sample {
+                labels: labels(&[("__name__", "up2"), ("job", "a"), ("instance", "0")]),
+                t: m * 60_000,
+                v: m as f64,
+            })
+            .collect(),
+        metadata: vec![],
+    };
+    s.append(&batch).unwrap();
+    let err = e
+        .instant(
+            &s,
+            "sum by (job) (rate({__name__=~\"up2?\"}[5m]))",
+            600_000,
+            &ctx(),
+        )
+        .unwrap_err();
+    assert!(err.message.contains("same labelset"), "{}", err.message);
+}

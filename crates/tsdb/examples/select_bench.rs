@@ -4,9 +4,11 @@
 //! query over a day).
 //!
 //! `cargo run --release -p strata-tsdb --example select_bench -- [runs]` (default 7 runs
-//! per query; the median and the fastest are reported). Samples are 15 s apart; values
-//! are counters and 2-decimal gauges, as node-exporter's.
+//! per query; the median and the fastest are reported, for `select` and for
+//! `select_each`). Samples are 15 s apart; values are counters and 2-decimal gauges,
+//! as node-exporter's.
 
+use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 use strata_core::{Appender, Labels, Matcher, Querier, Sample, TimeRange, WriteBatch};
 use strata_tsdb::{Options, Tsdb, WalSync};
@@ -104,26 +106,45 @@ fn ingest(db: &Tsdb, m: &Metric) {
     }
 }
 
-/// Runs `select` `runs` times and prints the median and fastest latency.
+/// Runs `select` and `select_each` (lending each series' points, as the query engine
+/// reads) `runs` times each and prints the median and fastest latency of both.
 fn measure(db: &Tsdb, what: &str, m: &Metric, range: TimeRange, runs: usize) {
     let matchers = [Matcher::equal("__name__", m.name)];
-    let mut times = Vec::with_capacity(runs);
     let mut found = (0, 0);
-    for _ in 0..runs {
-        let start = Instant::now();
+    let select = time(runs, || {
         let series = db.select(&matchers, range).expect("select");
-        times.push(start.elapsed());
         found = (series.len(), series.iter().map(|s| s.points.len()).sum());
-    }
+    });
+    let mut visited = (0, 0);
+    let select_each = time(runs, || {
+        visited = (0, 0);
+        db.select_each(&matchers, range, &mut |_, points| {
+            visited.0 += 1;
+            visited.1 += points.len();
+            ControlFlow::Continue(())
+        })
+        .expect("select_each");
+    });
+    assert_eq!(found, visited, "select and select_each disagree");
+    println!(
+        "{what}: {} series, {} points; select median {:.2} ms, fastest {:.2} ms; \
+         select_each median {:.2} ms, fastest {:.2} ms ({runs} runs)",
+        found.0, found.1, select[0], select[1], select_each[0], select_each[1]
+    );
+}
+
+/// The median and fastest of `runs` calls of `f`, in milliseconds.
+fn time(runs: usize, mut f: impl FnMut()) -> [f64; 2] {
+    let mut times: Vec<Duration> = (0..runs)
+        .map(|_| {
+            let start = Instant::now();
+            f();
+            start.elapsed()
+        })
+        .collect();
     times.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    println!(
-        "{what}: {} series, {} points; median {:.2} ms, fastest {:.2} ms ({runs} runs)",
-        found.0,
-        found.1,
-        ms(times[runs / 2]),
-        ms(times[0])
-    );
+    [ms(times[runs / 2]), ms(times[0])]
 }
 
 fn main() {

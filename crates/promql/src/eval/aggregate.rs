@@ -10,7 +10,7 @@ use crate::error::QueryError;
 use promql_parser::parser::token::*;
 use promql_parser::parser::{AggregateExpr, Expr, LabelModifier, VectorSelector};
 use std::collections::HashMap;
-use strata_core::{is_valid_label_name, Labels};
+use strata_core::{is_valid_label_name, Labels, METRIC_NAME};
 
 /// The fold of one group at one step.
 #[derive(Debug, Clone)]
@@ -121,11 +121,24 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, a: &AggregateExpr, s: &Steps) -> Resu
             return fold_selector(ev, op, p, vs, &a.modifier, s);
         }
     }
-    let input = ev.eval_vector(&a.expr, s)?;
+    // Only grouping by `__name__` and `limit_ratio` (which hashes whole label sets)
+    // read the input's metric names; the others may get series that still carry the
+    // names their expression dropped.
+    let by_name = matches!(&a.modifier, Some(LabelModifier::Include(l)) if l.labels.iter().any(|n| n == METRIC_NAME));
+    let (input, names_left) = if by_name || op == T_LIMIT_RATIO {
+        (ev.eval_vector(&a.expr, s)?, false)
+    } else {
+        ev.eval_vector_ignoring_names(&a.expr, s)?
+    };
     let groups = group(&input.series, &a.modifier);
     match (op, param) {
         (T_TOPK | T_BOTTOMK | T_LIMITK | T_LIMIT_RATIO, Param::Scalar(p)) => {
-            select_series(ev, op, &p, input, &groups)
+            let out = select_series(ev, op, &p, input, &groups)?;
+            Ok(if names_left {
+                kept_without_names(out)
+            } else {
+                out
+            })
         }
         (T_COUNT_VALUES, Param::Label(name)) => count_values(ev, &name, input, groups),
         (_, Param::Scalar(p)) => fold(ev, op, &p, input, groups),
@@ -208,7 +221,7 @@ fn fold_selector(
     s: &Steps,
 ) -> Result<StepVectors> {
     let sel = ev.select_instant(vs, s)?;
-    let labels: Vec<Labels> = sel.series.iter().map(|x| x.labels.clone()).collect();
+    let labels: Vec<Labels> = sel.series.labels.clone();
     let groups = group(&labels, modifier);
     let n = s.len();
     // Accumulators for every group and step may outweigh the step vectors when there
@@ -328,6 +341,23 @@ fn select_series(
         series: input.series,
         steps,
     })
+}
+
+/// `v` with only the series its steps name, each without the metric name its input
+/// left on: series that were distinct with names stay distinct without them.
+fn kept_without_names(v: StepVectors) -> StepVectors {
+    let mut new_id = vec![u32::MAX; v.series.len()];
+    let mut series = Vec::new();
+    let mut steps = v.steps;
+    for (id, _) in steps.iter_mut().flatten() {
+        let slot = &mut new_id[*id as usize];
+        if *slot == u32::MAX {
+            *slot = series.len() as u32;
+            series.push(v.series[*id as usize].without_metric_name());
+        }
+        *id = *slot;
+    }
+    StepVectors { series, steps }
 }
 
 /// The first `k` samples of each group: in input order for `limitk`, otherwise by

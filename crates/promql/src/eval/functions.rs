@@ -15,7 +15,7 @@ use strata_core::{is_valid_label_name, Labels};
 pub(super) fn eval(ev: &mut Evaluator<'_>, c: &Call, s: &Steps) -> Result<Val> {
     let name = c.func.name;
     let args: Vec<&Expr> = c.args.args.iter().map(|a| a.as_ref()).collect();
-    if let Some(v) = range_functions::eval(ev, name, &args, s)? {
+    if let Some((v, _)) = range_functions::eval(ev, name, &args, s, false)? {
         return Ok(Val::Vector(v));
     }
     if let Some(f) = math_function(name) {

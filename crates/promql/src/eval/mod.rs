@@ -282,6 +282,29 @@ impl<'a> Evaluator<'a> {
         }
     }
 
+    /// [`Self::eval_vector`] for a caller that never reads metric names (an aggregation
+    /// not grouping by `__name__`): a range function over one metric's series may then
+    /// leave their names on rather than build every label set anew. The flag says
+    /// whether it did; the names are then to be treated as gone.
+    pub fn eval_vector_ignoring_names(
+        &mut self,
+        e: &Expr,
+        s: &Steps,
+    ) -> Result<(StepVectors, bool)> {
+        match e {
+            Expr::Paren(p) => self.eval_vector_ignoring_names(&p.expr, s),
+            Expr::Call(c) => {
+                self.check()?;
+                let args: Vec<&Expr> = c.args.args.iter().map(|a| a.as_ref()).collect();
+                match range_functions::eval(self, c.func.name, &args, s, true)? {
+                    Some(v) => Ok(v),
+                    None => Ok((self.eval_vector(e, s)?, false)),
+                }
+            }
+            _ => Ok((self.eval_vector(e, s)?, false)),
+        }
+    }
+
     pub fn eval_scalar(&mut self, e: &Expr, s: &Steps) -> Result<Vec<f64>> {
         match self.eval(e, s)? {
             Val::Scalar(v) => Ok(v),

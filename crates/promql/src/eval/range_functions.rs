@@ -86,14 +86,19 @@ fn lookup(name: &str) -> Option<(RangeFn, usize)> {
 }
 
 /// Evaluates `name` if it is a range function (`Ok(None)` otherwise).
+///
+/// With `names_ignored` (the caller never reads metric names), a function that drops
+/// them may leave them on when its series stay distinct without them, sparing a new
+/// label set per series; the flag returned says whether it did.
 pub(super) fn eval(
     ev: &mut Evaluator<'_>,
     name: &str,
     args: &[&Expr],
     s: &Steps,
-) -> Result<Option<StepVectors>> {
+    names_ignored: bool,
+) -> Result<Option<(StepVectors, bool)>> {
     if name == "absent_over_time" {
-        return absent_over_time(ev, args[0], s).map(Some);
+        return absent_over_time(ev, args[0], s).map(|v| Some((v, false)));
     }
     let Some((f, matrix_pos)) = lookup(name) else {
         return Ok(None);
@@ -110,12 +115,14 @@ pub(super) fn eval(
         warn_non_counters(ev, &m);
     }
     // A selector's series are distinct, and stay so without their name if they share it.
-    let mut relabel = if m.selector.is_some() && (keep_name || same_metric_name(&m.series)) {
+    let distinct = m.selector.is_some() && (keep_name || same_metric_name(&m.series));
+    let names_left = distinct && names_ignored && !keep_name;
+    let mut relabel = if distinct {
         Relabel::one_to_one(
             m.series
                 .iter()
                 .map(|l| {
-                    if keep_name {
+                    if keep_name || names_left {
                         l.clone()
                     } else {
                         l.without_metric_name()
@@ -126,7 +133,7 @@ pub(super) fn eval(
     } else {
         Relabel::new(m.series.len())
     };
-    let points = m.points.iter().map(Vec::len).sum();
+    let points = m.points.total();
     let mut steps = step_buffers(s.len(), m.series.len(), points);
     let mut warnings = Vec::new();
     let mut step_args = vec![0.0; scalars.len()];
@@ -176,10 +183,11 @@ pub(super) fn eval(
     for (i, step) in steps.iter().enumerate() {
         relabel.check_step(i, step)?;
     }
-    Ok(Some(StepVectors {
+    let out = StepVectors {
         series: relabel.out.labels,
         steps,
-    }))
+    };
+    Ok(Some((out, names_left)))
 }
 
 fn same_metric_name(series: &[Labels]) -> bool {

@@ -5,14 +5,151 @@ use super::{step_buffers, Evaluator, Result, StepVectors, Steps};
 use crate::error::{ErrorKind, QueryError};
 use promql_parser::label::{MatchOp as ParserOp, Matcher as ParserMatcher, METRIC_NAME};
 use promql_parser::parser::{AtModifier, Expr, Offset, VectorSelector};
+use std::ops::ControlFlow;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, UNIX_EPOCH};
 use strata_core::{is_stale_nan, Labels, MatchOp, Matcher, Point, Series, TimeRange};
+
+/// Point buffers kept from one query to the next: a big selection's buffer is
+/// megabytes, which the allocator hands back to the OS when it is freed and the next
+/// query faults in again, page by page. Bounded: two buffers of at most 8 MiB.
+static SPARE_BUFFERS: Mutex<Vec<Vec<Point>>> = Mutex::new(Vec::new());
+const SPARE_KEPT: usize = 2;
+const SPARE_MAX_POINTS: usize = (8 << 20) / std::mem::size_of::<Point>();
+
+/// Series of at least this many points keep the store's vector; shorter ones are
+/// copied into one shared buffer, sparing an allocation per series where that would
+/// cost more than reading the series.
+const OWN_VEC_POINTS: usize = 256;
+
+/// Where a series' points are.
+#[derive(Debug)]
+enum Span {
+    Shared(std::ops::Range<usize>),
+    Own(Vec<Point>),
+}
+
+/// The points of many series: short series' in one shared buffer, long ones' in their
+/// own vectors.
+#[derive(Debug)]
+pub(crate) struct PointLists {
+    spans: Vec<Span>,
+    shared: Vec<Point>,
+    total: usize,
+}
+
+impl Default for PointLists {
+    fn default() -> Self {
+        let spare = SPARE_BUFFERS
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        PointLists {
+            spans: Vec::new(),
+            shared: spare.unwrap_or_default(),
+            total: 0,
+        }
+    }
+}
+
+impl Drop for PointLists {
+    fn drop(&mut self) {
+        let mut buf = std::mem::take(&mut self.shared);
+        if buf.capacity() <= SPARE_MAX_POINTS {
+            buf.clear();
+            let mut kept = SPARE_BUFFERS.lock().unwrap_or_else(PoisonError::into_inner);
+            if kept.len() < SPARE_KEPT {
+                kept.push(buf);
+            }
+        }
+    }
+}
+
+impl PointLists {
+    /// The points of series `i`.
+    pub fn get(&self, i: usize) -> &[Point] {
+        match &self.spans[i] {
+            Span::Shared(r) => &self.shared[r.clone()],
+            Span::Own(v) => v,
+        }
+    }
+
+    /// The points of every series, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &[Point]> + '_ {
+        (0..self.spans.len()).map(|i| self.get(i))
+    }
+
+    /// The points held, over all series.
+    pub fn total(&self) -> usize {
+        self.total
+    }
+
+    /// Adds the next series' points, taking the vector if it is long.
+    pub fn push(&mut self, points: &mut Vec<Point>) {
+        self.total += points.len();
+        if points.len() >= OWN_VEC_POINTS {
+            self.spans.push(Span::Own(std::mem::take(points)));
+        } else {
+            let start = self.shared.len();
+            self.shared.extend_from_slice(points);
+            self.spans.push(Span::Shared(start..self.shared.len()));
+        }
+    }
+
+    /// Adds the next series' points without staleness markers (a range vector's window
+    /// never holds one).
+    pub fn push_without_stale(&mut self, points: &mut Vec<Point>) {
+        points.retain(|p| !is_stale_nan(p.v));
+        self.push(points);
+    }
+
+    /// The per-step samples of `series` series as point lists, each in step order.
+    fn from_steps(series: usize, steps: &[Vec<(u32, f64)>], inner: &Steps) -> PointLists {
+        let mut points = vec![Vec::new(); series];
+        for (i, samples) in steps.iter().enumerate() {
+            for &(id, v) in samples {
+                points[id as usize].push(Point {
+                    t: inner.time(i),
+                    v,
+                });
+            }
+        }
+        let mut lists = PointLists::default();
+        for p in &mut points {
+            lists.push(p);
+        }
+        lists
+    }
+}
+
+/// The series a selector read: their labels and points, in the store's order.
+#[derive(Debug, Default)]
+pub(crate) struct SeriesSet {
+    pub labels: Vec<Labels>,
+    pub points: PointLists,
+}
+
+impl SeriesSet {
+    /// The set sorted by labels with repeated label sets left out (the first kept),
+    /// for the union of several selections.
+    fn sorted_unique(self) -> SeriesSet {
+        let mut order: Vec<usize> = (0..self.labels.len()).collect();
+        order.sort_by(|&a, &b| self.labels[a].cmp(&self.labels[b]));
+        order.dedup_by(|b, a| self.labels[*a] == self.labels[*b]);
+        let mut out = SeriesSet::default();
+        for i in order {
+            out.labels.push(self.labels[i].clone());
+            out.points.push(&mut self.points.get(i).to_vec());
+        }
+        out
+    }
+}
 
 /// A range-vector argument: its series loaded for all steps, and how to find each step's
 /// window `(end - range, end]`.
 pub(crate) struct MatrixArg {
     pub series: Vec<Labels>,
-    pub points: Vec<Vec<Point>>,
+    pub points: PointLists,
     pub range: i64,
     offset: i64,
     at: Option<i64>,
@@ -66,7 +203,7 @@ impl MatrixArg {
 
 /// The series an instant vector selector read, and how each step picks its sample.
 pub(crate) struct InstantSelection {
-    pub series: Vec<Series>,
+    pub series: SeriesSet,
     at: Option<i64>,
     offset: i64,
     lookback: i64,
@@ -75,14 +212,13 @@ pub(crate) struct InstantSelection {
 impl InstantSelection {
     /// The points held, over all series.
     pub fn points(&self) -> usize {
-        self.series.iter().map(|s| s.points.len()).sum()
+        self.series.points.total()
     }
 
     /// Calls `f(series id, step index, point)` for every step at which a series has a
     /// sample: its latest point within the lookback window `(t - lookback, t]`, unless
-    /// that is a staleness marker. Series go in order, each walked once with a cursor
-    /// and its points dropped after, so a big selection's points and what `f` builds
-    /// from them are never all held at once. Returns the series' labels.
+    /// that is a staleness marker. Series go in order, each walked once with a cursor.
+    /// Returns the series' labels.
     pub fn walk(
         self,
         ev: &mut Evaluator<'_>,
@@ -90,11 +226,8 @@ impl InstantSelection {
         mut f: impl FnMut(u32, usize, Point),
     ) -> Result<Vec<Labels>> {
         let eff = |t: i64| self.at.unwrap_or(t) - self.offset;
-        let mut labels = Vec::with_capacity(self.series.len());
-        for (id, ser) in self.series.into_iter().enumerate() {
+        for (id, pts) in self.series.points.iter().enumerate() {
             ev.check()?;
-            labels.push(ser.labels);
-            let pts = &ser.points;
             let mut j = 0;
             for i in 0..s.len() {
                 let t = eff(s.time(i));
@@ -109,7 +242,7 @@ impl InstantSelection {
                 }
             }
         }
-        Ok(labels)
+        Ok(self.series.labels)
     }
 }
 
@@ -128,18 +261,46 @@ impl Evaluator<'_> {
     }
 
     /// Selects the series of `vs` with points in `range`, enforcing the series and
-    /// sample limits.
-    fn select(&mut self, vs: &VectorSelector, range: TimeRange) -> Result<Vec<Series>> {
+    /// sample limits; a range vector's (`for_range`) are read without staleness markers.
+    fn select(
+        &mut self,
+        vs: &VectorSelector,
+        range: TimeRange,
+        for_range: bool,
+    ) -> Result<SeriesSet> {
         let sets = matcher_sets(vs)?;
-        let mut out = Vec::new();
+        let mut out = SeriesSet::default();
+        // One selection can stop reading at the first series over the limit; the union
+        // of several is counted once its repeats are gone.
+        let room = if sets.len() == 1 {
+            self.opts
+                .max_series
+                .saturating_sub(self.stats.series_loaded)
+        } else {
+            usize::MAX
+        };
+        let (mut loaded, mut over) = (0, false);
         for set in &sets {
-            out.extend(self.store.select(set, range)?);
+            self.store.select_each(set, range, &mut |labels, points| {
+                if out.labels.len() == room {
+                    over = true;
+                    return ControlFlow::Break(());
+                }
+                loaded += points.len();
+                out.labels.push(labels.clone());
+                if for_range {
+                    out.points.push_without_stale(points);
+                } else {
+                    out.points.push(points);
+                }
+                ControlFlow::Continue(())
+            })?;
         }
         if sets.len() > 1 {
-            out.sort_by(|a, b| a.labels.cmp(&b.labels));
-            out.dedup_by(|a, b| a.labels == b.labels);
+            out = out.sorted_unique();
         }
-        self.stats.series_loaded += out.len();
+        // A selection stopped at the limit counts the series it stopped at.
+        self.stats.series_loaded += out.labels.len() + usize::from(over);
         if self.stats.series_loaded > self.opts.max_series {
             return Err(QueryError::new(
                 ErrorKind::TooManySeries,
@@ -149,7 +310,6 @@ impl Evaluator<'_> {
                 ),
             ));
         }
-        let loaded = out.iter().map(|s| s.points.len()).sum::<usize>();
         self.stats.samples_loaded += loaded;
         self.hold_samples(loaded)?;
         Ok(out)
@@ -165,7 +325,7 @@ impl Evaluator<'_> {
         value: impl Fn(Point) -> f64,
     ) -> Result<StepVectors> {
         let sel = self.select_instant(vs, s)?;
-        let mut steps = step_buffers(s.len(), sel.series.len(), sel.points());
+        let mut steps = step_buffers(s.len(), sel.series.labels.len(), sel.points());
         let series = sel.walk(self, s, |id, i, p| steps[i].push((id, value(p))))?;
         Ok(StepVectors { series, steps })
     }
@@ -177,13 +337,13 @@ impl Evaluator<'_> {
         let lookback = millis(self.opts.lookback_delta);
         let eff = |t: i64| at.unwrap_or(t) - offset;
         let series = if s.len() == 0 {
-            Vec::new()
+            SeriesSet::default()
         } else {
             let range = TimeRange::new(
                 eff(s.start).saturating_sub(lookback).saturating_add(1),
                 eff(s.end),
             );
-            self.select(vs, range)?
+            self.select(vs, range, false)?
         };
         Ok(InstantSelection {
             series,
@@ -205,17 +365,10 @@ impl Evaluator<'_> {
                 let range = millis(ms.range);
                 let first = at.unwrap_or(s.start) - offset;
                 let last = at.unwrap_or(s.end) - offset;
-                let series = self.select(vs, TimeRange::new(first - range + 1, last))?;
-                let (labels, points) = series
-                    .into_iter()
-                    .map(|mut s| {
-                        s.points.retain(|p| !is_stale_nan(p.v));
-                        (s.labels, s.points)
-                    })
-                    .unzip();
+                let set = self.select(vs, TimeRange::new(first - range + 1, last), true)?;
                 Ok(MatrixArg {
-                    series: labels,
-                    points,
+                    series: set.labels,
+                    points: set.points,
                     range,
                     offset,
                     at,
@@ -250,15 +403,7 @@ impl Evaluator<'_> {
                 }
                 let v = self.eval_vector(&sq.expr, &inner)?;
                 self.hold_samples(v.steps.iter().map(Vec::len).sum())?;
-                let mut points = vec![Vec::new(); v.series.len()];
-                for (i, samples) in v.steps.iter().enumerate() {
-                    for &(id, x) in samples {
-                        points[id as usize].push(Point {
-                            t: inner.time(i),
-                            v: x,
-                        });
-                    }
-                }
+                let points = PointLists::from_steps(v.series.len(), &v.steps, &inner);
                 Ok(MatrixArg {
                     series: v.series,
                     points,
