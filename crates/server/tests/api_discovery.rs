@@ -134,6 +134,33 @@ async fn label_values() {
 }
 
 #[tokio::test]
+async fn several_selectors_union_their_names_and_values() {
+    let app = app();
+    let uri = format!(
+        "/api/v1/label/job/values?match[]={}&match[]={}&match[]=up",
+        enc(r#"up{job="db"}"#),
+        enc(r#"http_requests_total{code="500"}"#)
+    );
+    let (_, body) = get(&app, &uri).await;
+    assert_eq!(body, r#"{"status":"success","data":["api","db"]}"#);
+    let uri = format!(
+        "/api/v1/labels?match[]={}&match[]={}",
+        enc(r#"up{job="db"}"#),
+        enc(r#"http_requests_total{code="500"}"#)
+    );
+    let (_, body) = get(&app, &uri).await;
+    assert_eq!(
+        body,
+        r#"{"status":"success","data":["__name__","code","instance","job"]}"#
+    );
+    let (_, body) = get(&app, &format!("{uri}&limit=3")).await;
+    assert_eq!(
+        body,
+        r#"{"status":"success","data":["__name__","code","instance"],"warnings":["results truncated due to limit"]}"#
+    );
+}
+
+#[tokio::test]
 async fn metadata() {
     let app = app();
     let want = r#"{"status":"success","data":{"http_requests_total":[{"type":"counter","help":"Requests served.","unit":""}]}}"#;

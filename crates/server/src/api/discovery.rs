@@ -11,7 +11,8 @@ use super::response::{ApiError, Success};
 use super::QueryApi;
 use axum::extract::{Path, State};
 use axum::response::Response;
-use std::collections::{BTreeMap, BTreeSet};
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 use strata_core::{Labels, Matcher, Querier, StorageError, TimeRange};
@@ -36,13 +37,17 @@ pub fn union_series(
     selectors: &[Vec<Matcher>],
     range: TimeRange,
     budget: &Budget,
-) -> Result<BTreeSet<Labels>, ApiError> {
-    let mut out = BTreeSet::new();
+) -> Result<Vec<Labels>, ApiError> {
+    let mut lists = Vec::with_capacity(selectors.len());
     for matchers in selectors {
         budget.check()?;
-        out.extend(store.series(matchers, range)?);
+        lists.push(store.series(matchers, range)?);
     }
-    Ok(out)
+    // Comparing encoded bytes orders label sets as their `Ord` does, without
+    // checking every string's UTF-8 again.
+    Ok(union_sorted(lists, |a, b| {
+        a.byte_pairs().cmp(b.byte_pairs())
+    }))
 }
 
 /// Applies a `limit` (0: none), saying so in the warnings when it cut anything.
@@ -68,11 +73,7 @@ async fn series_answer(api: &QueryApi, p: Params) -> Result<Success, ApiError> {
     let limit = p.limit("limit")?;
     let store = api.store.clone();
     let mut found: Vec<Labels> = api
-        .run(None, move |b| {
-            Ok(union_series(&*store, &selectors, range, b)?
-                .into_iter()
-                .collect())
-        })
+        .run(None, move |b| union_series(&*store, &selectors, range, b))
         .await?;
     let mut warnings = Vec::new();
     truncate(&mut found, limit, &mut warnings);
@@ -129,19 +130,35 @@ where
     let store = api.store.clone();
     let mut names: Vec<String> = api
         .run(None, move |b| {
-            let mut names = BTreeSet::new();
+            let mut lists = Vec::with_capacity(selectors.len());
             for matchers in &selectors {
                 b.check()?;
-                names.extend(lookup(&*store, matchers, range)?);
+                lists.push(lookup(&*store, matchers, range)?);
             }
-            Ok(names.into_iter().collect())
+            Ok(union_sorted(lists, Ord::cmp))
         })
         .await?;
     let mut warnings = Vec::new();
     truncate(&mut names, limit, &mut warnings);
-    let mut data = String::new();
+    // Quotes and commas; escapes are rare in names and values.
+    let mut data = String::with_capacity(names.iter().map(|n| n.len() + 3).sum::<usize>() + 2);
     json::write_str_array(&mut data, names.iter().map(String::as_str));
     Ok(Success::new(data).with_warnings(warnings))
+}
+
+/// The union of lists sorted by `order` without duplicates (the store's answers): the
+/// one list itself when there is one, the usual case.
+fn union_sorted<T: PartialEq>(
+    mut lists: Vec<Vec<T>>,
+    mut order: impl FnMut(&T, &T) -> Ordering,
+) -> Vec<T> {
+    if lists.len() == 1 {
+        return lists.pop().unwrap_or_default();
+    }
+    let mut all: Vec<T> = lists.into_iter().flatten().collect();
+    all.sort_unstable_by(&mut order);
+    all.dedup();
+    all
 }
 
 pub async fn metadata(State(api): State<Arc<QueryApi>>, p: Params) -> Response {

@@ -8,7 +8,7 @@ use super::series::{ChunkMeta, SeriesTable};
 use super::{postings, BlockMeta, CHUNKS, FORMAT_VERSION, META, POSTINGS, SERIES, SYMBOLS};
 use crate::chunk;
 use crate::encoding::{DecodeError, Decoder};
-use crate::index::LabelIndex;
+use crate::index::{LabelIndex, LabelValues};
 use memmap2::Mmap;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
@@ -35,8 +35,10 @@ pub struct Block {
     series: Vec<u8>,
     series_table: SeriesTable,
     postings: Vec<u8>,
-    postings_count: usize,
     postings_table: usize,
+    /// Each label name's symbol and its contiguous entries of the postings table, in
+    /// name order: found once at open, since discovery asks for them on every request.
+    names: Vec<(u32, std::ops::Range<usize>)>,
     chunks: Mmap,
     chunks_layout: ChunksLayout,
     bytes: u64,
@@ -122,6 +124,12 @@ impl Block {
         }
         let (postings_count, postings_table) =
             table_of(&postings, postings::ENTRY, POSTINGS).map_err(corrupt)?;
+        let names = name_ranges(
+            &postings[postings_table..],
+            postings_count,
+            sym_offsets.len(),
+        )
+        .map_err(|e| corrupt(format!("{POSTINGS}: {e}")))?;
         let chunks_layout = ChunksLayout::open(&chunks).map_err(corrupt)?;
         let bytes = [SYMBOLS, SERIES, POSTINGS, CHUNKS, META]
             .iter()
@@ -137,8 +145,8 @@ impl Block {
             series,
             series_table,
             postings,
-            postings_count,
             postings_table,
+            names,
             chunks,
             chunks_layout,
             bytes,
@@ -251,21 +259,15 @@ impl Block {
     }
 
     fn postings_entry(&self, i: usize) -> (u32, u32, u64) {
-        let at = self.postings_table + 16 * i;
-        let e = &self.postings[at..at + 16];
-        let u32_at = |o: usize| u32::from_le_bytes([e[o], e[o + 1], e[o + 2], e[o + 3]]);
-        (
-            u32_at(0),
-            u32_at(4),
-            u64::from_le_bytes(e[8..16].try_into().unwrap_or_default()),
-        )
+        table_entry(&self.postings[self.postings_table..], i)
     }
 
     /// Table entries of label name symbol `name`: a contiguous range.
     fn name_range(&self, name: u32) -> std::ops::Range<usize> {
-        let lo = partition(self.postings_count, |i| self.postings_entry(i).0 < name);
-        let hi = partition(self.postings_count, |i| self.postings_entry(i).0 <= name);
-        lo..hi
+        match self.names.binary_search_by_key(&name, |(n, _)| *n) {
+            Ok(i) => self.names[i].1.clone(),
+            Err(_) => 0..0,
+        }
     }
 
     fn decode_postings(&self, offset: u64, out: &mut Vec<u32>) -> Result<(), DecodeError> {
@@ -281,19 +283,70 @@ impl Block {
         result
     }
 
-    /// Every label name in the block.
-    pub fn label_names(&self, f: &mut dyn FnMut(&str)) {
-        let mut prev = None;
-        for i in 0..self.postings_count {
-            let name = self.postings_entry(i).0;
-            if prev != Some(name) {
-                prev = Some(name);
-                if let Ok(s) = self.symbol(u64::from(name)) {
-                    f(s);
-                }
-            }
+    /// Every label name in the block, sorted.
+    pub fn label_names(&self) -> Vec<&str> {
+        self.names
+            .iter()
+            .filter_map(|(name, _)| self.symbol(u64::from(*name)).ok())
+            .collect()
+    }
+
+    /// Every value of label `name` in the block, sorted.
+    pub fn label_values(&self, name: &str) -> Vec<&str> {
+        self.values_of(name).collect()
+    }
+
+    fn values_of(&self, name: &str) -> impl Iterator<Item = &str> {
+        let entries = self.find_symbol(name).map_or(0..0, |n| self.name_range(n));
+        self.values_in(entries)
+    }
+
+    /// The values of table entries `entries`.
+    fn values_in(&self, entries: std::ops::Range<usize>) -> impl Iterator<Item = &str> {
+        entries.filter_map(|i| self.value_at(i))
+    }
+
+    fn value_at(&self, entry: usize) -> Option<&str> {
+        self.symbol(u64::from(self.postings_entry(entry).1)).ok()
+    }
+}
+
+/// Entry `i` of a postings table: name symbol, value symbol, list offset.
+fn table_entry(table: &[u8], i: usize) -> (u32, u32, u64) {
+    let e = &table[postings::ENTRY * i..postings::ENTRY * (i + 1)];
+    let u32_at = |o: usize| u32::from_le_bytes([e[o], e[o + 1], e[o + 2], e[o + 3]]);
+    (
+        u32_at(0),
+        u32_at(4),
+        u64::from_le_bytes(e[8..16].try_into().unwrap_or_default()),
+    )
+}
+
+/// Each label name's symbol with its entries in a postings table of `count` entries,
+/// checking that the entries are in strictly ascending (name, value) order of symbols
+/// below `symbols`: lookups and discovery's sorted answers rely on it.
+fn name_ranges(
+    table: &[u8],
+    count: usize,
+    symbols: usize,
+) -> Result<Vec<(u32, std::ops::Range<usize>)>, String> {
+    let mut names: Vec<(u32, std::ops::Range<usize>)> = Vec::new();
+    let mut prev: Option<(u32, u32)> = None;
+    for i in 0..count {
+        let (name, value, _) = table_entry(table, i);
+        if name as usize >= symbols || value as usize >= symbols {
+            return Err(format!("entry {i}: symbol out of range"));
+        }
+        if prev.is_some_and(|p| p >= (name, value)) {
+            return Err(format!("entry {i}: out of order"));
+        }
+        prev = Some((name, value));
+        match names.last_mut() {
+            Some((last, entries)) if *last == name => entries.end = i + 1,
+            _ => names.push((name, i..i + 1)),
         }
     }
+    Ok(names)
 }
 
 /// The first index in `0..n` for which `pred` is false (`pred` true then false).
@@ -310,20 +363,29 @@ fn partition(n: usize, pred: impl Fn(usize) -> bool) -> usize {
     lo
 }
 
-impl LabelIndex for Block {
-    fn all_postings(&self) -> Vec<u32> {
-        (0..self.num_series() as u32).collect()
+impl LabelValues for Block {
+    fn for_each_value(&self, name: &str, f: &mut dyn FnMut(&str)) {
+        self.values_of(name).for_each(f);
     }
 
-    fn for_each_value(&self, name: &str, f: &mut dyn FnMut(&str)) {
+    fn for_each_value_with_prefix(&self, name: &str, prefix: &str, f: &mut dyn FnMut(&str)) {
         let Some(name) = self.find_symbol(name) else {
             return;
         };
-        for i in self.name_range(name) {
-            if let Ok(v) = self.symbol(u64::from(self.postings_entry(i).1)) {
-                f(v);
-            }
-        }
+        let entries = self.name_range(name);
+        let value = |i: usize| self.value_at(entries.start + i).unwrap_or_default();
+        let start = partition(entries.len(), |i| value(i) < prefix);
+        let len = partition(entries.len() - start, |i| {
+            value(start + i).starts_with(prefix)
+        });
+        let first = entries.start + start;
+        self.values_in(first..first + len).for_each(f);
+    }
+}
+
+impl LabelIndex for Block {
+    fn all_postings(&self) -> Vec<u32> {
+        (0..self.num_series() as u32).collect()
     }
 
     fn postings(&self, name: &str, value: &str, out: &mut Vec<u32>) {
@@ -408,9 +470,20 @@ mod tests {
                 .unwrap();
             assert_eq!(got, points(i)[1500..].to_vec());
         }
-        let mut names = Vec::new();
-        b.label_names(&mut |n| names.push(n.to_owned()));
-        assert_eq!(names, ["__name__", "even", "i"]);
+        assert_eq!(b.label_names(), ["__name__", "even", "i"]);
+        assert_eq!(b.label_values("even"), ["n", "y"]);
+        let mut i_values: Vec<String> = (0..50).map(|i| i.to_string()).collect();
+        i_values.sort();
+        assert_eq!(b.label_values("i"), i_values);
+        assert!(b.label_values("absent").is_empty());
+        for prefix in ["", "1", "2", "4", "49", "5", "x"] {
+            let mut got = Vec::new();
+            b.for_each_value_with_prefix("i", prefix, &mut |v| got.push(v.to_owned()));
+            let want: Vec<&String> = i_values.iter().filter(|v| v.starts_with(prefix)).collect();
+            assert_eq!(got.iter().collect::<Vec<_>>(), want, "{prefix}");
+        }
+        let re = Matcher::new(MatchOp::Regex, "i", "1.").unwrap();
+        assert_eq!(index::select(&b, &[re]).len(), 10);
         assert!(index::select(&b, &[Matcher::equal("__name__", "empty")]).is_empty());
     }
 

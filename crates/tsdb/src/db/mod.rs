@@ -12,6 +12,7 @@
 //! later writes winning. A block that cannot be opened is moved to `quarantine/`.
 
 mod append;
+mod discovery;
 mod maintenance;
 mod query;
 

@@ -1,5 +1,5 @@
 //! The read path: sources (blocks, frozen heads, the head) visited oldest write first
-//! and merged so that later writes win; discovery answered per source.
+//! and merged so that later writes win. Discovery is in `discovery.rs`.
 //!
 //! A select reads every part of every matching series into one point buffer, orders
 //! the parts by label set (oldest part of a series first) with a single sort of
@@ -13,7 +13,6 @@
 //! the second core saved.
 
 use super::*;
-use crate::block::ChunkMeta;
 use std::ops::ControlFlow;
 use strata_core::metadata_of;
 
@@ -223,22 +222,6 @@ fn merge(lists: &[&[Point]]) -> Vec<Point> {
     }
 }
 
-/// Whether any of `chunks` holds a point in `range`. A chunk whose first or last
-/// point is in the range does; one spanning the whole range must be decoded to tell.
-fn has_point_in(b: &Block, chunks: &[ChunkMeta], range: TimeRange) -> Result<bool, StorageError> {
-    for c in chunks.iter().filter(|c| range.overlaps(c.min_t, c.max_t)) {
-        if range.contains(c.min_t) || range.contains(c.max_t) {
-            return Ok(true);
-        }
-        let mut pts = Vec::new();
-        b.read_points(std::slice::from_ref(c), range, &mut pts)?;
-        if !pts.is_empty() {
-            return Ok(true);
-        }
-    }
-    Ok(false)
-}
-
 /// What one select reads: the blocks and frozen heads of the moment, and the head's
 /// matching series.
 struct ReadSnapshot {
@@ -300,45 +283,6 @@ impl Inner {
         }
         Ok(parts)
     }
-
-    /// Calls `f` for the labels of every matching series in every source with data in
-    /// `range`, without reading block points.
-    fn visit_labels(
-        &self,
-        matchers: &[Matcher],
-        range: TimeRange,
-        f: &mut dyn FnMut(&Labels),
-    ) -> Result<(), StorageError> {
-        let (blocks, frozen) = {
-            let _no_cut = self.cut_lock.read();
-            self.head.series(matchers, range, |l| f(l));
-            self.snapshot()
-        };
-        for b in blocks
-            .iter()
-            .filter(|b| range.overlaps(b.meta().min_t, b.meta().max_t))
-        {
-            for id in crate::index::select(&**b, matchers) {
-                if let Some(entry) = b.series_in(id, range)? {
-                    if has_point_in(b, &entry.chunks, range)? {
-                        f(&entry.labels);
-                    }
-                }
-            }
-        }
-        for fz in &frozen {
-            for s in fz
-                .series
-                .iter()
-                .filter(|s| Matcher::all_match(matchers, &s.labels))
-            {
-                if !s.points_in(range).is_empty() {
-                    f(&s.labels);
-                }
-            }
-        }
-        Ok(())
-    }
 }
 
 impl Querier for Tsdb {
@@ -365,12 +309,7 @@ impl Querier for Tsdb {
     }
 
     fn series(&self, matchers: &[Matcher], range: TimeRange) -> Result<Vec<Labels>, StorageError> {
-        let mut found = Vec::new();
-        self.inner
-            .visit_labels(matchers, range, &mut |l| found.push(l.clone()))?;
-        found.sort_unstable_by(|a, b| a.byte_pairs().cmp(b.byte_pairs()));
-        found.dedup();
-        Ok(found)
+        self.inner.series(matchers, range)
     }
 
     fn label_names(
@@ -378,23 +317,7 @@ impl Querier for Tsdb {
         matchers: &[Matcher],
         range: TimeRange,
     ) -> Result<Vec<String>, StorageError> {
-        let mut names = HashSet::new();
-        if matchers.is_empty() {
-            self.inner.with_sources(range, |src| match src {
-                Source::Block(b) => b.label_names(&mut |n| {
-                    if !names.contains(n) {
-                        names.insert(n.to_owned());
-                    }
-                }),
-                Source::Frozen(s) => names.extend(s.labels.iter().map(|l| l.name.to_owned())),
-                Source::Head(h) => h.label_names(range, &mut names),
-            });
-        } else {
-            for l in self.series(matchers, range)? {
-                names.extend(l.iter().map(|l| l.name.to_owned()));
-            }
-        }
-        Ok(sorted(names))
+        self.inner.label_names(matchers, range)
     }
 
     fn label_values(
@@ -403,23 +326,7 @@ impl Querier for Tsdb {
         matchers: &[Matcher],
         range: TimeRange,
     ) -> Result<Vec<String>, StorageError> {
-        let mut values = HashSet::new();
-        if matchers.is_empty() {
-            self.inner.with_sources(range, |src| match src {
-                Source::Block(b) => crate::index::LabelIndex::for_each_value(b, name, &mut |v| {
-                    if !values.contains(v) {
-                        values.insert(v.to_owned());
-                    }
-                }),
-                Source::Frozen(s) => values.extend(s.labels.get(name).map(str::to_owned)),
-                Source::Head(h) => h.label_values(name, range, &mut values),
-            });
-        } else {
-            for l in self.series(matchers, range)? {
-                values.extend(l.get(name).map(str::to_owned));
-            }
-        }
-        Ok(sorted(values))
+        self.inner.label_values(name, matchers, range)
     }
 
     fn metadata(&self, metric: Option<&str>) -> Result<Vec<MetricMetadata>, StorageError> {
@@ -427,42 +334,8 @@ impl Querier for Tsdb {
     }
 }
 
-fn sorted(set: HashSet<String>) -> Vec<String> {
-    let mut v: Vec<String> = set.into_iter().collect();
-    v.sort_unstable();
-    v
-}
-
-/// Where discovery answers come from.
-enum Source<'a> {
-    /// A block overlapping the range: answered at block granularity, as Prometheus does.
-    Block(&'a Block),
-    /// A frozen series with data in the range.
-    Frozen(&'a FrozenSeries),
-    Head(&'a Head),
-}
-
 impl Inner {
-    fn with_sources(&self, range: TimeRange, mut f: impl FnMut(Source<'_>)) {
-        let (blocks, frozen) = {
-            let _no_cut = self.cut_lock.read();
-            f(Source::Head(&self.head));
-            self.snapshot()
-        };
-        for b in blocks
-            .iter()
-            .filter(|b| range.overlaps(b.meta().min_t, b.meta().max_t))
-        {
-            f(Source::Block(b));
-        }
-        for fz in &frozen {
-            for s in fz.series.iter().filter(|s| !s.points_in(range).is_empty()) {
-                f(Source::Frozen(s));
-            }
-        }
-    }
-
-    fn snapshot(&self) -> (Arc<Vec<Arc<Block>>>, Vec<Arc<Frozen>>) {
+    pub(super) fn snapshot(&self) -> (Arc<Vec<Arc<Block>>>, Vec<Arc<Frozen>>) {
         let r = self.readable.read();
         (r.blocks.clone(), r.frozen.clone())
     }

@@ -16,11 +16,12 @@ mod table;
 
 pub use series::{FrozenSeries, InOrderChunks, MemSeries};
 
-use self::index::{HeadIndex, NO_REF};
+pub use self::index::SortedValues;
+
+use self::index::{HeadIndex, UnlockedValues, NO_REF};
 use self::table::SlotTable;
-use crate::index::LabelIndex;
 use parking_lot::{RwLock, RwLockWriteGuard};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use strata_core::{Labels, Matcher, Point, StorageError, TimeRange};
@@ -568,10 +569,13 @@ impl Head {
     }
 
     /// Calls `f` for each series matching `matchers`, visiting each shard once.
+    /// Regexes scan a snapshot of the label values outside the index lock; the lock is
+    /// held only to read postings.
     fn for_each_selected(&self, matchers: &[Matcher], mut f: impl FnMut(&MemSeries)) {
+        let resolved = crate::index::resolve(&UnlockedValues(&self.index), matchers);
         let mut ids: Vec<u64> = {
             let index = self.index.read();
-            crate::index::select(&*index, matchers)
+            crate::index::select_resolved(&*index, &resolved)
                 .into_iter()
                 .filter_map(|r| index.id(r))
                 .collect()
@@ -612,28 +616,24 @@ impl Head {
         });
     }
 
-    /// Label names of the head's series if the head's samples overlap `range`.
-    /// Like a block, and like Prometheus's head, the head answers discovery as a whole:
-    /// its series are those with samples since the previous cut.
-    pub fn label_names(&self, range: TimeRange, out: &mut HashSet<String>) {
+    /// Label names of the head's series, sorted, if the head's samples overlap
+    /// `range`. Like a block, and like Prometheus's head, the head answers discovery as
+    /// a whole: its series are those with samples since the previous cut.
+    pub fn label_names(&self, range: TimeRange) -> Vec<String> {
         if self.overlaps(range) {
-            self.index.read().for_each_name(|n| {
-                if !out.contains(n) {
-                    out.insert(n.to_owned());
-                }
-            });
+            self.index.read().names()
+        } else {
+            Vec::new()
         }
     }
 
-    /// Values of label `name` among the head's series if the head overlaps `range`
-    /// (see [`Head::label_names`]).
-    pub fn label_values(&self, name: &str, range: TimeRange, out: &mut HashSet<String>) {
+    /// Values of label `name` among the head's series, sorted, if the head overlaps
+    /// `range` (see [`Head::label_names`]). The list is shared, not copied.
+    pub fn label_values(&self, name: &str, range: TimeRange) -> Option<SortedValues> {
         if self.overlaps(range) {
-            self.index.read().for_each_value(name, &mut |v| {
-                if !out.contains(v) {
-                    out.insert(v.to_owned());
-                }
-            });
+            index::sorted_values(&self.index, name)
+        } else {
+            None
         }
     }
 
@@ -732,12 +732,11 @@ mod tests {
                 vec![Point { t: 10, v: 1.0 }, Point { t: 20, v: 2.0 }]
             )]
         );
-        let mut vals = HashSet::new();
-        head.label_values("job", TimeRange::new(16, 30), &mut vals);
-        assert_eq!(vals.len(), 2);
-        let mut vals = HashSet::new();
-        head.label_values("job", TimeRange::new(21, 30), &mut vals);
-        assert!(vals.is_empty());
+        let vals = head.label_values("job", TimeRange::new(16, 30)).unwrap();
+        assert_eq!(vals.iter().collect::<Vec<_>>(), ["a", "b"]);
+        assert!(head.label_values("job", TimeRange::new(21, 30)).is_none());
+        assert_eq!(head.label_names(TimeRange::ALL), ["__name__", "job"]);
+        assert!(head.label_names(TimeRange::new(21, 30)).is_empty());
     }
 
     #[test]
@@ -842,9 +841,9 @@ mod tests {
         got.sort();
         let want: Vec<(String, usize)> = (1..50).step_by(2).map(|i| (jobs[i].clone(), 1)).collect();
         assert_eq!(got, want);
-        let mut vals = HashSet::new();
-        head.label_values("job", TimeRange::ALL, &mut vals);
-        assert_eq!(vals.len(), 150);
+        let vals = head.label_values("job", TimeRange::ALL).unwrap();
+        let want: Vec<&str> = jobs.iter().skip(1).step_by(2).map(String::as_str).collect();
+        assert_eq!(vals.iter().collect::<Vec<_>>(), want);
     }
 
     #[test]

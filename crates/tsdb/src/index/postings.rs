@@ -62,6 +62,33 @@ pub fn merge_union(a: &[u32], b: &[u32]) -> Vec<u32> {
     out
 }
 
+/// Sorts `ids` and drops duplicates: the union of several postings lists appended one
+/// after another. When the ids are dense enough (a regex selecting hundreds of values,
+/// each with its own list) a bitmap of every id up to the largest does it in two linear
+/// passes, where sorting would compare each id about log n times.
+pub fn sort_dedup(ids: &mut Vec<u32>) {
+    let Some(&max) = ids.iter().max() else {
+        return;
+    };
+    let words = max as usize / 64 + 1;
+    if words > ids.len() {
+        ids.sort_unstable();
+        ids.dedup();
+        return;
+    }
+    let mut bits = vec![0u64; words];
+    for &id in ids.iter() {
+        bits[id as usize / 64] |= 1 << (id % 64);
+    }
+    ids.clear();
+    for (w, mut word) in bits.into_iter().enumerate() {
+        while word != 0 {
+            ids.push(w as u32 * 64 + word.trailing_zeros());
+            word &= word - 1;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,6 +104,16 @@ mod tests {
             prop_assert_eq!(intersect(&va, &vb), a.intersection(&b).copied().collect::<Vec<_>>());
             prop_assert_eq!(subtract(&va, &vb), a.difference(&b).copied().collect::<Vec<_>>());
             prop_assert_eq!(merge_union(&va, &vb), a.union(&b).copied().collect::<BTreeSet<_>>().into_iter().collect::<Vec<_>>());
+        }
+
+        /// Sparse ids (sorted) or dense ones (bitmap) come out sorted and unique.
+        #[test]
+        fn sort_dedup_matches_btreeset(
+            ids in proptest::collection::vec(prop_oneof![0u32..300, any::<u32>()], 0..200),
+        ) {
+            let mut got = ids.clone();
+            sort_dedup(&mut got);
+            prop_assert_eq!(got, ids.iter().copied().collect::<BTreeSet<_>>().into_iter().collect::<Vec<_>>());
         }
     }
 }
