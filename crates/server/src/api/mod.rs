@@ -20,6 +20,7 @@ mod prometheus;
 mod query;
 mod response;
 mod spec_query;
+mod stats;
 mod status;
 
 pub use response::{ApiError, ErrorType};
