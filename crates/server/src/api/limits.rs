@@ -125,17 +125,6 @@ impl Limiter {
             }
         }
     }
-
-    /// Admits the request, then runs `work` as [`Admission::run`] does, for at most
-    /// `timeout` from now (the wait for a slot included).
-    pub async fn run<T, F>(&self, timeout: Duration, work: F) -> Result<T, LimitError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Budget) -> Result<T, ApiError> + Send + 'static,
-    {
-        let deadline = Instant::now() + timeout;
-        self.admit().await?.run(deadline, work).await
-    }
 }
 
 impl Admission {
@@ -174,20 +163,29 @@ impl Admission {
 mod tests {
     use super::*;
 
+    /// Admits, then runs `work` for at most `timeout` from now.
+    async fn run<T, F>(limiter: &Limiter, timeout: Duration, work: F) -> Result<T, LimitError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Budget) -> Result<T, ApiError> + Send + 'static,
+    {
+        let deadline = Instant::now() + timeout;
+        limiter.admit().await?.run(deadline, work).await
+    }
+
     #[tokio::test]
     async fn timeout_cancels_the_work() {
         let limiter = Limiter::new(1, 1, Duration::from_secs(5));
         let (tx, rx) = std::sync::mpsc::channel();
-        let err = limiter
-            .run(Duration::from_millis(20), move |b| loop {
-                if let Err(e) = b.check() {
-                    tx.send(()).ok();
-                    return Err::<(), _>(e);
-                }
-                std::thread::sleep(Duration::from_millis(1));
-            })
-            .await
-            .unwrap_err();
+        let err = run(&limiter, Duration::from_millis(20), move |b| loop {
+            if let Err(e) = b.check() {
+                tx.send(()).ok();
+                return Err::<(), _>(e);
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        })
+        .await
+        .unwrap_err();
         assert_eq!(err.0.kind, ErrorType::Timeout);
         // The work saw its deadline or cancel flag and stopped by itself.
         rx.recv_timeout(Duration::from_secs(10)).unwrap();
@@ -200,7 +198,7 @@ mod tests {
         let (started_tx, started_rx) = tokio::sync::oneshot::channel();
         let l = limiter.clone();
         let first = tokio::spawn(async move {
-            l.run(Duration::from_secs(30), move |_| {
+            run(&l, Duration::from_secs(30), move |_| {
                 started_tx.send(()).ok();
                 release_rx.recv().ok();
                 Ok(())
@@ -209,16 +207,14 @@ mod tests {
         });
         started_rx.await.unwrap();
         assert_eq!(limiter.in_flight(), 1);
-        let err = limiter
-            .run(Duration::from_secs(1), |_| Ok(()))
+        let err = run(&limiter, Duration::from_secs(1), |_| Ok(()))
             .await
             .unwrap_err();
         assert_eq!(err.0.kind, ErrorType::Unavailable);
         assert_eq!(err.1, Some(Refusal::Busy));
         release_tx.send(()).unwrap();
         first.await.unwrap().unwrap();
-        limiter
-            .run(Duration::from_secs(1), |_| Ok(()))
+        run(&limiter, Duration::from_secs(1), |_| Ok(()))
             .await
             .unwrap();
     }
@@ -231,7 +227,7 @@ mod tests {
         let order = Arc::new(parking_lot::Mutex::new(Vec::new()));
         let l = limiter.clone();
         let first = tokio::spawn(async move {
-            l.run(Duration::from_secs(30), move |_| {
+            run(&l, Duration::from_secs(30), move |_| {
                 started_tx.send(()).ok();
                 release_rx.recv().ok();
                 Ok(())
@@ -243,7 +239,7 @@ mod tests {
         for i in 1..=3 {
             let (l, order) = (limiter.clone(), order.clone());
             queued.push(tokio::spawn(async move {
-                l.run(Duration::from_secs(30), move |_| {
+                run(&l, Duration::from_secs(30), move |_| {
                     order.lock().push(i);
                     Ok(())
                 })
