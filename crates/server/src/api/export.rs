@@ -222,6 +222,19 @@ impl Windows {
         }
         // No data in [from, lo]; data in [from, hi]. The span may exceed i64.
         let (mut lo, mut hi) = (i128::from(from) - 1, i128::from(self.range.end));
+        // Samples almost always lie between 1970 and tomorrow: two probes that rule out
+        // the rest of an unbounded range save dozens of halvings, and each probe that
+        // overlaps data costs a pass over the matching series.
+        if from < 0 && !self.has_data(TimeRange::new(from, -1), budget)? {
+            lo = -1;
+        }
+        let tomorrow = crate::app::now_ms().saturating_add(86_400_000);
+        if i128::from(tomorrow) < hi
+            && tomorrow > from
+            && self.has_data(TimeRange::new(from, tomorrow), budget)?
+        {
+            hi = i128::from(tomorrow);
+        }
         let precision = i128::from((self.width / 2).max(1));
         while hi - lo > precision {
             let mid = lo + (hi - lo) / 2;
