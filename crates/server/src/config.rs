@@ -130,9 +130,15 @@ pub struct Settings {
     #[arg(long, env = "METRICS_CACHE_TTL", value_name = "DURATION")]
     pub cache_ttl: Option<String>,
 
-    /// Queries evaluated at the same time. [default: 100]
+    /// Read requests admitted at the same time; more wait up to 2 s, then get 503.
+    /// [default: 100]
     #[arg(long, env = "METRICS_MAX_CONCURRENT_QUERIES", value_name = "N")]
     pub max_concurrent_queries: Option<usize>,
+
+    /// Evaluations of admitted read requests running at the same time; the others
+    /// wait their turn in arrival order. [default: the number of cores]
+    #[arg(long, env = "METRICS_QUERY_WORKERS", value_name = "N")]
+    pub query_workers: Option<usize>,
 
     /// Retention per class of metrics (YAML file only: `retention_policies:`).
     #[arg(skip)]
@@ -196,7 +202,8 @@ impl Settings {
             statsd_timer_buckets, hot_storage_ttl, warm_storage_retention,
             cold_storage_retention, compression_level, wal_sync, max_head_series,
             head_block_duration, query_timeout, query_max_series, query_max_samples,
-            query_lookback_delta, cache_ttl, max_concurrent_queries, retention_policies,
+            query_lookback_delta, cache_ttl, max_concurrent_queries, query_workers,
+            retention_policies,
         );
         self
     }
@@ -264,6 +271,7 @@ pub struct Config {
     pub query_lookback_delta: Duration,
     pub cache_ttl: Duration,
     pub max_concurrent_queries: usize,
+    pub query_workers: usize,
     pub retention_policies: BTreeMap<String, RetentionPolicy>,
 }
 
@@ -361,6 +369,11 @@ impl Config {
                 "METRICS_MAX_CONCURRENT_QUERIES",
                 s.max_concurrent_queries,
                 100,
+            )?,
+            query_workers: positive(
+                "METRICS_QUERY_WORKERS",
+                s.query_workers,
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
             )?,
             retention_policies: retention_policies(s.retention_policies.unwrap_or_default())?,
         })
@@ -499,6 +512,10 @@ mod tests {
         assert_eq!(c.query_max_series, 10_000);
         assert_eq!(c.cache_ttl, Duration::from_secs(300));
         assert_eq!(c.max_concurrent_queries, 100);
+        assert_eq!(
+            c.query_workers,
+            std::thread::available_parallelism().unwrap().get()
+        );
         assert_eq!(c.http_addr.to_string(), "127.0.0.1:9410");
         assert_eq!(c.statsd_addr.unwrap().to_string(), "127.0.0.1:8125");
         assert!(c.wal_sync);

@@ -142,6 +142,7 @@ fn query_api_config(c: &Config) -> QueryApiConfig {
         max_series: c.query_max_series,
         max_samples: c.query_max_samples,
         max_concurrent: c.max_concurrent_queries,
+        eval_workers: c.query_workers,
         cache_ttl: c.cache_ttl,
         lookback_delta: c.query_lookback_delta,
         hot_storage_ttl: c.hot_storage_ttl,

@@ -209,3 +209,91 @@ async fn format_query_pretty_prints() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(error_message(&body).starts_with("invalid parameter \"query\": "));
 }
+
+#[tokio::test]
+async fn stats_add_timings_and_samples_to_data() {
+    let app = app_with(
+        fixture(),
+        QueryApiConfig {
+            cache_ttl: std::time::Duration::ZERO,
+            ..Default::default()
+        },
+    );
+    let query = enc(r#"up{job="api"}[30s]"#);
+    let (_, plain) = get(&app, &format!("/api/v1/query?query={query}&time=60")).await;
+    let (_, empty) = get(&app, &format!("/api/v1/query?query={query}&time=60&stats=")).await;
+    assert_eq!(
+        empty, plain,
+        "an empty `stats` adds nothing, as in Prometheus"
+    );
+    assert!(!plain.contains("stats"));
+
+    let (status, body) = get(
+        &app,
+        &format!("/api/v1/query?query={query}&time=60&stats=all"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let mut v = json(&body);
+    let stats = v["data"].as_object_mut().unwrap().remove("stats").unwrap();
+    assert_eq!(v, json(&plain), "the result is unchanged");
+    // Prometheus's key order (serde_json's maps sort, so read it from the text).
+    let order = [
+        "evalTotalTime",
+        "resultSortTime",
+        "queryPreparationTime",
+        "innerEvalTime",
+        "execQueueTime",
+        "execTotalTime",
+        "totalQueryableSamples",
+        "samplesRead",
+        "peakSamples",
+    ];
+    let at: Vec<usize> = order.iter().map(|k| body.find(k).unwrap()).collect();
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "{body}");
+    let timings = stats["timings"].as_object().unwrap();
+    assert_eq!(timings.len(), 6);
+    let total = timings["execTotalTime"].as_f64().unwrap();
+    for (key, t) in timings {
+        let t = t.as_f64().unwrap();
+        assert!((0.0..=total).contains(&t), "{key} {t} of {total}");
+    }
+    assert!(timings["evalTotalTime"].as_f64().unwrap() > 0.0);
+    // The two points of (30 s, 60 s] of one series.
+    assert_eq!(
+        stats["samples"],
+        serde_json::json!({"totalQueryableSamples": 2, "samplesRead": 2, "peakSamples": 2})
+    );
+
+    let uri = format!(
+        "/api/v1/query_range?query={}&start=0&end=60&step=15&stats=all",
+        enc("sum(up)")
+    );
+    let (_, body) = get(&app, &uri).await;
+    let v = json(&body);
+    assert_eq!(v["data"]["resultType"], "matrix");
+    // Two series of five points each, read once; the result is five points.
+    assert_eq!(v["data"]["stats"]["samples"]["samplesRead"], 10);
+    assert_eq!(v["data"]["stats"]["samples"]["peakSamples"], 10);
+}
+
+#[tokio::test]
+async fn stats_of_a_cached_answer_count_no_evaluation() {
+    let app = app();
+    let uri = format!("/api/v1/query?query={}&time=60&stats=all", enc("sum(up)"));
+    let (_, first) = get(&app, &uri).await;
+    let (_, second) = get(&app, &uri).await;
+    let (first, second) = (json(&first), json(&second));
+    assert_eq!(first["data"]["result"], second["data"]["result"]);
+    assert!(
+        first["data"]["stats"]["samples"]["samplesRead"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    assert_eq!(
+        second["data"]["stats"]["samples"],
+        serde_json::json!({"totalQueryableSamples": 0, "samplesRead": 0, "peakSamples": 0})
+    );
+    assert_eq!(second["data"]["stats"]["timings"]["evalTotalTime"], 0);
+}

@@ -1,16 +1,25 @@
-//! Admission and cancellation of read work: at most `max_concurrent` requests evaluate at
-//! once (later ones queue briefly, then get 503 `unavailable`), and each runs on a
-//! blocking thread under a deadline. When the deadline passes or the client goes away,
-//! the request's cancel flag is raised so the work itself stops (the engine and the
-//! discovery loops poll it), not just the answer.
+//! Admission and cancellation of read work. At most `max_concurrent` requests are
+//! admitted at once (later ones queue briefly, then get 503 `unavailable`); an admitted
+//! request's storage or engine work then waits, in arrival order, for one of a few
+//! evaluation workers (about one per core) and runs on a blocking thread under its
+//! deadline. When the deadline passes or the client goes away, the work's cancel flag is
+//! raised so the work itself stops (the engine and the discovery loops poll it), not
+//! just the answer.
+//!
+//! Why two limits: admitting a hundred requests is cheap, but running a hundred
+//! CPU-bound evaluations at once on two cores only time-slices them. The answers all
+//! come late, the threads that write answers and read new requests wait behind them,
+//! and whichever evaluation the scheduler favours less ends in the tail. A first-come,
+//! first-served queue in front of a core-sized pool runs each evaluation at full speed,
+//! so latency is the wait of the queue ahead plus the request's own work.
 
 use super::response::{ApiError, ErrorType};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// The deadline and cancel flag of one request, handed to the work it runs.
+/// The deadline and cancel flag of one piece of work, handed to the work it runs.
 #[derive(Debug, Clone)]
 pub struct Budget {
     pub deadline: Instant,
@@ -18,6 +27,13 @@ pub struct Budget {
 }
 
 impl Budget {
+    fn new(deadline: Instant) -> Self {
+        Budget {
+            deadline,
+            cancel: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
     /// Errors once the request timed out or was abandoned; loops call it between items.
     pub fn check(&self) -> Result<(), ApiError> {
         if self.cancel.load(Ordering::Relaxed) {
@@ -37,7 +53,7 @@ pub fn timeout_error() -> ApiError {
     )
 }
 
-/// Why a request was turned away before it ran.
+/// Why a request was turned away or cut short by the limiter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
     /// Every slot stayed busy for the whole queueing time.
@@ -45,11 +61,22 @@ pub enum Refusal {
     Timeout,
 }
 
-/// The concurrency limit and the runner of blocking read work.
+/// A failure of limited work: the error, and whether the limiter caused it.
+pub type LimitError = (ApiError, Option<Refusal>);
+
+/// The concurrency limits and the runner of blocking read work.
 pub struct Limiter {
     slots: Arc<Semaphore>,
+    workers: Arc<Semaphore>,
     max_concurrent: usize,
     queue_timeout: Duration,
+}
+
+/// An admitted request: holds one of the `max_concurrent` slots until dropped. A
+/// streamed answer keeps it for the whole stream and runs each piece through it.
+pub struct Admission {
+    _slot: OwnedSemaphorePermit,
+    workers: Arc<Semaphore>,
 }
 
 /// Raises the cancel flag when the request's future is dropped (client gone, or timeout).
@@ -62,63 +89,71 @@ impl Drop for CancelOnDrop {
 }
 
 impl Limiter {
-    pub fn new(max_concurrent: usize, queue_timeout: Duration) -> Self {
+    /// `workers` evaluations run at once (at least one); `max_concurrent` requests are
+    /// admitted, each waiting at most `queue_timeout` for its slot.
+    pub fn new(max_concurrent: usize, workers: usize, queue_timeout: Duration) -> Self {
         let max_concurrent = max_concurrent.max(1);
         Limiter {
             slots: Arc::new(Semaphore::new(max_concurrent)),
+            workers: Arc::new(Semaphore::new(workers.max(1))),
             max_concurrent,
             queue_timeout,
         }
     }
 
-    /// Requests evaluating right now.
+    /// Requests admitted right now (evaluating, or queued for a worker).
     pub fn in_flight(&self) -> usize {
         self.max_concurrent - self.slots.available_permits()
     }
 
-    /// Runs `work` on a blocking thread once a slot is free, for at most `timeout`.
-    /// On a timeout the work is told to stop and keeps its slot until it has, so abandoned
-    /// work never lets more than `max_concurrent` evaluations run at once.
-    pub async fn run<T, F>(
-        &self,
-        timeout: Duration,
-        work: F,
-    ) -> Result<T, (ApiError, Option<Refusal>)>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Budget) -> Result<T, ApiError> + Send + 'static,
-    {
-        let permit = match tokio::time::timeout(
-            self.queue_timeout,
-            self.slots.clone().acquire_owned(),
-        )
-        .await
-        {
-            Ok(Ok(p)) => p,
+    /// Waits up to the queueing time for a slot.
+    pub async fn admit(&self) -> Result<Admission, LimitError> {
+        match tokio::time::timeout(self.queue_timeout, self.slots.clone().acquire_owned()).await {
+            Ok(Ok(slot)) => Ok(Admission {
+                _slot: slot,
+                workers: self.workers.clone(),
+            }),
             _ => {
                 let msg = format!(
                     "too many concurrent queries (limit {}, METRICS_MAX_CONCURRENT_QUERIES); retry later",
                     self.max_concurrent
                 );
-                return Err((
+                Err((
                     ApiError::new(ErrorType::Unavailable, msg),
                     Some(Refusal::Busy),
-                ));
+                ))
             }
-        };
-        let budget = Budget {
-            deadline: Instant::now() + timeout,
-            cancel: Arc::new(AtomicBool::new(false)),
-        };
+        }
+    }
+}
+
+impl Admission {
+    /// Runs `work` on a blocking thread once an evaluation worker is free, until
+    /// `deadline`. On a timeout the work is told to stop and keeps its worker until it
+    /// has, so abandoned work never lets more evaluations run at once than there are
+    /// workers.
+    pub async fn run<T, F>(&self, deadline: Instant, work: F) -> Result<T, LimitError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Budget) -> Result<T, ApiError> + Send + 'static,
+    {
+        let budget = Budget::new(deadline);
         let _guard = CancelOnDrop(budget.cancel.clone());
-        let task_budget = budget.clone();
-        let task = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            work(&task_budget)
-        });
-        match tokio::time::timeout_at(budget.deadline.into(), task).await {
-            Ok(Ok(result)) => result.map_err(|e| (e, None)),
-            Ok(Err(join)) => Err((ApiError::internal(format!("query failed: {join}")), None)),
+        let workers = self.workers.clone();
+        let running = async move {
+            let worker = workers
+                .acquire_owned()
+                .await
+                .map_err(|_| ApiError::internal("the query workers are shut down"))?;
+            tokio::task::spawn_blocking(move || {
+                let _worker = worker;
+                work(&budget)
+            })
+            .await
+            .map_err(|join| ApiError::internal(format!("query failed: {join}")))?
+        };
+        match tokio::time::timeout_at(deadline.into(), running).await {
+            Ok(result) => result.map_err(|e| (e, None)),
             Err(_) => Err((timeout_error(), Some(Refusal::Timeout))),
         }
     }
@@ -128,20 +163,29 @@ impl Limiter {
 mod tests {
     use super::*;
 
+    /// Admits, then runs `work` for at most `timeout` from now.
+    async fn run<T, F>(limiter: &Limiter, timeout: Duration, work: F) -> Result<T, LimitError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Budget) -> Result<T, ApiError> + Send + 'static,
+    {
+        let deadline = Instant::now() + timeout;
+        limiter.admit().await?.run(deadline, work).await
+    }
+
     #[tokio::test]
     async fn timeout_cancels_the_work() {
-        let limiter = Limiter::new(1, Duration::from_secs(5));
+        let limiter = Limiter::new(1, 1, Duration::from_secs(5));
         let (tx, rx) = std::sync::mpsc::channel();
-        let err = limiter
-            .run(Duration::from_millis(20), move |b| loop {
-                if let Err(e) = b.check() {
-                    tx.send(()).ok();
-                    return Err::<(), _>(e);
-                }
-                std::thread::sleep(Duration::from_millis(1));
-            })
-            .await
-            .unwrap_err();
+        let err = run(&limiter, Duration::from_millis(20), move |b| loop {
+            if let Err(e) = b.check() {
+                tx.send(()).ok();
+                return Err::<(), _>(e);
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        })
+        .await
+        .unwrap_err();
         assert_eq!(err.0.kind, ErrorType::Timeout);
         // The work saw its deadline or cancel flag and stopped by itself.
         rx.recv_timeout(Duration::from_secs(10)).unwrap();
@@ -149,12 +193,12 @@ mod tests {
 
     #[tokio::test]
     async fn busy_slots_refuse_after_queueing() {
-        let limiter = Arc::new(Limiter::new(1, Duration::from_millis(10)));
+        let limiter = Arc::new(Limiter::new(1, 1, Duration::from_millis(10)));
         let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
         let (started_tx, started_rx) = tokio::sync::oneshot::channel();
         let l = limiter.clone();
         let first = tokio::spawn(async move {
-            l.run(Duration::from_secs(30), move |_| {
+            run(&l, Duration::from_secs(30), move |_| {
                 started_tx.send(()).ok();
                 release_rx.recv().ok();
                 Ok(())
@@ -163,17 +207,56 @@ mod tests {
         });
         started_rx.await.unwrap();
         assert_eq!(limiter.in_flight(), 1);
-        let err = limiter
-            .run(Duration::from_secs(1), |_| Ok(()))
+        let err = run(&limiter, Duration::from_secs(1), |_| Ok(()))
             .await
             .unwrap_err();
         assert_eq!(err.0.kind, ErrorType::Unavailable);
         assert_eq!(err.1, Some(Refusal::Busy));
         release_tx.send(()).unwrap();
         first.await.unwrap().unwrap();
-        limiter
-            .run(Duration::from_secs(1), |_| Ok(()))
+        run(&limiter, Duration::from_secs(1), |_| Ok(()))
             .await
             .unwrap();
+    }
+
+    #[tokio::test]
+    async fn admitted_work_waits_for_a_worker_in_arrival_order() {
+        let limiter = Arc::new(Limiter::new(10, 1, Duration::from_secs(5)));
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+        let order = Arc::new(parking_lot::Mutex::new(Vec::new()));
+        let l = limiter.clone();
+        let first = tokio::spawn(async move {
+            run(&l, Duration::from_secs(30), move |_| {
+                started_tx.send(()).ok();
+                release_rx.recv().ok();
+                Ok(())
+            })
+            .await
+        });
+        started_rx.await.unwrap();
+        let mut queued = Vec::new();
+        for i in 1..=3 {
+            let (l, order) = (limiter.clone(), order.clone());
+            queued.push(tokio::spawn(async move {
+                run(&l, Duration::from_secs(30), move |_| {
+                    order.lock().push(i);
+                    Ok(())
+                })
+                .await
+            }));
+            // Each is admitted (and so queued for the worker) before the next starts.
+            while limiter.in_flight() < i + 1 {
+                tokio::task::yield_now().await;
+            }
+        }
+        assert!(order.lock().is_empty(), "the one worker is busy");
+        release_tx.send(()).unwrap();
+        first.await.unwrap().unwrap();
+        for q in queued {
+            q.await.unwrap().unwrap();
+        }
+        assert_eq!(*order.lock(), [1, 2, 3]);
+        assert_eq!(limiter.in_flight(), 0);
     }
 }

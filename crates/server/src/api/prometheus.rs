@@ -3,8 +3,9 @@
 
 use super::json;
 use super::params::Params;
-use super::query::QueryTime;
+use super::query::{Evaluation, QueryTime};
 use super::response::{ApiError, Success};
+use super::stats::{self, SampleCounts};
 use super::QueryApi;
 use axum::extract::State;
 use axum::response::Response;
@@ -27,8 +28,8 @@ async fn query_answer(api: &Arc<QueryApi>, p: Params) -> Result<Success, ApiErro
     let t = p.time_or("time", api.now_ms())?;
     let timeout = p.duration("timeout")?;
     let limit = p.limit("limit")?;
-    let (out, _) = api.query(&expr, QueryTime::Instant(t), timeout).await?;
-    Ok(render(&out, limit))
+    let evaluation = api.query(&expr, QueryTime::Instant(t), timeout).await?;
+    Ok(answer(&evaluation, limit, wants_stats(&p)))
 }
 
 pub async fn query_range(State(api): State<Arc<QueryApi>>, p: Params) -> Response {
@@ -44,8 +45,31 @@ async fn query_range_answer(api: &Arc<QueryApi>, p: Params) -> Result<Success, A
     let when = range_time(start, end, p.duration("step")?)?;
     let timeout = p.duration("timeout")?;
     let limit = p.limit("limit")?;
-    let (out, _) = api.query(&expr, when, timeout).await?;
-    Ok(render(&out, limit))
+    let evaluation = api.query(&expr, when, timeout).await?;
+    Ok(answer(&evaluation, limit, wants_stats(&p)))
+}
+
+/// Prometheus adds statistics for any non-empty `stats` value (`all` is the usual one).
+fn wants_stats(p: &Params) -> bool {
+    p.get("stats").is_some_and(|v| !v.is_empty())
+}
+
+/// The rendered result, with its statistics when asked for.
+fn answer(e: &Evaluation, limit: usize, with_stats: bool) -> Success {
+    let mut success = render(&e.output, limit);
+    if with_stats {
+        let samples = if e.cached {
+            SampleCounts::default()
+        } else {
+            SampleCounts::of(&e.output)
+        };
+        // `data` is an object; the statistics go in as its last member.
+        success.data.pop();
+        success.data.push_str(",\"stats\":");
+        stats::write(&mut success.data, &e.timings, samples);
+        success.data.push('}');
+    }
+    success
 }
 
 /// Checks a range query's times and step as Prometheus does, before any work.

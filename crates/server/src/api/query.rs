@@ -4,10 +4,21 @@
 use super::cache::{ResultCache, Weigh};
 use super::limits::Budget;
 use super::response::{ApiError, ErrorType};
+use super::stats::Timings;
 use super::QueryApi;
+use parking_lot::Mutex;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use strata_promql::{ErrorKind, QueryContext, QueryError, QueryOutput, Value};
+
+/// A query's answer and what it cost this request.
+pub struct Evaluation {
+    pub output: Arc<QueryOutput>,
+    /// Whether the answer came from the result cache.
+    pub cached: bool,
+    pub timings: Timings,
+}
 
 /// When a query is evaluated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,22 +125,46 @@ impl QueryApi {
         Ok((value, false))
     }
 
-    /// Evaluates `expr` with the engine, through the result cache.
+    /// Evaluates `expr` with the engine, through the result cache, timing each part.
     pub(super) async fn query(
         self: &Arc<Self>,
         expr: &str,
         when: QueryTime,
         timeout: Option<i64>,
-    ) -> Result<(Arc<QueryOutput>, bool), ApiError> {
+    ) -> Result<Evaluation, ApiError> {
+        let requested = Instant::now();
         strata_promql::parse_check(expr).map_err(|e| {
             ApiError::bad_data(format!("invalid parameter \"query\": {}", e.message))
         })?;
+        let prepared = Instant::now();
         let api = self.clone();
         let text = expr.to_owned();
-        self.cached(&self.query_cache, expr, when, timeout, move |budget| {
-            api.evaluate(&text, when, budget)
+        // When the work began on its worker and how long it ran; unset on a cache hit.
+        let ran = Arc::new(Mutex::new(None::<(Instant, Duration)>));
+        let record = ran.clone();
+        let (output, cached) = self
+            .cached(&self.query_cache, expr, when, timeout, move |budget| {
+                let began = Instant::now();
+                let out = api.evaluate(&text, when, budget);
+                *record.lock() = Some((began, began.elapsed()));
+                out
+            })
+            .await?;
+        let (queue, eval) = ran
+            .lock()
+            .map_or((Duration::ZERO, Duration::ZERO), |(began, eval)| {
+                (began.saturating_duration_since(prepared), eval)
+            });
+        Ok(Evaluation {
+            output,
+            cached,
+            timings: Timings {
+                preparation: prepared - requested,
+                queue,
+                eval,
+                total: requested.elapsed(),
+            },
         })
-        .await
     }
 
     /// Evaluates on the current (blocking) thread.
