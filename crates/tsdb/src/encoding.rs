@@ -46,10 +46,6 @@ impl<'a> Decoder<'a> {
         self.buf.is_empty()
     }
 
-    pub fn remaining(&self) -> usize {
-        self.buf.len()
-    }
-
     pub fn uvarint(&mut self) -> Result<u64, DecodeError> {
         let mut v = 0u64;
         for (i, &b) in self.buf.iter().enumerate().take(10) {

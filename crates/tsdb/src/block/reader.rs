@@ -4,7 +4,7 @@
 
 use super::chunks::ChunksLayout;
 use super::packed::{self, PackedError};
-use super::series::{ChunkMeta, SeriesTable};
+use super::series::{ChunkMeta, EntryCursor, SeriesTable};
 use super::{postings, BlockMeta, CHUNKS, FORMAT_VERSION, META, POSTINGS, SERIES, SYMBOLS};
 use crate::chunk;
 use crate::encoding::{DecodeError, Decoder};
@@ -30,7 +30,9 @@ pub struct Block {
     dir: PathBuf,
     name: String,
     meta: BlockMeta,
-    symbols: Vec<u8>,
+    /// Every symbol's text, back to back, checked as UTF-8 once at open.
+    symbols: String,
+    /// Where each symbol starts in `symbols`, and a final entry where the last ends.
     sym_offsets: Vec<u32>,
     series: Vec<u8>,
     series_table: SeriesTable,
@@ -51,6 +53,66 @@ impl std::fmt::Debug for Block {
             .field("meta", &self.meta)
             .finish()
     }
+}
+
+/// Reads a block's series, cheapest in ascending index order: each group of the series
+/// table is then decoded once (see [`SeriesTable::cursor`]).
+pub struct SeriesReader<'a> {
+    block: &'a Block,
+    cursor: EntryCursor<'a>,
+    pairs: Vec<(&'a str, &'a str)>,
+}
+
+impl SeriesReader<'_> {
+    /// Series `i`, or `None` if `range` is given and no chunk of it overlaps the range;
+    /// its labels are only resolved then, since symbol lookups cost more than chunks.
+    pub fn read(
+        &mut self,
+        i: u32,
+        range: Option<TimeRange>,
+    ) -> Result<Option<SeriesEntry>, StorageError> {
+        self.decode(i, range)
+            .map_err(|e| self.block.corrupt(format!("series {i}: {e}")))
+    }
+
+    fn decode(
+        &mut self,
+        i: u32,
+        range: Option<TimeRange>,
+    ) -> Result<Option<SeriesEntry>, DecodeError> {
+        self.cursor.seek(i as usize)?;
+        let chunks = &self.cursor.chunks;
+        if range.is_some_and(|r| !chunks.iter().any(|c| r.overlaps(c.min_t, c.max_t))) {
+            return Ok(None);
+        }
+        self.pairs.clear();
+        for pair in self.cursor.refs.chunks_exact(2) {
+            let name = self.block.symbol(u64::from(pair[0]))?;
+            self.pairs
+                .push((name, self.block.symbol(u64::from(pair[1]))?));
+        }
+        let labels = Labels::from_sorted_pairs(self.pairs.iter().copied())
+            .map_err(|_| DecodeError("malformed labels"))?;
+        Ok(Some(SeriesEntry {
+            labels,
+            chunks: chunks.clone(),
+        }))
+    }
+}
+
+/// The symbols file as one text and each symbol's start (plus the end of the last).
+fn symbol_text(file: &[u8]) -> Result<(String, Vec<u32>), DecodeError> {
+    let mut d = Decoder::new(file);
+    let n = d.len()?;
+    let mut text = String::with_capacity(file.len());
+    let mut offsets = Vec::with_capacity(n + 1);
+    offsets.push(0);
+    for _ in 0..n {
+        let bytes = d.len_bytes()?;
+        text.push_str(std::str::from_utf8(bytes).map_err(|_| DecodeError("symbol is not UTF-8"))?);
+        offsets.push(u32::try_from(text.len()).map_err(|_| DecodeError("symbols exceed 4 GiB"))?);
+    }
+    Ok((text, offsets))
 }
 
 fn map(path: &Path) -> Result<Mmap, StorageError> {
@@ -100,19 +162,12 @@ impl Block {
                 PackedError::Damaged(why) => corrupt(format!("{file}: {why}")),
             })
         };
-        let symbols = read(SYMBOLS)?;
+        let (symbols, sym_offsets) =
+            symbol_text(&read(SYMBOLS)?).map_err(|e| corrupt(format!("{SYMBOLS}: {e}")))?;
         let series = read(SERIES)?;
         let postings = read(POSTINGS)?;
         let chunks = map(&dir.join(CHUNKS))?;
 
-        let mut d = Decoder::new(&symbols);
-        let n = d.len().map_err(|e| corrupt(format!("symbols: {e}")))?;
-        let mut sym_offsets = Vec::with_capacity(n);
-        for _ in 0..n {
-            sym_offsets.push((symbols.len() - d.remaining()) as u32);
-            d.len_bytes()
-                .map_err(|e| corrupt(format!("symbols: {e}")))?;
-        }
         let series_table =
             SeriesTable::open(&series).map_err(|e| corrupt(format!("series: {e}")))?;
         if series_table.len() as u64 != meta.num_series {
@@ -127,7 +182,7 @@ impl Block {
         let names = name_ranges(
             &postings[postings_table..],
             postings_count,
-            sym_offsets.len(),
+            sym_offsets.len() - 1,
         )
         .map_err(|e| corrupt(format!("{POSTINGS}: {e}")))?;
         let chunks_layout = ChunksLayout::open(&chunks).map_err(corrupt)?;
@@ -179,17 +234,16 @@ impl Block {
     }
 
     fn symbol(&self, i: u64) -> Result<&str, DecodeError> {
-        let off = *self
-            .sym_offsets
-            .get(i as usize)
-            .ok_or(DecodeError("symbol out of range"))? as usize;
-        let bytes = Decoder::new(&self.symbols[off..]).len_bytes()?;
-        std::str::from_utf8(bytes).map_err(|_| DecodeError("symbol is not UTF-8"))
+        let i = usize::try_from(i).map_err(|_| DecodeError("symbol out of range"))?;
+        match self.sym_offsets.get(i..i.saturating_add(2)) {
+            Some(&[start, end]) => Ok(&self.symbols[start as usize..end as usize]),
+            _ => Err(DecodeError("symbol out of range")),
+        }
     }
 
     /// The index of symbol `s`, if the block has it.
     fn find_symbol(&self, s: &str) -> Option<u32> {
-        let (mut lo, mut hi) = (0usize, self.sym_offsets.len());
+        let (mut lo, mut hi) = (0usize, self.sym_offsets.len() - 1);
         while lo < hi {
             let mid = (lo + hi) / 2;
             match self.symbol(mid as u64).ok()?.cmp(s) {
@@ -203,41 +257,23 @@ impl Block {
 
     /// The series at index `i` (series are in [`super::series_order`]).
     pub fn series(&self, i: u32) -> Result<SeriesEntry, StorageError> {
-        self.decode_series(i, None)
-            .map_err(|e| self.corrupt(format!("series {i}: {e}")))?
+        self.series_reader()
+            .read(i, None)?
             .ok_or_else(|| self.corrupt(format!("series {i}: missing")))
     }
 
-    /// The series at index `i` if it has a chunk overlapping `range`; its labels are
-    /// only resolved then, since symbol lookups cost more than the chunk table.
+    /// The series at index `i` if it has a chunk overlapping `range`.
     pub fn series_in(&self, i: u32, range: TimeRange) -> Result<Option<SeriesEntry>, StorageError> {
-        self.decode_series(i, Some(range))
-            .map_err(|e| self.corrupt(format!("series {i}: {e}")))
+        self.series_reader().read(i, Some(range))
     }
 
-    fn decode_series(
-        &self,
-        i: u32,
-        range: Option<TimeRange>,
-    ) -> Result<Option<SeriesEntry>, DecodeError> {
-        let (mut refs, mut chunks) = (Vec::with_capacity(16), Vec::new());
-        self.series_table
-            .entry(&self.series, i as usize, &mut refs, &mut chunks)?;
-        if range.is_some_and(|r| !chunks.iter().any(|c| r.overlaps(c.min_t, c.max_t))) {
-            return Ok(None);
+    /// A reader for many series in ascending index order (a postings list's order).
+    pub fn series_reader(&self) -> SeriesReader<'_> {
+        SeriesReader {
+            block: self,
+            cursor: self.series_table.cursor(&self.series),
+            pairs: Vec::with_capacity(8),
         }
-        let labels = self.decode_labels(&refs)?;
-        Ok(Some(SeriesEntry { labels, chunks }))
-    }
-
-    /// The labels of symbol references `refs` (name, value, name, value, …).
-    fn decode_labels(&self, refs: &[u32]) -> Result<Labels, DecodeError> {
-        let mut buf = Vec::with_capacity(64);
-        for &r in refs {
-            let s = self.symbol(u64::from(r))?;
-            crate::encoding::put_bytes(&mut buf, s.as_bytes());
-        }
-        Labels::from_bytes(&buf).map_err(|_| DecodeError("malformed labels"))
     }
 
     /// Appends the points of `chunks` within `range` to `out`, in time order.

@@ -96,8 +96,9 @@ impl Inner {
             .iter()
             .filter(|b| range.overlaps(b.meta().min_t, b.meta().max_t))
         {
+            let mut reader = b.series_reader();
             for id in crate::index::select(&**b, matchers) {
-                if let Some(entry) = b.series_in(id, range)? {
+                if let Some(entry) = reader.read(id, Some(range))? {
                     if has_point_in(b, &entry.chunks, range)? {
                         f(&entry.labels);
                     }

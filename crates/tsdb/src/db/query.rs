@@ -262,8 +262,9 @@ impl Inner {
             .iter()
             .filter(|b| range.overlaps(b.meta().min_t, b.meta().max_t))
         {
+            let mut reader = b.series_reader();
             for id in crate::index::select(&**b, matchers) {
-                if let Some(entry) = b.series_in(id, range)? {
+                if let Some(entry) = reader.read(id, Some(range))? {
                     b.read_points(&entry.chunks, range, &mut parts.scratch)?;
                     parts.close(&entry.labels);
                 }
