@@ -15,6 +15,7 @@ mod matcher;
 mod memory;
 mod metadata;
 mod sample;
+mod spare;
 mod storage;
 mod time;
 
@@ -24,5 +25,6 @@ pub use matcher::{MatchOp, Matcher, MatcherError};
 pub use memory::MemStorage;
 pub use metadata::{metadata_of, MetricMetadata, MetricType};
 pub use sample::{is_stale_nan, Point, Sample, Series, STALE_NAN};
+pub use spare::SpareBuffers;
 pub use storage::{AppendStats, Appender, Querier, Storage, StorageError, WriteBatch};
 pub use time::{format_duration, parse_duration, DurationError, TimeRange};

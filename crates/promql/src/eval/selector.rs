@@ -6,16 +6,11 @@ use crate::error::{ErrorKind, QueryError};
 use promql_parser::label::{MatchOp as ParserOp, Matcher as ParserMatcher, METRIC_NAME};
 use promql_parser::parser::{AtModifier, Expr, Offset, VectorSelector};
 use std::ops::ControlFlow;
-use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, UNIX_EPOCH};
-use strata_core::{is_stale_nan, Labels, MatchOp, Matcher, Point, Series, TimeRange};
+use strata_core::{is_stale_nan, Labels, MatchOp, Matcher, Point, Series, SpareBuffers, TimeRange};
 
-/// Point buffers kept from one query to the next: a big selection's buffer is
-/// megabytes, which the allocator hands back to the OS when it is freed and the next
-/// query faults in again, page by page. Bounded: two buffers of at most 8 MiB.
-static SPARE_BUFFERS: Mutex<Vec<Vec<Point>>> = Mutex::new(Vec::new());
-const SPARE_KEPT: usize = 2;
-const SPARE_MAX_POINTS: usize = (8 << 20) / std::mem::size_of::<Point>();
+/// A big selection's shared point buffer, kept for the next query (see [`SpareBuffers`]).
+static SPARE_BUFFERS: SpareBuffers<Point> = SpareBuffers::new(8 << 20);
 
 /// Series of at least this many points keep the store's vector; shorter ones are
 /// copied into one shared buffer, sparing an allocation per series where that would
@@ -40,13 +35,9 @@ pub(crate) struct PointLists {
 
 impl Default for PointLists {
     fn default() -> Self {
-        let spare = SPARE_BUFFERS
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop();
         PointLists {
             spans: Vec::new(),
-            shared: spare.unwrap_or_default(),
+            shared: SPARE_BUFFERS.take(),
             total: 0,
         }
     }
@@ -54,14 +45,7 @@ impl Default for PointLists {
 
 impl Drop for PointLists {
     fn drop(&mut self) {
-        let mut buf = std::mem::take(&mut self.shared);
-        if buf.capacity() <= SPARE_MAX_POINTS {
-            buf.clear();
-            let mut kept = SPARE_BUFFERS.lock().unwrap_or_else(PoisonError::into_inner);
-            if kept.len() < SPARE_KEPT {
-                kept.push(buf);
-            }
-        }
+        SPARE_BUFFERS.give_back(std::mem::take(&mut self.shared));
     }
 }
 

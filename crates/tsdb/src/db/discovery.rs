@@ -194,16 +194,6 @@ mod tests {
     use super::*;
     use strata_core::{MatchOp, MemStorage, Sample};
 
-    fn open(dir: &Path) -> Tsdb {
-        let opts = Options {
-            wal_sync: crate::WalSync::Off,
-            retention: None,
-            maintenance_interval: Duration::from_secs(3600),
-            ..Options::default()
-        };
-        Tsdb::open(dir, opts).unwrap()
-    }
-
     /// Series `first..last` of a set whose labels share some values and not others,
     /// with one point each at `t` seconds.
     fn batch(series: std::ops::Range<usize>, t: i64) -> WriteBatch {
@@ -235,7 +225,7 @@ mod tests {
     #[test]
     fn names_and_values_of_blocks_and_head_match_the_reference_store() {
         let dir = tempfile::tempdir().unwrap();
-        let db = open(dir.path());
+        let db = open_for_test(dir.path());
         let reference = MemStorage::new();
         for (series, t) in [(0..120, 10), (80..200, 7300)] {
             let b = batch(series, t);

@@ -16,6 +16,18 @@ mod discovery;
 mod maintenance;
 mod query;
 
+/// A store for the read path's unit tests: no WAL sync, retention or maintenance.
+#[cfg(test)]
+fn open_for_test(dir: &Path) -> Tsdb {
+    let opts = Options {
+        wal_sync: crate::WalSync::Off,
+        retention: None,
+        maintenance_interval: Duration::from_secs(3600),
+        ..Options::default()
+    };
+    Tsdb::open(dir, opts).unwrap()
+}
+
 use crate::block::{series_order, write_block, writer::NewBlock, Block, BLOCK_NAME_DIGITS};
 use crate::compaction;
 use crate::head::{shard_of, FrozenSeries, Head, HeadSample, SHARDS};

@@ -14,7 +14,7 @@
 
 use super::*;
 use std::ops::ControlFlow;
-use strata_core::metadata_of;
+use strata_core::{metadata_of, SpareBuffers};
 
 /// Appends a byte string whose plain byte order is the order of label sets (label by
 /// label, name then value, as `Labels`' `Ord`): each string with bytes 0 and 1 escaped
@@ -37,42 +37,9 @@ fn push_label_order_key(labels: &Labels, key: &mut Vec<u8>) {
     }
 }
 
-/// Buffers kept from one select to the next. A big selection's buffers are megabytes,
-/// which the allocator hands back to the OS when they are freed and the next select
-/// faults in again, page by page (a tenth of a 10,000-series query's time). Bounded: a
-/// few buffers, of a few megabytes each.
-struct Spare<T> {
-    buffers: Mutex<Vec<Vec<T>>>,
-    max_len: usize,
-}
-
-impl<T> Spare<T> {
-    const KEPT: usize = 2;
-
-    const fn new(max_bytes: usize) -> Self {
-        Spare {
-            buffers: Mutex::new(Vec::new()),
-            max_len: max_bytes / std::mem::size_of::<T>(),
-        }
-    }
-
-    fn take(&self) -> Vec<T> {
-        self.buffers.lock().pop().unwrap_or_default()
-    }
-
-    fn give_back(&self, mut buf: Vec<T>) {
-        if buf.capacity() <= self.max_len {
-            buf.clear();
-            let mut kept = self.buffers.lock();
-            if kept.len() < Self::KEPT {
-                kept.push(buf);
-            }
-        }
-    }
-}
-
-static SPARE_POINTS: Spare<Point> = Spare::new(8 << 20);
-static SPARE_KEYS: Spare<u8> = Spare::new(2 << 20);
+/// A big select's point and key buffers, kept for the next (see [`SpareBuffers`]).
+static SPARE_POINTS: SpareBuffers<Point> = SpareBuffers::new(8 << 20);
+static SPARE_KEYS: SpareBuffers<u8> = SpareBuffers::new(2 << 20);
 
 /// Parts of at least this many points keep a vector of their own; shorter ones share
 /// one buffer. Short series are the real-time query's shape, where an allocation per
@@ -368,22 +335,12 @@ mod tests {
         .unwrap();
     }
 
-    fn open(dir: &Path) -> Tsdb {
-        let opts = Options {
-            wal_sync: crate::WalSync::Off,
-            retention: None,
-            maintenance_interval: Duration::from_secs(3600),
-            ..Options::default()
-        };
-        Tsdb::open(dir, opts).unwrap()
-    }
-
     /// Blocks that overlap (the later write wins on shared timestamps) or follow one
     /// another, and the head.
     #[test]
     fn parts_of_blocks_and_head_merge_with_later_writes_winning() {
         let dir = tempfile::tempdir().unwrap();
-        let db = open(dir.path());
+        let db = open_for_test(dir.path());
         let n = 300;
         write(&db, 0..n, 0..10, 0.0);
         db.flush().unwrap();
@@ -484,7 +441,7 @@ mod tests {
     #[test]
     fn series_needs_a_point_in_the_range() {
         let dir = tempfile::tempdir().unwrap();
-        let db = open(dir.path());
+        let db = open_for_test(dir.path());
         let samples = [0, 100]
             .iter()
             .map(|&t| strata_core::Sample {
