@@ -89,6 +89,13 @@ pub async fn labels(State(api): State<Arc<QueryApi>>, p: Params) -> Response {
 }
 
 async fn labels_answer(api: &QueryApi, p: Params) -> Result<Success, ApiError> {
+    if p.selectors()?.is_empty() {
+        let range = time_range(&p)?;
+        let names = api
+            .run_inline(|_| Ok(api.store.label_names(&[], range)?))
+            .await?;
+        return Ok(names_success(names, p.limit("limit")?));
+    }
     names_answer(api, p, |store, matchers, range| {
         store.label_names(matchers, range)
     })
@@ -128,7 +135,7 @@ where
         selectors.push(Vec::new());
     }
     let store = api.store.clone();
-    let mut names: Vec<String> = api
+    let names: Vec<String> = api
         .run(None, move |b| {
             let mut lists = Vec::with_capacity(selectors.len());
             for matchers in &selectors {
@@ -138,12 +145,17 @@ where
             Ok(union_sorted(lists, Ord::cmp))
         })
         .await?;
+    Ok(names_success(names, limit))
+}
+
+/// A sorted list of names or values as the answer, cut to `limit`.
+fn names_success(mut names: Vec<String>, limit: usize) -> Success {
     let mut warnings = Vec::new();
     truncate(&mut names, limit, &mut warnings);
     // Quotes and commas; escapes are rare in names and values.
     let mut data = String::with_capacity(names.iter().map(|n| n.len() + 3).sum::<usize>() + 2);
     json::write_str_array(&mut data, names.iter().map(String::as_str));
-    Ok(Success::new(data).with_warnings(warnings))
+    Success::new(data).with_warnings(warnings)
 }
 
 /// The union of lists sorted by `order` without duplicates (the store's answers): the

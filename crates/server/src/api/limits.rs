@@ -27,7 +27,7 @@ pub struct Budget {
 }
 
 impl Budget {
-    fn new(deadline: Instant) -> Self {
+    pub(super) fn new(deadline: Instant) -> Self {
         Budget {
             deadline,
             cancel: Arc::new(AtomicBool::new(false)),
