@@ -7,7 +7,7 @@
 //! write sequence.
 
 use crate::block::writer::{write_series, NewBlock, SeriesSource};
-use crate::block::{series_order, Block, BlockMeta, SeriesEntry};
+use crate::block::{series_order, Block, BlockMeta, SeriesEntry, CHUNK_POINTS};
 use crate::merge::merge_last_wins;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -61,7 +61,7 @@ pub fn compact(
         level,
         compacted_from: inputs.iter().map(|b| b.name().to_owned()).collect(),
         // Older data is read in longer ranges: full-length chunks compress best.
-        chunk_window: None,
+        chunk_points: CHUNK_POINTS,
     };
     write_series(parent, new, &mut MergedSeries::new(inputs)?)
 }

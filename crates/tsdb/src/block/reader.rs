@@ -455,7 +455,7 @@ mod tests {
             seq: 1,
             level: 0,
             compacted_from: vec![],
-            chunk_window: None,
+            chunk_points: crate::block::CHUNK_POINTS,
         }
     }
 

@@ -30,9 +30,10 @@ pub struct NewBlock<'a> {
     pub seq: u64,
     pub level: u32,
     pub compacted_from: Vec<String>,
-    /// Chunks never straddle a multiple of this many milliseconds, if given: a query of
-    /// recent data then decodes only the points since the last boundary.
-    pub chunk_window: Option<i64>,
+    /// Chunks hold at most this many points (a series' points are split evenly): a
+    /// head cut keeps chunks short, so a query of recent data decodes few points, and
+    /// compaction makes them long, which compresses best.
+    pub chunk_points: usize,
 }
 
 /// The series of a block being written, walked twice: once for their labels (the
@@ -161,7 +162,7 @@ pub fn write_series(
             for label in labels.iter() {
                 refs.extend([symbol(label.name)?, symbol(label.value)?]);
             }
-            files.add(&refs, &points, new.chunk_window)?;
+            files.add(&refs, &points, new.chunk_points)?;
         }
         prev = Some(labels);
     }
@@ -215,7 +216,7 @@ impl BlockFiles {
         &mut self,
         refs: &[u32],
         points: &[Point],
-        chunk_window: Option<i64>,
+        chunk_points: usize,
     ) -> Result<(), StorageError> {
         let id = u32::try_from(self.meta.num_series)
             .ok()
@@ -226,7 +227,7 @@ impl BlockFiles {
         }
         self.metas.clear();
         let starts = self.chunks.offsets();
-        let parts: Vec<&[Point]> = chunk_parts(points, chunk_window).collect();
+        let parts: Vec<&[Point]> = chunk_parts(points, chunk_points).collect();
         for (k, part) in parts.iter().enumerate() {
             let bytes = chunk::encode(part);
             self.metas.push(ChunkMeta {
@@ -283,21 +284,17 @@ fn write_symbols(path: &Path, symbols: &[Box<str>]) -> std::io::Result<()> {
     out.finish()
 }
 
-/// `points` cut into chunks of at most [`CHUNK_POINTS`], none straddling a multiple of
-/// `window`.
-fn chunk_parts(points: &[Point], window: Option<i64>) -> impl Iterator<Item = &[Point]> {
+/// `points` cut into the fewest chunks of at most `max_points` (and [`CHUNK_POINTS`]),
+/// of equal length give or take one: no short tail chunk restarts its codec for a few
+/// points.
+fn chunk_parts(points: &[Point], max_points: usize) -> impl Iterator<Item = &[Point]> {
+    let max_points = max_points.clamp(1, CHUNK_POINTS);
+    let parts = points.len().div_ceil(max_points);
     let mut rest = points;
-    std::iter::from_fn(move || {
-        let first = rest.first()?;
-        let mut n = rest.len().min(CHUNK_POINTS);
-        if let Some(w) = window {
-            let w = w.max(1);
-            let first_window = first.t.div_euclid(w);
-            n = rest[..n].partition_point(|p| p.t.div_euclid(w) == first_window);
-        }
-        let (part, tail) = rest.split_at(n);
+    (0..parts).map(move |k| {
+        let (part, tail) = rest.split_at(rest.len().div_ceil(parts - k));
         rest = tail;
-        Some(part)
+        part
     })
 }
 
@@ -330,19 +327,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn chunks_break_at_window_multiples_and_at_the_size_limit() {
-        let points: Vec<Point> = (-5..3000).map(|t| Point { t: t * 10, v: 0.0 }).collect();
-        let sizes = |window| -> Vec<(usize, i64)> {
-            chunk_parts(&points, window)
-                .map(|p| (p.len(), p[0].t))
-                .collect()
-        };
-        assert_eq!(sizes(None), vec![(1024, -50), (1024, 10190), (957, 20430)]);
-        assert_eq!(
-            sizes(Some(10_000)),
-            vec![(5, -50), (1000, 0), (1000, 10_000), (1000, 20_000)]
-        );
-        assert_eq!(sizes(Some(100_000)).len(), 4);
-        assert!(chunk_parts(&[], Some(1)).next().is_none());
+    fn chunks_split_evenly_under_the_limit() {
+        let points: Vec<Point> = (0..1001).map(|t| Point { t, v: 0.0 }).collect();
+        let sizes = |max| -> Vec<usize> { chunk_parts(&points, max).map(<[Point]>::len).collect() };
+        assert_eq!(sizes(480), vec![334, 334, 333]);
+        assert_eq!(sizes(2000), vec![1001]);
+        assert_eq!(sizes(usize::MAX), vec![1001]);
+        assert_eq!(sizes(0).len(), 1001);
+        let joined: Vec<Point> = chunk_parts(&points, 7).flatten().copied().collect();
+        assert_eq!(joined, points);
+        assert!(chunk_parts(&[], 480).next().is_none());
     }
 }
