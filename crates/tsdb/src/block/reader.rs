@@ -12,7 +12,7 @@ use crate::index::{LabelIndex, LabelValues};
 use memmap2::Mmap;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
-use strata_core::{Labels, Point, StorageError, TimeRange};
+use strata_core::{Labels, Matcher, Point, StorageError, TimeRange};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct SeriesEntry {
@@ -265,6 +265,26 @@ impl Block {
     /// The series at index `i` if it has a chunk overlapping `range`.
     pub fn series_in(&self, i: u32, range: TimeRange) -> Result<Option<SeriesEntry>, StorageError> {
         self.series_reader().read(i, Some(range))
+    }
+
+    /// Calls `f` with each series matching `matchers` that has a chunk overlapping
+    /// `range`, in index order (each group of the series table decoded once).
+    pub fn each_series_in(
+        &self,
+        matchers: &[Matcher],
+        range: TimeRange,
+        mut f: impl FnMut(&SeriesEntry) -> Result<(), StorageError>,
+    ) -> Result<(), StorageError> {
+        if !range.overlaps(self.meta.min_t, self.meta.max_t) {
+            return Ok(());
+        }
+        let mut reader = self.series_reader();
+        for id in crate::index::select(self, matchers) {
+            if let Some(entry) = reader.read(id, Some(range))? {
+                f(&entry)?;
+            }
+        }
+        Ok(())
     }
 
     /// A reader for many series in ascending index order (a postings list's order).

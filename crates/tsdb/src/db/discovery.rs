@@ -92,18 +92,13 @@ impl Inner {
             self.head.series(matchers, range, |l| f(l));
             self.snapshot()
         };
-        for b in blocks
-            .iter()
-            .filter(|b| range.overlaps(b.meta().min_t, b.meta().max_t))
-        {
-            let mut reader = b.series_reader();
-            for id in crate::index::select(&**b, matchers) {
-                if let Some(entry) = reader.read(id, Some(range))? {
-                    if has_point_in(b, &entry.chunks, range)? {
-                        f(&entry.labels);
-                    }
+        for b in blocks.iter() {
+            b.each_series_in(matchers, range, |entry| {
+                if has_point_in(b, &entry.chunks, range)? {
+                    f(&entry.labels);
                 }
-            }
+                Ok(())
+            })?;
         }
         for fz in &frozen {
             for s in fz

@@ -225,17 +225,12 @@ impl Inner {
             head,
         } = self.read_snapshot(matchers, range);
         let mut parts = Parts::new();
-        for b in blocks
-            .iter()
-            .filter(|b| range.overlaps(b.meta().min_t, b.meta().max_t))
-        {
-            let mut reader = b.series_reader();
-            for id in crate::index::select(&**b, matchers) {
-                if let Some(entry) = reader.read(id, Some(range))? {
-                    b.read_points(&entry.chunks, range, &mut parts.scratch)?;
-                    parts.close(&entry.labels);
-                }
-            }
+        for b in blocks.iter() {
+            b.each_series_in(matchers, range, |entry| {
+                b.read_points(&entry.chunks, range, &mut parts.scratch)?;
+                parts.close(&entry.labels);
+                Ok(())
+            })?;
         }
         for fz in &frozen {
             for s in fz
