@@ -101,11 +101,7 @@ impl Inner {
             })?;
         }
         for fz in &frozen {
-            for s in fz
-                .series
-                .iter()
-                .filter(|s| Matcher::all_match(matchers, &s.labels))
-            {
+            for s in fz.matching(matchers) {
                 if frozen_has_point_in(s, range) {
                     f(&s.labels);
                 }

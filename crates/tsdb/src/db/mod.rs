@@ -146,6 +146,16 @@ struct Frozen {
     first_kept_segment: u64,
 }
 
+impl Frozen {
+    /// The series matching every one of `matchers` (a frozen head has no index: it lives
+    /// only until its blocks are written).
+    fn matching<'a>(&'a self, matchers: &'a [Matcher]) -> impl Iterator<Item = &'a FrozenSeries> {
+        self.series
+            .iter()
+            .filter(|s| Matcher::all_match(matchers, &s.labels))
+    }
+}
+
 #[derive(Default)]
 struct Readable {
     /// Sorted by write sequence, oldest first.

@@ -233,11 +233,7 @@ impl Inner {
             })?;
         }
         for fz in &frozen {
-            for s in fz
-                .series
-                .iter()
-                .filter(|s| Matcher::all_match(matchers, &s.labels))
-            {
+            for s in fz.matching(matchers) {
                 parts.push(&s.labels, s.points_in(range));
             }
         }
