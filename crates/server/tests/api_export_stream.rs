@@ -12,12 +12,12 @@ use http_body_util::BodyExt;
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use strata_core::{Appender, Labels, MemStorage, Sample, WriteBatch};
+use strata_core::{Labels, MemStorage, Sample};
 use strata_server::api::{QueryApi, QueryApiConfig};
 use strata_server::app::App;
 use strata_server::config::{Config, Settings};
 use tower::ServiceExt;
-use util::enc;
+use util::{enc, store_of_samples};
 
 /// Each series' points, by its labels as `name=value` pairs.
 type Exported = BTreeMap<Vec<(String, String)>, Vec<(i64, f64)>>;
@@ -37,7 +37,6 @@ fn server(store: Arc<MemStorage>, window_samples: usize) -> Router {
 }
 
 fn store_of(series: &Exported) -> Arc<MemStorage> {
-    let store = Arc::new(MemStorage::new());
     let samples = series
         .iter()
         .flat_map(|(labels, points)| {
@@ -49,13 +48,7 @@ fn store_of(series: &Exported) -> Arc<MemStorage> {
             })
         })
         .collect();
-    store
-        .append(&WriteBatch {
-            samples,
-            metadata: vec![],
-        })
-        .unwrap();
-    store
+    store_of_samples(samples)
 }
 
 /// A minute boundary 20 days ago: recent enough for the ingest's retention check.

@@ -8,14 +8,13 @@ use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use std::io::Read;
 use std::sync::Arc;
-use strata_core::{Appender, Labels, MemStorage, Sample, WriteBatch};
+use strata_core::{Labels, MemStorage, Sample};
 use strata_server::api::{QueryApiConfig, GZIP_MIN_BYTES};
 use tower::ServiceExt;
 use util::*;
 
 /// 200 series of `load`, a sample a minute for an hour: answers of many kilobytes.
 fn big_store() -> Arc<MemStorage> {
-    let store = Arc::new(MemStorage::new());
     let samples = (0..200)
         .flat_map(|i| {
             let labels =
@@ -27,13 +26,7 @@ fn big_store() -> Arc<MemStorage> {
             })
         })
         .collect();
-    store
-        .append(&WriteBatch {
-            samples,
-            metadata: vec![],
-        })
-        .unwrap();
-    store
+    store_of_samples(samples)
 }
 
 struct Answer {

@@ -33,6 +33,18 @@ pub fn store(rows: &[Row]) -> Arc<MemStorage> {
     store
 }
 
+/// A store holding `samples`, without metadata.
+pub fn store_of_samples(samples: Vec<Sample>) -> Arc<MemStorage> {
+    let store = Arc::new(MemStorage::new());
+    store
+        .append(&WriteBatch {
+            samples,
+            metadata: vec![],
+        })
+        .unwrap();
+    store
+}
+
 /// A few series of two metrics, samples every 15 s from t = 0 to 60 s.
 pub fn fixture() -> Arc<MemStorage> {
     let mut rows: Vec<Row> = Vec::new();

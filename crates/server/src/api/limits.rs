@@ -173,6 +173,28 @@ mod tests {
         limiter.admit().await?.run(deadline, work).await
     }
 
+    /// Starts work that holds its slot and worker until the returned sender fires.
+    async fn occupy_a_worker(
+        limiter: &Arc<Limiter>,
+    ) -> (
+        std::sync::mpsc::Sender<()>,
+        tokio::task::JoinHandle<Result<(), LimitError>>,
+    ) {
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+        let l = limiter.clone();
+        let first = tokio::spawn(async move {
+            run(&l, Duration::from_secs(30), move |_| {
+                started_tx.send(()).ok();
+                release_rx.recv().ok();
+                Ok(())
+            })
+            .await
+        });
+        started_rx.await.unwrap();
+        (release_tx, first)
+    }
+
     #[tokio::test]
     async fn timeout_cancels_the_work() {
         let limiter = Limiter::new(1, 1, Duration::from_secs(5));
@@ -194,18 +216,7 @@ mod tests {
     #[tokio::test]
     async fn busy_slots_refuse_after_queueing() {
         let limiter = Arc::new(Limiter::new(1, 1, Duration::from_millis(10)));
-        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
-        let (started_tx, started_rx) = tokio::sync::oneshot::channel();
-        let l = limiter.clone();
-        let first = tokio::spawn(async move {
-            run(&l, Duration::from_secs(30), move |_| {
-                started_tx.send(()).ok();
-                release_rx.recv().ok();
-                Ok(())
-            })
-            .await
-        });
-        started_rx.await.unwrap();
+        let (release_tx, first) = occupy_a_worker(&limiter).await;
         assert_eq!(limiter.in_flight(), 1);
         let err = run(&limiter, Duration::from_secs(1), |_| Ok(()))
             .await
@@ -222,19 +233,8 @@ mod tests {
     #[tokio::test]
     async fn admitted_work_waits_for_a_worker_in_arrival_order() {
         let limiter = Arc::new(Limiter::new(10, 1, Duration::from_secs(5)));
-        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
-        let (started_tx, started_rx) = tokio::sync::oneshot::channel();
         let order = Arc::new(parking_lot::Mutex::new(Vec::new()));
-        let l = limiter.clone();
-        let first = tokio::spawn(async move {
-            run(&l, Duration::from_secs(30), move |_| {
-                started_tx.send(()).ok();
-                release_rx.recv().ok();
-                Ok(())
-            })
-            .await
-        });
-        started_rx.await.unwrap();
+        let (release_tx, first) = occupy_a_worker(&limiter).await;
         let mut queued = Vec::new();
         for i in 1..=3 {
             let (l, order) = (limiter.clone(), order.clone());
