@@ -71,32 +71,49 @@ impl SeriesReader<'_> {
         i: u32,
         range: Option<TimeRange>,
     ) -> Result<Option<SeriesEntry>, StorageError> {
-        self.decode(i, range)
-            .map_err(|e| self.block.corrupt(format!("series {i}: {e}")))
+        Ok(self
+            .read_in_place(i, range)?
+            .map(|(labels, chunks)| SeriesEntry {
+                labels,
+                chunks: chunks.to_vec(),
+            }))
     }
 
-    fn decode(
+    /// As [`SeriesReader::read`], lending the chunks instead of copying them.
+    pub fn read_in_place(
         &mut self,
         i: u32,
         range: Option<TimeRange>,
-    ) -> Result<Option<SeriesEntry>, DecodeError> {
+    ) -> Result<Option<(Labels, &[ChunkMeta])>, StorageError> {
+        let block = self.block;
+        match self.decode(i, range) {
+            Ok(true) => Ok(Some((self.labels(i)?, &self.cursor.chunks))),
+            Ok(false) => Ok(None),
+            Err(e) => Err(block.corrupt(format!("series {i}: {e}"))),
+        }
+    }
+
+    /// Decodes entry `i`; false if `range` is given and no chunk overlaps it.
+    fn decode(&mut self, i: u32, range: Option<TimeRange>) -> Result<bool, DecodeError> {
         self.cursor.seek(i as usize)?;
         let chunks = &self.cursor.chunks;
-        if range.is_some_and(|r| !chunks.iter().any(|c| r.overlaps(c.min_t, c.max_t))) {
-            return Ok(None);
-        }
+        Ok(range.is_none_or(|r| chunks.iter().any(|c| r.overlaps(c.min_t, c.max_t))))
+    }
+
+    /// The labels of the entry just decoded.
+    fn labels(&mut self, i: u32) -> Result<Labels, StorageError> {
+        let block = self.block;
         self.pairs.clear();
         for pair in self.cursor.refs.chunks_exact(2) {
-            let name = self.block.symbol(u64::from(pair[0]))?;
-            self.pairs
-                .push((name, self.block.symbol(u64::from(pair[1]))?));
+            let symbol = |r: u32| {
+                block
+                    .symbol(u64::from(r))
+                    .map_err(|e| block.corrupt(format!("series {i}: {e}")))
+            };
+            self.pairs.push((symbol(pair[0])?, symbol(pair[1])?));
         }
-        let labels = Labels::from_sorted_pairs(self.pairs.iter().copied())
-            .map_err(|_| DecodeError("malformed labels"))?;
-        Ok(Some(SeriesEntry {
-            labels,
-            chunks: chunks.clone(),
-        }))
+        Labels::from_sorted_pairs(self.pairs.iter().copied())
+            .map_err(|_| block.corrupt(format!("series {i}: malformed labels")))
     }
 }
 
@@ -273,15 +290,15 @@ impl Block {
         &self,
         matchers: &[Matcher],
         range: TimeRange,
-        mut f: impl FnMut(&SeriesEntry) -> Result<(), StorageError>,
+        mut f: impl FnMut(&Labels, &[ChunkMeta]) -> Result<(), StorageError>,
     ) -> Result<(), StorageError> {
         if !range.overlaps(self.meta.min_t, self.meta.max_t) {
             return Ok(());
         }
         let mut reader = self.series_reader();
         for id in crate::index::select(self, matchers) {
-            if let Some(entry) = reader.read(id, Some(range))? {
-                f(&entry)?;
+            if let Some((labels, chunks)) = reader.read_in_place(id, Some(range))? {
+                f(&labels, chunks)?;
             }
         }
         Ok(())

@@ -93,9 +93,9 @@ impl Inner {
             self.snapshot()
         };
         for b in blocks.iter() {
-            b.each_series_in(matchers, range, |entry| {
-                if has_point_in(b, &entry.chunks, range)? {
-                    f(&entry.labels);
+            b.each_series_in(matchers, range, |labels, chunks| {
+                if has_point_in(b, chunks, range)? {
+                    f(labels);
                 }
                 Ok(())
             })?;

@@ -226,9 +226,9 @@ impl Inner {
         } = self.read_snapshot(matchers, range);
         let mut parts = Parts::new();
         for b in blocks.iter() {
-            b.each_series_in(matchers, range, |entry| {
-                b.read_points(&entry.chunks, range, &mut parts.scratch)?;
-                parts.close(&entry.labels);
+            b.each_series_in(matchers, range, |labels, chunks| {
+                b.read_points(chunks, range, &mut parts.scratch)?;
+                parts.close(labels);
                 Ok(())
             })?;
         }
