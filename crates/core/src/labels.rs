@@ -251,9 +251,10 @@ impl Hash for Labels {
 }
 
 impl Ord for Labels {
-    /// Label by label, name then value, as Prometheus orders label sets.
+    /// Label by label, name then value, as Prometheus orders label sets (compared as
+    /// bytes, which order as the strings do, without checking UTF-8 again).
     fn cmp(&self, other: &Self) -> Ordering {
-        self.iter().cmp(other.iter())
+        self.byte_pairs().cmp(other.byte_pairs())
     }
 }
 
