@@ -8,8 +8,9 @@
 //! frames of last chunks only, not older chunks that happen to share their frame. A
 //! chunk's offset is within its stream's uncompressed bytes, with the stream in the top
 //! bit ([`place`]); a frame never splits a chunk. Each frame carries the crc32c of its
-//! compressed bytes, checked whenever it is decompressed. The last frame decompressed
-//! of each stream is cached: a query reads a block's series in order.
+//! compressed bytes, checked whenever it is decompressed. The last few frames
+//! decompressed of each stream are cached: a query reads a block's series in order, in
+//! batches that two threads may decode at once.
 
 use parking_lot::Mutex;
 use std::cell::RefCell;
@@ -196,13 +197,37 @@ impl ChunksWriter {
     }
 }
 
-type CachedFrame = Option<(usize, Arc<[u8]>)>;
+/// How many decompressed frames of each stream are kept: one for each thread that may
+/// be reading the block's series in order, and some to spare.
+const CACHED_FRAMES: usize = 4;
 
-/// The frame tables of a chunks file, and the last frame decompressed per stream.
+/// The frames of a stream decompressed last: (frame index, bytes), replaced in turn.
+#[derive(Default)]
+struct RecentFrames {
+    frames: [Option<(usize, Arc<[u8]>)>; CACHED_FRAMES],
+    next: usize,
+}
+
+impl RecentFrames {
+    fn get(&self, i: usize) -> Option<Arc<[u8]>> {
+        self.frames
+            .iter()
+            .flatten()
+            .find(|(cached, _)| *cached == i)
+            .map(|(_, data)| data.clone())
+    }
+
+    fn put(&mut self, i: usize, data: Arc<[u8]>) {
+        self.frames[self.next] = Some((i, data));
+        self.next = (self.next + 1) % CACHED_FRAMES;
+    }
+}
+
+/// The frame tables of a chunks file, and the frames decompressed last per stream.
 pub(crate) struct ChunksLayout {
     /// Per stream: its frames, then the closing entry.
     streams: [Vec<FrameEntry>; 2],
-    cache: Mutex<[CachedFrame; 2]>,
+    cache: Mutex<[RecentFrames; 2]>,
 }
 
 impl std::fmt::Debug for ChunksLayout {
@@ -235,7 +260,7 @@ impl ChunksLayout {
         }
         Ok(ChunksLayout {
             streams,
-            cache: Mutex::new([None, None]),
+            cache: Mutex::default(),
         })
     }
 
@@ -265,12 +290,10 @@ impl ChunksLayout {
         Ok(f(bytes))
     }
 
-    /// Frame `i` of `stream`, decompressed (from the cache if it was the last one).
+    /// Frame `i` of `stream`, decompressed (from the cache if it was one of the last).
     fn frame(&self, file: &[u8], stream: usize, i: usize) -> Result<Arc<[u8]>, String> {
-        if let Some((cached, data)) = &self.cache.lock()[stream] {
-            if *cached == i {
-                return Ok(data.clone());
-            }
+        if let Some(data) = self.cache.lock()[stream].get(i) {
+            return Ok(data);
         }
         let (this, next) = (self.streams[stream][i], self.streams[stream][i + 1]);
         let from = this.file_offset as usize;
@@ -282,7 +305,7 @@ impl ChunksLayout {
         let data: Arc<[u8]> = decompress(packed, size)
             .ok_or_else(|| format!("chunk frame {i}: does not decompress to {size} bytes"))?
             .into();
-        self.cache.lock()[stream] = Some((i, data.clone()));
+        self.cache.lock()[stream].put(i, data.clone());
         Ok(data)
     }
 }
