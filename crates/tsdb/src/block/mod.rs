@@ -22,7 +22,7 @@ mod reader;
 mod series;
 pub(crate) mod writer;
 
-pub use reader::{Block, SeriesEntry};
+pub use reader::{Block, LentSeries, SeriesEntry};
 pub use series::ChunkMeta;
 pub(crate) use writer::series_order;
 pub use writer::write_block;

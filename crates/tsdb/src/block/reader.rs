@@ -57,6 +57,15 @@ impl std::fmt::Debug for Block {
 
 /// Reads a block's series, cheapest in ascending index order: each group of the series
 /// table is then decoded once (see [`SeriesTable::cursor`]).
+/// A series of a block, as [`Block::each_series_in`] lends it.
+pub struct LentSeries<'a> {
+    pub labels: Labels,
+    pub chunks: &'a [ChunkMeta],
+    /// The symbols of its label names and values, in label order. The symbol table is
+    /// sorted, so within one block these slices order series as their labels do.
+    pub order_key: &'a [u32],
+}
+
 pub struct SeriesReader<'a> {
     block: &'a Block,
     cursor: EntryCursor<'a>,
@@ -71,12 +80,10 @@ impl SeriesReader<'_> {
         i: u32,
         range: Option<TimeRange>,
     ) -> Result<Option<SeriesEntry>, StorageError> {
-        Ok(self
-            .read_in_place(i, range)?
-            .map(|(labels, chunks)| SeriesEntry {
-                labels,
-                chunks: chunks.to_vec(),
-            }))
+        Ok(self.read_in_place(i, range)?.map(|series| SeriesEntry {
+            labels: series.labels,
+            chunks: series.chunks.to_vec(),
+        }))
     }
 
     /// As [`SeriesReader::read`], lending the chunks instead of copying them.
@@ -84,10 +91,14 @@ impl SeriesReader<'_> {
         &mut self,
         i: u32,
         range: Option<TimeRange>,
-    ) -> Result<Option<(Labels, &[ChunkMeta])>, StorageError> {
+    ) -> Result<Option<LentSeries<'_>>, StorageError> {
         let block = self.block;
         match self.decode(i, range) {
-            Ok(true) => Ok(Some((self.labels(i)?, &self.cursor.chunks))),
+            Ok(true) => Ok(Some(LentSeries {
+                labels: self.labels(i)?,
+                chunks: &self.cursor.chunks,
+                order_key: &self.cursor.refs,
+            })),
             Ok(false) => Ok(None),
             Err(e) => Err(block.corrupt(format!("series {i}: {e}"))),
         }
@@ -117,15 +128,22 @@ impl SeriesReader<'_> {
     }
 }
 
-/// The symbols file as one text and each symbol's start (plus the end of the last).
+/// The symbols file as one text and each symbol's start (plus the end of the last),
+/// checked to be UTF-8 and strictly ascending.
 fn symbol_text(file: &[u8]) -> Result<(String, Vec<u32>), DecodeError> {
     let mut d = Decoder::new(file);
     let n = d.len()?;
     let mut text = String::with_capacity(file.len());
     let mut offsets = Vec::with_capacity(n + 1);
     offsets.push(0);
-    for _ in 0..n {
+    let mut previous: &[u8] = &[];
+    for i in 0..n {
         let bytes = d.len_bytes()?;
+        // Symbol order is label order: readers order a block's series by their refs.
+        if i > 0 && bytes <= previous {
+            return Err(DecodeError("symbols out of order"));
+        }
+        previous = bytes;
         text.push_str(std::str::from_utf8(bytes).map_err(|_| DecodeError("symbol is not UTF-8"))?);
         offsets.push(u32::try_from(text.len()).map_err(|_| DecodeError("symbols exceed 4 GiB"))?);
     }
@@ -290,15 +308,15 @@ impl Block {
         &self,
         matchers: &[Matcher],
         range: TimeRange,
-        mut f: impl FnMut(&Labels, &[ChunkMeta]) -> Result<(), StorageError>,
+        mut f: impl FnMut(LentSeries<'_>) -> Result<(), StorageError>,
     ) -> Result<(), StorageError> {
         if !range.overlaps(self.meta.min_t, self.meta.max_t) {
             return Ok(());
         }
         let mut reader = self.series_reader();
         for id in crate::index::select(self, matchers) {
-            if let Some((labels, chunks)) = reader.read_in_place(id, Some(range))? {
-                f(&labels, chunks)?;
+            if let Some(series) = reader.read_in_place(id, Some(range))? {
+                f(series)?;
             }
         }
         Ok(())

@@ -93,9 +93,9 @@ impl Inner {
             self.snapshot()
         };
         for b in blocks.iter() {
-            b.each_series_in(matchers, range, |labels, chunks| {
-                if has_point_in(b, chunks, range)? {
-                    f(labels);
+            b.each_series_in(matchers, range, |series| {
+                if has_point_in(b, series.chunks, range)? {
+                    f(&series.labels);
                 }
                 Ok(())
             })?;

@@ -14,6 +14,7 @@
 mod append;
 mod discovery;
 mod maintenance;
+mod order;
 mod query;
 
 /// A store for the read path's unit tests: no WAL sync, retention or maintenance.

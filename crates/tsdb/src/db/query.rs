@@ -1,191 +1,356 @@
 //! The read path: sources (blocks, frozen heads, the head) visited oldest write first
 //! and merged so that later writes win. Discovery is in `discovery.rs`.
 //!
-//! A select reads every part of every matching series into one point buffer, orders
-//! the parts by label set (oldest part of a series first) with a single sort of
-//! precomputed byte keys kept in one buffer, and lends each merged series to the caller
-//! in turn: a selection of many short series, the real-time query's shape, allocates
-//! per selection rather than per series.
-//!
-//! Decoding is not spread over threads here: measured on the query bench, the points
-//! allocated by short-lived decoding threads were returned to the OS by glibc's
-//! allocator after each query and faulted in again by the next, which cost more than
-//! the second core saved.
+//! A select first plans: it reads the series entries of every matching series in
+//! every source, orders these parts by label set (oldest part of a series first) with
+//! a single sort of precomputed byte keys kept in one buffer, and cuts the series into
+//! batches. The batches are then decoded on this thread and a spare pool thread, each
+//! series' parts straight into one vector, while the caller is lent each series in
+//! turn. Short series, the real-time query's shape, share their batch's buffer: a
+//! selection allocates per batch rather than per series.
 
+use super::order;
 use super::*;
+use crate::block::{ChunkMeta, LentSeries};
 use std::ops::ControlFlow;
-use strata_core::{metadata_of, SpareBuffers};
+use strata_core::metadata_of;
 
-/// Appends a byte string whose plain byte order is the order of label sets (label by
-/// label, name then value, as `Labels`' `Ord`): each string with bytes 0 and 1 escaped
-/// as `1 1` and `1 2`, then ended by a 0, which sorts before every byte of an escaped
-/// string, so a string sorts before its extensions and a set before its extensions.
-fn push_label_order_key(labels: &Labels, key: &mut Vec<u8>) {
-    for s in labels.byte_pairs().flat_map(|(name, value)| [name, value]) {
-        if s.iter().all(|&b| b > 1) {
-            key.extend_from_slice(s);
-        } else {
-            for &b in s {
-                if b <= 1 {
-                    key.extend_from_slice(&[1, b + 1]);
-                } else {
-                    key.push(b);
-                }
-            }
+/// Series of at least this many points keep a vector of their own; shorter ones share
+/// their batch's buffer. Short series are the real-time query's shape, where an
+/// allocation per series costs more than decoding it; long ones would make that buffer,
+/// and each regrowth of it, megabytes.
+const OWN_VEC_POINTS: usize = 256;
+
+/// A batch of series is cut after about this many chunks (or point lists of up to 256
+/// points): small enough for two threads to share a selection evenly, big enough
+/// that handing batches over costs nothing next to decoding them.
+const BATCH_CHUNKS: usize = 64;
+
+/// Where one part of a series is: its points from one source.
+enum PartSource {
+    /// Chunks of the snapshot's block `block`: a range of the plan's chunk list.
+    Block {
+        block: u32,
+        chunks: std::ops::Range<u32>,
+    },
+    /// Points already read from a frozen head or the head, taken by the decoder.
+    Points(Mutex<Vec<Point>>),
+}
+
+/// One series' points from one source.
+struct Part {
+    labels: Labels,
+    source: PartSource,
+    /// A block part's symbol refs in the plan's `order_keys`: they order the parts of
+    /// one block as their labels do (see [`crate::block::LentSeries`]).
+    order_key: std::ops::Range<u32>,
+}
+
+impl Part {
+    /// The part's share of a batch, in chunks.
+    fn weight(&self) -> usize {
+        match &self.source {
+            PartSource::Block { chunks, .. } => chunks.len(),
+            PartSource::Points(points) => 1 + points.lock().len() / 256,
         }
-        key.push(0);
     }
 }
 
-/// A big select's point and key buffers, kept for the next (see [`SpareBuffers`]).
-static SPARE_POINTS: SpareBuffers<Point> = SpareBuffers::new(8 << 20);
-static SPARE_KEYS: SpareBuffers<u8> = SpareBuffers::new(2 << 20);
+/// A selection before decoding: every part of every matching series (oldest source
+/// first), the series in label order each with its parts, and the batches they are
+/// decoded in. Planning reads only series entries; the chunks are decoded by batch,
+/// on two threads when the pool has one to spare (see [`crate::parallel`]), and
+/// each series' parts straight into one vector.
+///
+/// Each source's parts are put in label order on their own, a block's by comparing
+/// symbol refs (no strings touched), then the sources are merged by labels.
+struct ReadPlan {
+    blocks: Arc<Vec<Arc<Block>>>,
+    range: TimeRange,
+    parts: Vec<Part>,
+    /// Each source's parts, as a range of `parts`, oldest source first.
+    sources: Vec<std::ops::Range<u32>>,
+    /// The chunks of the block parts.
+    chunks: Vec<ChunkMeta>,
+    order_keys: Vec<u32>,
+    /// Part indexes in label order, the parts of one series oldest first.
+    order: Vec<u32>,
+    /// Each series' parts, as a range of `order`.
+    series: Vec<std::ops::Range<u32>>,
+    /// Ranges of `series`, decoded one at a time.
+    batches: Vec<std::ops::Range<usize>>,
+}
 
-/// Parts of at least this many points keep a vector of their own; shorter ones share
-/// one buffer. Short series are the real-time query's shape, where an allocation per
-/// series costs more than decoding it; long ones would make that buffer, and each
-/// regrowth of it, tens of megabytes.
-const OWN_VEC_POINTS: usize = 256;
+impl ReadPlan {
+    fn new(blocks: Arc<Vec<Arc<Block>>>, range: TimeRange) -> ReadPlan {
+        ReadPlan {
+            blocks,
+            range,
+            parts: Vec::new(),
+            sources: Vec::new(),
+            chunks: Vec::new(),
+            order_keys: Vec::new(),
+            order: Vec::new(),
+            series: Vec::new(),
+            batches: Vec::new(),
+        }
+    }
 
-/// Where a part's points are.
+    /// Starts the parts of the next source; each source lists a series at most once.
+    fn begin_source(&mut self) {
+        let at = self.parts.len() as u32;
+        self.sources.push(at..at);
+    }
+
+    fn push(&mut self, part: Part) {
+        self.parts.push(part);
+        if let Some(source) = self.sources.last_mut() {
+            source.end = self.parts.len() as u32;
+        }
+    }
+
+    /// Adds a part of block `block`: its chunks that overlap the range, if any.
+    fn add_block_part(&mut self, block: usize, series: LentSeries<'_>) {
+        let start = self.chunks.len() as u32;
+        let range = self.range;
+        self.chunks.extend(
+            series
+                .chunks
+                .iter()
+                .filter(|c| range.overlaps(c.min_t, c.max_t)),
+        );
+        let end = self.chunks.len() as u32;
+        if end > start {
+            let key_start = self.order_keys.len() as u32;
+            self.order_keys.extend_from_slice(series.order_key);
+            self.push(Part {
+                labels: series.labels,
+                source: PartSource::Block {
+                    block: block as u32,
+                    chunks: start..end,
+                },
+                order_key: key_start..self.order_keys.len() as u32,
+            });
+        }
+    }
+
+    /// Adds a part whose points are read already, if it has any.
+    fn add_points_part(&mut self, labels: &Labels, points: Vec<Point>) {
+        if !points.is_empty() {
+            self.push(Part {
+                labels: labels.clone(),
+                source: PartSource::Points(Mutex::new(points)),
+                order_key: 0..0,
+            });
+        }
+    }
+
+    /// Orders the parts by series, groups each series' parts and cuts the batches.
+    fn finish(mut self) -> ReadPlan {
+        let runs: Vec<Vec<u32>> = self.sources.iter().map(|s| self.run_order(s)).collect();
+        self.order = Vec::with_capacity(self.parts.len());
+        match runs.len() {
+            0 => {}
+            // One source lists each series once: every part is a series of its own.
+            1 => {
+                self.order = runs.into_iter().flatten().collect();
+                self.series = (0..self.order.len() as u32).map(|i| i..i + 1).collect();
+            }
+            _ => self.merge_runs(runs),
+        }
+        self.cut_batches();
+        self
+    }
+
+    /// The parts of one source in label order.
+    fn run_order(&self, source: &std::ops::Range<u32>) -> Vec<u32> {
+        let parts = &self.parts[source.start as usize..source.end as usize];
+        if parts.first().is_some_and(|p| p.order_key.is_empty()) {
+            return order::label_order(parts.iter().map(|p| &p.labels))
+                .into_iter()
+                .map(|i| source.start + i)
+                .collect();
+        }
+        let mut order: Vec<u32> = source.clone().collect();
+        order::sort_by_keys(&mut order, |i| {
+            let k = &self.parts[i as usize].order_key;
+            &self.order_keys[k.start as usize..k.end as usize]
+        });
+        order
+    }
+
+    /// Merges the sources' runs by labels into `order`, a series' parts oldest source
+    /// first, and groups each series' parts.
+    fn merge_runs(&mut self, runs: Vec<Vec<u32>>) {
+        use std::cmp::Reverse;
+        use std::collections::BinaryHeap;
+        // A heap entry: the run's next part's labels, the run, the position in it.
+        let parts = &self.parts;
+        let entry = |run: usize, at: usize| {
+            runs[run]
+                .get(at)
+                .map(|&p| Reverse((&parts[p as usize].labels, run, at)))
+        };
+        let mut heap: BinaryHeap<_> = (0..runs.len()).filter_map(|r| entry(r, 0)).collect();
+        while let Some(Reverse((labels, run, at))) = heap.pop() {
+            let same_series = self
+                .order
+                .last()
+                .is_some_and(|&last| parts[last as usize].labels == *labels);
+            self.order.push(runs[run][at]);
+            let end = self.order.len() as u32;
+            match self.series.last_mut() {
+                Some(series) if same_series => series.end = end,
+                _ => self.series.push(end - 1..end),
+            }
+            heap.extend(entry(run, at + 1));
+        }
+    }
+
+    /// Cuts the series into batches of about [`BATCH_CHUNKS`] chunks.
+    fn cut_batches(&mut self) {
+        let (mut start, mut weight) = (0, 0);
+        for (i, series) in self.series.iter().enumerate() {
+            weight += self.order[series.start as usize..series.end as usize]
+                .iter()
+                .map(|&p| self.parts[p as usize].weight())
+                .sum::<usize>();
+            if weight >= BATCH_CHUNKS {
+                self.batches.push(start..i + 1);
+                (start, weight) = (i + 1, 0);
+            }
+        }
+        if start < self.series.len() {
+            self.batches.push(start..self.series.len());
+        }
+    }
+
+    fn series_labels(&self, series: usize) -> &Labels {
+        &self.parts[self.order[self.series[series].start as usize] as usize].labels
+    }
+
+    /// The points of every series of batch `batch`.
+    fn decode_batch(&self, batch: usize) -> Result<Batch, StorageError> {
+        let series = self.batches[batch].clone();
+        let mut out = Batch {
+            spans: Vec::with_capacity(series.len()),
+            shared: Vec::new(),
+        };
+        let mut scratch = Vec::new();
+        let mut starts = Vec::new();
+        for s in series {
+            self.decode_series(s, &mut scratch, &mut starts)?;
+            out.close(&mut scratch);
+        }
+        Ok(out)
+    }
+
+    /// Appends the points of series `s` to the empty `out`, its parts merged (later
+    /// writes win). Parts that follow one another in time, a series running through
+    /// consecutive blocks, are decoded one after another into `out` and need no merge.
+    fn decode_series(
+        &self,
+        s: usize,
+        out: &mut Vec<Point>,
+        starts: &mut Vec<usize>,
+    ) -> Result<(), StorageError> {
+        starts.clear();
+        let mut ascending = true;
+        for &part in &self.order[self.series[s].start as usize..self.series[s].end as usize] {
+            let start = out.len();
+            match &self.parts[part as usize].source {
+                PartSource::Block { block, chunks } => {
+                    let chunks = &self.chunks[chunks.start as usize..chunks.end as usize];
+                    self.blocks[*block as usize].read_points(chunks, self.range, out)?;
+                }
+                PartSource::Points(points) if out.is_empty() => {
+                    std::mem::swap(out, &mut points.lock());
+                }
+                PartSource::Points(points) => out.extend_from_slice(&points.lock()),
+            }
+            if start > 0 && start < out.len() && out[start - 1].t >= out[start].t {
+                ascending = false;
+            }
+            starts.push(start);
+        }
+        if !ascending {
+            starts.push(out.len());
+            let parts = starts
+                .windows(2)
+                .map(|w| out[w[0]..w[1]].to_vec())
+                .collect();
+            *out = merge_last_wins(parts);
+        }
+        Ok(())
+    }
+
+    /// Decodes the batches, on two threads when the pool has one to spare, and calls
+    /// `f` with each series that has points in the range, in label order.
+    fn visit(
+        self: Arc<Self>,
+        f: &mut dyn FnMut(&Labels, &mut Vec<Point>) -> ControlFlow<()>,
+    ) -> Result<(), StorageError> {
+        let plan = Arc::clone(&self);
+        let (mut series, mut lent, mut failed) = (0, Vec::new(), None);
+        crate::parallel::for_each_in_order(
+            self.batches.len(),
+            move |batch| plan.decode_batch(batch),
+            |batch| {
+                let batch = match batch {
+                    Ok(batch) => batch,
+                    Err(e) => {
+                        failed = Some(e);
+                        return ControlFlow::Break(());
+                    }
+                };
+                for span in batch.spans {
+                    let labels = self.series_labels(series);
+                    series += 1;
+                    let flow = match span {
+                        PartPoints::Own(mut points) => f(labels, &mut points),
+                        PartPoints::Shared(r) if r.is_empty() => continue,
+                        PartPoints::Shared(r) => {
+                            lent.clear();
+                            lent.extend_from_slice(&batch.shared[r]);
+                            f(labels, &mut lent)
+                        }
+                    };
+                    flow?;
+                }
+                ControlFlow::Continue(())
+            },
+        );
+        failed.map_or(Ok(()), Err)
+    }
+}
+
+/// Where a series' decoded points are.
 enum PartPoints {
     Shared(std::ops::Range<usize>),
     Own(Vec<Point>),
 }
 
-/// Every part of every matching series (one series' points from one source), oldest
-/// write first.
-struct Parts {
-    labels: Vec<Labels>,
-    points: Vec<PartPoints>,
+/// The decoded series of one batch: short ones in one shared buffer.
+struct Batch {
+    spans: Vec<PartPoints>,
     shared: Vec<Point>,
-    /// The points of the part being read.
-    scratch: Vec<Point>,
 }
 
-impl Drop for Parts {
-    fn drop(&mut self) {
-        SPARE_POINTS.give_back(std::mem::take(&mut self.shared));
-    }
-}
-
-impl Parts {
-    fn new() -> Parts {
-        Parts {
-            labels: Vec::new(),
-            points: Vec::new(),
-            shared: SPARE_POINTS.take(),
-            scratch: Vec::new(),
-        }
-    }
-
-    fn get(&self, i: usize) -> &[Point] {
-        match &self.points[i] {
-            PartPoints::Shared(r) => &self.shared[r.clone()],
-            PartPoints::Own(v) => v,
-        }
-    }
-
-    /// Ends the part read into `scratch`, if it has points.
-    fn close(&mut self, labels: &Labels) {
-        if self.scratch.len() >= OWN_VEC_POINTS {
+impl Batch {
+    /// Ends the series decoded into `scratch`, which is left empty.
+    fn close(&mut self, scratch: &mut Vec<Point>) {
+        if scratch.len() >= OWN_VEC_POINTS {
             // The next series is likely as long: its buffer is sized so, not copied.
-            let next = Vec::with_capacity(self.scratch.len());
-            let points = std::mem::replace(&mut self.scratch, next);
-            self.own_part(labels, points);
-        } else if !self.scratch.is_empty() {
+            let next = Vec::with_capacity(scratch.len());
+            self.spans
+                .push(PartPoints::Own(std::mem::replace(scratch, next)));
+        } else {
             let start = self.shared.len();
-            self.shared.extend_from_slice(&self.scratch);
-            self.shared_part(labels, start);
+            self.shared.extend_from_slice(scratch);
+            self.spans
+                .push(PartPoints::Shared(start..self.shared.len()));
+            scratch.clear();
         }
-        self.scratch.clear();
-    }
-
-    fn push(&mut self, labels: &Labels, points: Vec<Point>) {
-        if points.len() >= OWN_VEC_POINTS {
-            self.own_part(labels, points);
-        } else if !points.is_empty() {
-            let start = self.shared.len();
-            self.shared.extend_from_slice(&points);
-            self.shared_part(labels, start);
-        }
-    }
-
-    fn own_part(&mut self, labels: &Labels, points: Vec<Point>) {
-        self.labels.push(labels.clone());
-        self.points.push(PartPoints::Own(points));
-    }
-
-    /// Adds the part whose points are the shared buffer's from `start` on.
-    fn shared_part(&mut self, labels: &Labels, start: usize) {
-        self.labels.push(labels.clone());
-        self.points
-            .push(PartPoints::Shared(start..self.shared.len()));
-    }
-
-    /// Part indexes in label order, the parts of one series oldest first: one sort of
-    /// byte keys held in a single buffer.
-    fn label_order(&self) -> Vec<u32> {
-        let mut keys = SPARE_KEYS.take();
-        let mut key_ends = Vec::with_capacity(self.labels.len());
-        for l in &self.labels {
-            push_label_order_key(l, &mut keys);
-            key_ends.push(keys.len());
-        }
-        let key = |i: u32| {
-            let i = i as usize;
-            let start = if i == 0 { 0 } else { key_ends[i - 1] };
-            &keys[start..key_ends[i]]
-        };
-        let mut order: Vec<u32> = (0..self.labels.len() as u32).collect();
-        order.sort_unstable_by(|&a, &b| key(a).cmp(key(b)).then(a.cmp(&b)));
-        SPARE_KEYS.give_back(keys);
-        order
-    }
-
-    /// Calls `f` with each series in label order, its parts merged (later writes win).
-    fn visit(&mut self, f: &mut dyn FnMut(&Labels, &mut Vec<Point>) -> ControlFlow<()>) {
-        let order = self.label_order();
-        let mut lent = Vec::new();
-        let mut i = 0;
-        while i < order.len() {
-            let first = order[i] as usize;
-            let n = order[i..]
-                .iter()
-                .take_while(|&&k| self.labels[k as usize] == self.labels[first])
-                .count();
-            let flow = if n > 1 {
-                let lists: Vec<&[Point]> = order[i..i + n]
-                    .iter()
-                    .map(|&k| self.get(k as usize))
-                    .collect();
-                f(&self.labels[first], &mut merge(&lists))
-            } else if let PartPoints::Own(points) = &mut self.points[first] {
-                f(&self.labels[first], points)
-            } else {
-                lent.clear();
-                lent.extend_from_slice(self.get(first));
-                f(&self.labels[first], &mut lent)
-            };
-            if flow.is_break() {
-                return;
-            }
-            i += n;
-        }
-    }
-}
-
-/// The parts of one series merged, oldest write first: when each starts after the one
-/// before ends (a series running through consecutive blocks, the usual case) they are
-/// copied once into a vector of the right size.
-fn merge(lists: &[&[Point]]) -> Vec<Point> {
-    let ascending = lists
-        .windows(2)
-        .all(|w| matches!((w[0].last(), w[1].first()), (Some(a), Some(b)) if a.t < b.t));
-    if ascending {
-        lists.concat()
-    } else {
-        merge_last_wins(lists.iter().map(|l| l.to_vec()).collect())
     }
 }
 
@@ -216,31 +381,33 @@ impl Inner {
         }
     }
 
-    /// Every part of every matching series, oldest write first: blocks, frozen heads,
-    /// then the head.
-    fn parts(&self, matchers: &[Matcher], range: TimeRange) -> Result<Parts, StorageError> {
+    /// The plan of a select: every part of every matching series, oldest write first
+    /// (blocks, frozen heads, then the head).
+    fn plan(&self, matchers: &[Matcher], range: TimeRange) -> Result<ReadPlan, StorageError> {
         let ReadSnapshot {
             blocks,
             frozen,
             head,
         } = self.read_snapshot(matchers, range);
-        let mut parts = Parts::new();
-        for b in blocks.iter() {
-            b.each_series_in(matchers, range, |labels, chunks| {
-                b.read_points(chunks, range, &mut parts.scratch)?;
-                parts.close(labels);
+        let mut plan = ReadPlan::new(Arc::clone(&blocks), range);
+        for (i, b) in blocks.iter().enumerate() {
+            plan.begin_source();
+            b.each_series_in(matchers, range, |series| {
+                plan.add_block_part(i, series);
                 Ok(())
             })?;
         }
         for fz in &frozen {
+            plan.begin_source();
             for s in fz.matching(matchers) {
-                parts.push(&s.labels, s.points_in(range));
+                plan.add_points_part(&s.labels, s.points_in(range));
             }
         }
+        plan.begin_source();
         for (labels, points) in head {
-            parts.push(&labels, points);
+            plan.add_points_part(&labels, points);
         }
-        Ok(parts)
+        Ok(plan.finish())
     }
 }
 
@@ -263,8 +430,7 @@ impl Querier for Tsdb {
         range: TimeRange,
         f: &mut dyn FnMut(&Labels, &mut Vec<Point>) -> ControlFlow<()>,
     ) -> Result<(), StorageError> {
-        self.inner.parts(matchers, range)?.visit(f);
-        Ok(())
+        Arc::new(self.inner.plan(matchers, range)?).visit(f)
     }
 
     fn series(&self, matchers: &[Matcher], range: TimeRange) -> Result<Vec<Labels>, StorageError> {
@@ -384,15 +550,6 @@ mod tests {
         assert_eq!(seen, got[..7]);
     }
 
-    fn label_sets() -> impl Strategy<Value = Labels> {
-        // Few names and values, with the escaped bytes, prefixes of one another,
-        // non-ASCII and long (two-byte lengths), so that equal prefixes and every
-        // escape are common.
-        let value = prop_oneof!["[ab]{0,3}", "[a\u{0}\u{1}\u{2}é]{0,3}", "a{126,130}"];
-        proptest::collection::btree_map("[ab_]{1,2}", value, 0..4)
-            .prop_map(|m| Labels::new(m.iter().map(|(k, v)| (k.as_str(), v.as_str()))).unwrap())
-    }
-
     /// Sorted, unique point lists with timestamps in a small range, so that lists
     /// often overlap and often follow one another.
     fn point_lists() -> impl Strategy<Value = Vec<Vec<Point>>> {
@@ -411,20 +568,22 @@ mod tests {
 
     proptest! {
         #[test]
-        fn merged_parts_are_what_merge_last_wins_gives(lists in point_lists()) {
-            let slices: Vec<&[Point]> = lists.iter().map(Vec::as_slice).collect();
-            prop_assert_eq!(merge(&slices), merge_last_wins(lists.clone()));
+        fn decoded_parts_are_what_merge_last_wins_gives(lists in point_lists()) {
+            let range = TimeRange::new(i64::MIN, i64::MAX);
+            let mut plan = ReadPlan::new(Arc::new(Vec::new()), range);
+            for l in &lists {
+                plan.begin_source();
+                plan.add_points_part(&labels(1), l.clone());
+            }
+            let plan = Arc::new(plan.finish());
+            let mut got = Vec::new();
+            plan.visit(&mut |_, points| {
+                got = std::mem::take(points);
+                ControlFlow::Continue(())
+            }).unwrap();
+            prop_assert_eq!(got, merge_last_wins(lists.clone()));
         }
 
-        #[test]
-        fn order_keys_sort_as_label_sets(a in label_sets(), b in label_sets()) {
-            let key = |l: &Labels| {
-                let mut k = Vec::new();
-                push_label_order_key(l, &mut k);
-                k
-            };
-            prop_assert_eq!(key(&a).cmp(&key(&b)), a.cmp(&b));
-        }
     }
 
     /// `series` reports a series only when it has a point in the range, even when a
