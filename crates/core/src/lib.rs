@@ -26,5 +26,7 @@ pub use memory::MemStorage;
 pub use metadata::{metadata_of, MetricMetadata, MetricType};
 pub use sample::{is_stale_nan, Point, Sample, Series, STALE_NAN};
 pub use spare::SpareBuffers;
-pub use storage::{AppendStats, Appender, Querier, Storage, StorageError, WriteBatch};
+pub use storage::{
+    each_series, AppendStats, Appender, Querier, SeriesVisitor, Storage, StorageError, WriteBatch,
+};
 pub use time::{format_duration, parse_duration, DurationError, TimeRange};

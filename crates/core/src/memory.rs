@@ -121,6 +121,49 @@ mod tests {
         }
     }
 
+    /// The default `select_each` lists every selected series, then lends each
+    /// numbered as listed, and stops where the visitor breaks.
+    #[test]
+    fn select_each_lists_then_lends_in_order() {
+        let s = MemStorage::new();
+        let samples = ["a", "b", "c"]
+            .map(|job| sample("up", job, 10, 1.0))
+            .to_vec();
+        s.append(&WriteBatch {
+            samples,
+            metadata: vec![],
+        })
+        .unwrap();
+        struct Record(usize, Vec<(usize, String)>);
+        impl crate::SeriesVisitor for Record {
+            fn expect(
+                &mut self,
+                labels: &mut dyn ExactSizeIterator<Item = &Labels>,
+            ) -> std::ops::ControlFlow<()> {
+                self.0 = labels.len();
+                std::ops::ControlFlow::Continue(())
+            }
+            fn series(
+                &mut self,
+                i: usize,
+                l: &Labels,
+                _: &mut Vec<crate::Point>,
+            ) -> std::ops::ControlFlow<()> {
+                self.1.push((i, l.get("job").unwrap().to_owned()));
+                if i == 1 {
+                    std::ops::ControlFlow::Break(())
+                } else {
+                    std::ops::ControlFlow::Continue(())
+                }
+            }
+        }
+        let mut seen = Record(0, Vec::new());
+        s.select_each(&[], TimeRange::new(0, 100), &mut seen)
+            .unwrap();
+        assert_eq!(seen.0, 3);
+        assert_eq!(seen.1, vec![(0, "a".to_owned()), (1, "b".to_owned())]);
+    }
+
     #[test]
     fn last_write_wins_and_ranges_filter() {
         let s = MemStorage::new();

@@ -63,6 +63,41 @@ pub trait Appender: Send + Sync {
     fn append(&self, batch: &WriteBatch) -> Result<AppendStats, StorageError>;
 }
 
+/// What [`Querier::select_each`] lends a selection to, series by series.
+pub trait SeriesVisitor {
+    /// Called once, before any series, with the label sets of the series that may
+    /// follow, in their order: a listed series without points in the range is left
+    /// out. Knowing them all first, a visitor can size or group its work ahead of the
+    /// points. Breaking ends the selection.
+    fn expect(&mut self, labels: &mut dyn ExactSizeIterator<Item = &Labels>) -> ControlFlow<()> {
+        let _ = labels;
+        ControlFlow::Continue(())
+    }
+
+    /// Series `index` of those listed to [`SeriesVisitor::expect`], with its points.
+    fn series(&mut self, index: usize, labels: &Labels, points: &mut Vec<Point>)
+        -> ControlFlow<()>;
+}
+
+/// A visitor that only looks at each series as it comes.
+pub fn each_series<F>(f: F) -> impl SeriesVisitor
+where
+    F: FnMut(&Labels, &mut Vec<Point>) -> ControlFlow<()>,
+{
+    struct EachSeries<F>(F);
+    impl<F: FnMut(&Labels, &mut Vec<Point>) -> ControlFlow<()>> SeriesVisitor for EachSeries<F> {
+        fn series(
+            &mut self,
+            _: usize,
+            labels: &Labels,
+            points: &mut Vec<Point>,
+        ) -> ControlFlow<()> {
+            (self.0)(labels, points)
+        }
+    }
+    EachSeries(f)
+}
+
 /// How stored data is read. Every method takes one set of matchers (all must hold);
 /// callers union the answers for several sets. An empty matcher list selects every series.
 pub trait Querier: Send + Sync {
@@ -70,18 +105,26 @@ pub trait Querier: Send + Sync {
     /// Series without points in the range are left out.
     fn select(&self, matchers: &[Matcher], range: TimeRange) -> Result<Vec<Series>, StorageError>;
 
-    /// Calls `f` with each series [`Querier::select`] would return, in the same order,
-    /// until `f` breaks. `f` may take the points vector to keep it; otherwise the store
-    /// may reuse it for the next series, so a selection of many short series need not
-    /// cost an allocation per series. The default reads them all with `select`.
+    /// Lends `visitor` each series [`Querier::select`] would return, in the same order,
+    /// until it breaks, after telling it which series may come (see [`SeriesVisitor`]).
+    /// The visitor may take a points vector to keep it; otherwise the store may reuse it
+    /// for the next series, so a selection of many short series need not cost an
+    /// allocation per series. The default reads them all with `select`.
     fn select_each(
         &self,
         matchers: &[Matcher],
         range: TimeRange,
-        f: &mut dyn FnMut(&Labels, &mut Vec<Point>) -> ControlFlow<()>,
+        visitor: &mut dyn SeriesVisitor,
     ) -> Result<(), StorageError> {
-        for mut s in self.select(matchers, range)? {
-            if f(&s.labels, &mut s.points).is_break() {
+        let mut all = self.select(matchers, range)?;
+        if visitor
+            .expect(&mut all.iter().map(|s| &s.labels))
+            .is_break()
+        {
+            return Ok(());
+        }
+        for (i, s) in all.iter_mut().enumerate() {
+            if visitor.series(i, &s.labels, &mut s.points).is_break() {
                 break;
             }
         }

@@ -10,7 +10,7 @@
 
 use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
-use strata_core::{Appender, Labels, Matcher, Querier, Sample, TimeRange, WriteBatch};
+use strata_core::{each_series, Appender, Labels, Matcher, Querier, Sample, TimeRange, WriteBatch};
 use strata_tsdb::{Options, Tsdb, WalSync};
 
 const STEP_MS: i64 = 15_000;
@@ -118,12 +118,13 @@ fn measure(db: &Tsdb, what: &str, m: &Metric, range: TimeRange, runs: usize) {
     let mut visited = (0, 0);
     let select_each = time(runs, || {
         visited = (0, 0);
-        db.select_each(&matchers, range, &mut |_, points| {
+        let mut count = each_series(|_, points| {
             visited.0 += 1;
             visited.1 += points.len();
             ControlFlow::Continue(())
-        })
-        .expect("select_each");
+        });
+        db.select_each(&matchers, range, &mut count)
+            .expect("select_each");
     });
     assert_eq!(found, visited, "select and select_each disagree");
     println!(

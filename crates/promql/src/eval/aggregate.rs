@@ -4,13 +4,14 @@
 //! step then only folds values into per-group accumulators.
 
 use super::math::{format_float, nan_first, quantile, quantile_warning, KahanSum, Mean, Variance};
+use super::selector::{Lookback, SeriesSink};
 use super::signature::{LabelSubset, SigMap};
-use super::{step_buffers, Evaluator, Result, SeriesTable, StepVectors, Steps};
+use super::{expected_step_buffers, Evaluator, Result, SeriesTable, StepVectors, Steps};
 use crate::error::QueryError;
 use promql_parser::parser::token::*;
 use promql_parser::parser::{AggregateExpr, Expr, LabelModifier, VectorSelector};
 use std::collections::HashMap;
-use strata_core::{is_valid_label_name, Labels, METRIC_NAME};
+use strata_core::{is_valid_label_name, Labels, Point, METRIC_NAME};
 
 /// The fold of one group at one step.
 #[derive(Debug, Clone)]
@@ -79,6 +80,7 @@ impl Acc {
 }
 
 /// Groups of an aggregation: each input series' group id and each group's labels.
+#[derive(Default)]
 struct Groups {
     of_series: Vec<u32>,
     labels: Vec<Labels>,
@@ -207,11 +209,13 @@ fn plain_selector(e: &Expr) -> Option<&VectorSelector> {
     }
 }
 
-/// [`fold`] over a vector selector, series by series into per-group, per-step
-/// accumulators, without building the selector's step vectors (for a long range, the
-/// biggest thing the query would hold). Each accumulator sees its samples in series
-/// order, as in `fold`, and each step lists its groups in the order `fold` would: by
-/// the first series that reached them.
+/// [`fold`] over a vector selector, each series folded as the store lends it into
+/// per-group, per-step accumulators: neither the selector's points nor its step vectors
+/// are ever held whole, and the folding overlaps the store's decoding of the next
+/// series. Each accumulator sees its samples in series order, as in `fold`, and each
+/// step lists its groups in the order `fold` would: by the first series that reached
+/// them. When there are nearly as many groups as series, accumulators for every group
+/// and step would outweigh the step vectors: then those are built and folded as usual.
 fn fold_selector(
     ev: &mut Evaluator<'_>,
     op: TokenId,
@@ -220,42 +224,33 @@ fn fold_selector(
     modifier: &Option<LabelModifier>,
     s: &Steps,
 ) -> Result<StepVectors> {
-    let sel = ev.select_instant(vs, s)?;
-    let labels: Vec<Labels> = sel.series.labels.clone();
-    let groups = group(&labels, modifier);
-    let n = s.len();
-    // Accumulators for every group and step may outweigh the step vectors when there
-    // are nearly as many groups as series: then fold those as usual.
-    let slots = groups.labels.len().saturating_mul(n);
-    if slots.saturating_mul(std::mem::size_of::<Option<Acc>>())
-        > sel.points().max(n) * std::mem::size_of::<(u32, f64)>()
-    {
-        let mut steps = step_buffers(n, labels.len(), sel.points());
-        sel.walk(ev, s, |id, i, p| steps[i].push((id, p.v)))?;
-        return fold(
-            ev,
-            op,
-            param,
-            StepVectors {
-                series: labels,
-                steps,
-            },
-            groups,
-        );
+    let lookback = ev.lookback(vs);
+    let mut sink = FoldSink {
+        op,
+        modifier,
+        lookback,
+        steps: *s,
+        series: Vec::new(),
+        groups: Groups::default(),
+        folded: Folded::Rows {
+            accs: Vec::new(),
+            first: Vec::new(),
+        },
+    };
+    if s.len() > 0 {
+        ev.select_into(vs, lookback.range(s), &mut sink)?;
     }
-    // Indexed by group, then step: a series walks its group's row in order.
-    let mut accs: Vec<Option<Acc>> = vec![None; groups.labels.len() * n];
-    let mut first: Vec<u32> = vec![u32::MAX; accs.len()];
-    sel.walk(ev, s, |id, i, p| {
-        let k = groups.of_series[id as usize] as usize * n + i;
-        match &mut accs[k] {
-            Some(acc) => acc.add(p.v),
-            slot => {
-                *slot = Some(Acc::new(op, p.v));
-                first[k] = id;
-            }
+    let (n, groups) = (s.len(), sink.groups);
+    let (mut accs, first) = match sink.folded {
+        Folded::Steps(steps) => {
+            let input = StepVectors {
+                series: sink.series,
+                steps,
+            };
+            return fold(ev, op, param, input, groups);
         }
-    })?;
+        Folded::Rows { accs, first } => (accs, first),
+    };
     let mut steps = Vec::with_capacity(n);
     let mut reached: Vec<(u32, u32)> = Vec::new();
     for (i, &p) in param.iter().enumerate().take(n) {
@@ -286,6 +281,69 @@ fn fold_selector(
         series: groups.labels,
         steps,
     })
+}
+
+/// What [`fold_selector`] folds into.
+enum Folded {
+    /// Per group, then step: an accumulator and the first series that reached it.
+    Rows {
+        accs: Vec<Option<Acc>>,
+        first: Vec<u32>,
+    },
+    /// The selector's step vectors, folded once all series are in.
+    Steps(Vec<Vec<(u32, f64)>>),
+}
+
+/// The sink of [`fold_selector`]: groups the series once they are known, then walks
+/// each one as it comes.
+struct FoldSink<'m> {
+    op: TokenId,
+    modifier: &'m Option<LabelModifier>,
+    lookback: Lookback,
+    steps: Steps,
+    series: Vec<Labels>,
+    groups: Groups,
+    folded: Folded,
+}
+
+impl SeriesSink for FoldSink<'_> {
+    fn expect(&mut self, labels: &mut dyn ExactSizeIterator<Item = &Labels>) {
+        self.series = labels.cloned().collect();
+        self.groups = group(&self.series, self.modifier);
+        let slots = self.groups.labels.len().saturating_mul(self.steps.len());
+        // Against the step vectors of a sample per series and step.
+        let step_vectors = self.series.len().saturating_mul(self.steps.len());
+        self.folded = if slots.saturating_mul(std::mem::size_of::<Option<Acc>>())
+            > step_vectors.saturating_mul(std::mem::size_of::<(u32, f64)>())
+        {
+            Folded::Steps(expected_step_buffers(self.steps.len(), self.series.len()))
+        } else {
+            Folded::Rows {
+                accs: vec![None; slots],
+                first: vec![u32::MAX; slots],
+            }
+        };
+    }
+
+    fn series(&mut self, index: usize, _: &Labels, points: &mut Vec<Point>) {
+        let (n, op, id) = (self.steps.len(), self.op, index as u32);
+        match &mut self.folded {
+            Folded::Steps(steps) => self
+                .lookback
+                .each_step(points, &self.steps, |i, p| steps[i].push((id, p.v))),
+            Folded::Rows { accs, first } => {
+                let row = self.groups.of_series[index] as usize * n;
+                self.lookback
+                    .each_step(points, &self.steps, |i, p| match &mut accs[row + i] {
+                        Some(acc) => acc.add(p.v),
+                        slot => {
+                            *slot = Some(Acc::new(op, p.v));
+                            first[row + i] = id;
+                        }
+                    });
+            }
+        }
+    }
 }
 
 /// `topk`, `bottomk`, `limitk` and `limit_ratio`: they keep input samples as they are.

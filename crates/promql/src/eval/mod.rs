@@ -357,6 +357,12 @@ pub(crate) fn step_buffers(steps: usize, series: usize, points: usize) -> Vec<Ve
     (0..steps).map(|_| Vec::with_capacity(capacity)).collect()
 }
 
+/// [`step_buffers`] for series whose points are not known yet (a selection streamed
+/// from the store): as if each had a sample at every step, up to 2M samples (24 MB).
+pub(crate) fn expected_step_buffers(steps: usize, series: usize) -> Vec<Vec<(u32, f64)>> {
+    step_buffers(steps, series, steps.saturating_mul(series).min(1 << 19))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,12 +1,13 @@
 //! Selectors: instant vector selectors with lookback and staleness, and range-vector
 //! arguments (range selectors and subqueries) with `offset` and `@`.
 
-use super::{step_buffers, Evaluator, Result, StepVectors, Steps};
+use super::{expected_step_buffers, Evaluator, Result, StepVectors, Steps};
 use crate::error::{ErrorKind, QueryError};
 use promql_parser::label::{MatchOp as ParserOp, Matcher as ParserMatcher, METRIC_NAME};
 use promql_parser::parser::{AtModifier, Expr, Offset, VectorSelector};
 use std::ops::ControlFlow;
 use std::time::{Duration, UNIX_EPOCH};
+use strata_core::SeriesVisitor;
 use strata_core::{is_stale_nan, Labels, MatchOp, Matcher, Point, Series, SpareBuffers, TimeRange};
 
 /// A big selection's shared point buffer, kept for the next query (see [`SpareBuffers`]).
@@ -185,48 +186,147 @@ impl MatrixArg {
     }
 }
 
-/// The series an instant vector selector read, and how each step picks its sample.
-pub(crate) struct InstantSelection {
-    pub series: SeriesSet,
+/// How an instant vector selector picks each step's sample: a series' latest point
+/// within the lookback window `(t - lookback, t]` of the step's time `t` (moved by
+/// `@` and `offset`), unless that point is a staleness marker.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Lookback {
     at: Option<i64>,
     offset: i64,
     lookback: i64,
 }
 
-impl InstantSelection {
-    /// The points held, over all series.
-    pub fn points(&self) -> usize {
-        self.series.points.total()
+impl Lookback {
+    fn time(&self, t: i64) -> i64 {
+        self.at.unwrap_or(t) - self.offset
     }
 
-    /// Calls `f(series id, step index, point)` for every step at which a series has a
-    /// sample: its latest point within the lookback window `(t - lookback, t]`, unless
-    /// that is a staleness marker. Series go in order, each walked once with a cursor.
-    /// Returns the series' labels.
-    pub fn walk(
-        self,
-        ev: &mut Evaluator<'_>,
-        s: &Steps,
-        mut f: impl FnMut(u32, usize, Point),
-    ) -> Result<Vec<Labels>> {
-        let eff = |t: i64| self.at.unwrap_or(t) - self.offset;
-        for (id, pts) in self.series.points.iter().enumerate() {
-            ev.check()?;
-            let mut j = 0;
-            for i in 0..s.len() {
-                let t = eff(s.time(i));
-                while j < pts.len() && pts[j].t <= t {
-                    j += 1;
-                }
-                if j > 0 {
-                    let p = pts[j - 1];
-                    if p.t > t - self.lookback && !is_stale_nan(p.v) {
-                        f(id as u32, i, p);
-                    }
+    /// The points the steps of `s` may pick from.
+    pub fn range(&self, s: &Steps) -> TimeRange {
+        TimeRange::new(
+            self.time(s.start)
+                .saturating_sub(self.lookback)
+                .saturating_add(1),
+            self.time(s.end),
+        )
+    }
+
+    /// Calls `f(step index, point)` for every step at which the series of `pts` has a
+    /// sample, walking the points once with a cursor.
+    pub fn each_step(&self, pts: &[Point], s: &Steps, mut f: impl FnMut(usize, Point)) {
+        let mut j = 0;
+        for i in 0..s.len() {
+            let t = self.time(s.time(i));
+            while j < pts.len() && pts[j].t <= t {
+                j += 1;
+            }
+            if j > 0 {
+                let p = pts[j - 1];
+                if p.t > t - self.lookback && !is_stale_nan(p.v) {
+                    f(i, p);
                 }
             }
         }
-        Ok(self.series.labels)
+    }
+}
+
+/// Where a selection's series go, as the store lends them (see
+/// [`Evaluator::select_into`]).
+pub(crate) trait SeriesSink {
+    /// The label sets of the series that may come, in their order, before any of them.
+    fn expect(&mut self, labels: &mut dyn ExactSizeIterator<Item = &Labels>);
+
+    /// Series `index` of those expected, with its points; the sink may take them.
+    fn series(&mut self, index: usize, labels: &Labels, points: &mut Vec<Point>);
+}
+
+/// A sink that keeps every series (a range vector's without staleness markers).
+struct Collect {
+    set: SeriesSet,
+    for_range: bool,
+}
+
+impl SeriesSink for Collect {
+    fn expect(&mut self, labels: &mut dyn ExactSizeIterator<Item = &Labels>) {
+        self.set.labels.reserve(labels.len());
+    }
+
+    fn series(&mut self, _: usize, labels: &Labels, points: &mut Vec<Point>) {
+        self.set.labels.push(labels.clone());
+        if self.for_range {
+            self.set.points.push_without_stale(points);
+        } else {
+            self.set.points.push(points);
+        }
+    }
+}
+
+/// A sink that walks each series as it comes into per-step vectors of picked values.
+struct StepSink<F> {
+    lookback: Lookback,
+    steps: Steps,
+    value: F,
+    out: StepVectors,
+}
+
+impl<F: Fn(Point) -> f64> SeriesSink for StepSink<F> {
+    fn expect(&mut self, labels: &mut dyn ExactSizeIterator<Item = &Labels>) {
+        self.out.steps = expected_step_buffers(self.steps.len(), labels.len());
+        self.out.series = labels.cloned().collect();
+    }
+
+    fn series(&mut self, index: usize, _: &Labels, points: &mut Vec<Point>) {
+        let (steps, value) = (&mut self.out.steps, &self.value);
+        self.lookback.each_step(points, &self.steps, |i, p| {
+            steps[i].push((index as u32, value(p)))
+        });
+    }
+}
+
+/// How many series and samples a selection read, and whether the series limit
+/// stopped it.
+#[derive(Debug, Default)]
+struct Admission {
+    room: usize,
+    series: usize,
+    samples: usize,
+    over: bool,
+}
+
+/// The store's visitor for one matcher set: checks the deadline and the series limit
+/// before handing each series to the sink.
+struct Streamed<'e, 'a> {
+    ev: &'e mut Evaluator<'a>,
+    sink: &'e mut dyn SeriesSink,
+    admission: Admission,
+    error: Option<QueryError>,
+}
+
+impl SeriesVisitor for Streamed<'_, '_> {
+    fn expect(&mut self, labels: &mut dyn ExactSizeIterator<Item = &Labels>) -> ControlFlow<()> {
+        self.sink.expect(labels);
+        ControlFlow::Continue(())
+    }
+
+    fn series(
+        &mut self,
+        index: usize,
+        labels: &Labels,
+        points: &mut Vec<Point>,
+    ) -> ControlFlow<()> {
+        if let Err(e) = self.ev.check() {
+            self.error = Some(e);
+            return ControlFlow::Break(());
+        }
+        let a = &mut self.admission;
+        if a.series == a.room {
+            a.over = true;
+            return ControlFlow::Break(());
+        }
+        a.series += 1;
+        a.samples += points.len();
+        self.sink.series(index, labels, points);
+        ControlFlow::Continue(())
     }
 }
 
@@ -244,47 +344,72 @@ impl Evaluator<'_> {
         }
     }
 
-    /// Selects the series of `vs` with points in `range`, enforcing the series and
-    /// sample limits; a range vector's (`for_range`) are read without staleness markers.
-    fn select(
+    /// Reads the series of `vs` with points in `range` into `sink`, enforcing the
+    /// series and sample limits: straight from the store for one matcher set; for `or`
+    /// alternatives, once their union is sorted with repeated label sets left out.
+    pub fn select_into(
         &mut self,
         vs: &VectorSelector,
         range: TimeRange,
-        for_range: bool,
-    ) -> Result<SeriesSet> {
+        sink: &mut dyn SeriesSink,
+    ) -> Result<()> {
         let sets = matcher_sets(vs)?;
-        let mut out = SeriesSet::default();
-        // One selection can stop reading at the first series over the limit; the union
-        // of several is counted once its repeats are gone.
-        let room = if sets.len() == 1 {
-            self.opts
+        if let [set] = sets.as_slice() {
+            let room = self
+                .opts
                 .max_series
-                .saturating_sub(self.stats.series_loaded)
-        } else {
-            usize::MAX
+                .saturating_sub(self.stats.series_loaded);
+            let a = self.stream(set, range, room, sink)?;
+            // A selection stopped at the limit counts the series it stopped at.
+            return self.settle(a.series + usize::from(a.over), a.samples);
+        }
+        let mut union = Collect {
+            set: SeriesSet::default(),
+            for_range: false,
         };
-        let (mut loaded, mut over) = (0, false);
+        let mut samples = 0;
         for set in &sets {
-            self.store.select_each(set, range, &mut |labels, points| {
-                if out.labels.len() == room {
-                    over = true;
-                    return ControlFlow::Break(());
-                }
-                loaded += points.len();
-                out.labels.push(labels.clone());
-                if for_range {
-                    out.points.push_without_stale(points);
-                } else {
-                    out.points.push(points);
-                }
-                ControlFlow::Continue(())
-            })?;
+            samples += self.stream(set, range, usize::MAX, &mut union)?.samples;
         }
-        if sets.len() > 1 {
-            out = out.sorted_unique();
+        let set = union.set.sorted_unique();
+        self.settle(set.labels.len(), samples)?;
+        sink.expect(&mut set.labels.iter());
+        for (i, labels) in set.labels.iter().enumerate() {
+            self.check()?;
+            sink.series(i, labels, &mut set.points.get(i).to_vec());
         }
-        // A selection stopped at the limit counts the series it stopped at.
-        self.stats.series_loaded += out.labels.len() + usize::from(over);
+        Ok(())
+    }
+
+    /// Lends the series of one matcher set to `sink` as the store reads them, stopping
+    /// after `room` series.
+    fn stream(
+        &mut self,
+        matchers: &[Matcher],
+        range: TimeRange,
+        room: usize,
+        sink: &mut dyn SeriesSink,
+    ) -> Result<Admission> {
+        let store = self.store;
+        let mut visitor = Streamed {
+            ev: self,
+            sink,
+            admission: Admission {
+                room,
+                ..Admission::default()
+            },
+            error: None,
+        };
+        store.select_each(matchers, range, &mut visitor)?;
+        match visitor.error {
+            Some(e) => Err(e),
+            None => Ok(visitor.admission),
+        }
+    }
+
+    /// Counts a selection's series and samples against the limits.
+    fn settle(&mut self, series: usize, samples: usize) -> Result<()> {
+        self.stats.series_loaded += series;
         if self.stats.series_loaded > self.opts.max_series {
             return Err(QueryError::new(
                 ErrorKind::TooManySeries,
@@ -294,47 +419,54 @@ impl Evaluator<'_> {
                 ),
             ));
         }
-        self.stats.samples_loaded += loaded;
-        self.hold_samples(loaded)?;
-        Ok(out)
+        self.stats.samples_loaded += samples;
+        self.hold_samples(samples)
     }
 
-    /// An instant vector selector at every step: each series' latest sample within the
-    /// lookback window `(t - lookback, t]`, unless that sample is a staleness marker.
-    /// `value` turns the chosen point into the sample value.
+    /// The series of `vs` with points in `range`; a range vector's (`for_range`) read
+    /// without staleness markers.
+    fn select(
+        &mut self,
+        vs: &VectorSelector,
+        range: TimeRange,
+        for_range: bool,
+    ) -> Result<SeriesSet> {
+        let mut sink = Collect {
+            set: SeriesSet::default(),
+            for_range,
+        };
+        self.select_into(vs, range, &mut sink)?;
+        Ok(sink.set)
+    }
+
+    /// An instant vector selector at every step (see [`Lookback`]), each series walked
+    /// as the store lends it. `value` turns the chosen point into the sample value.
     pub fn vector_selector(
         &mut self,
         vs: &VectorSelector,
         s: &Steps,
         value: impl Fn(Point) -> f64,
     ) -> Result<StepVectors> {
-        let sel = self.select_instant(vs, s)?;
-        let mut steps = step_buffers(s.len(), sel.series.labels.len(), sel.points());
-        let series = sel.walk(self, s, |id, i, p| steps[i].push((id, value(p))))?;
-        Ok(StepVectors { series, steps })
+        let lookback = self.lookback(vs);
+        let mut sink = StepSink {
+            lookback,
+            steps: *s,
+            value,
+            out: StepVectors::default(),
+        };
+        if s.len() > 0 {
+            self.select_into(vs, lookback.range(s), &mut sink)?;
+        }
+        Ok(sink.out)
     }
 
-    /// Selects the series of an instant vector selector for every step of `s`.
-    pub fn select_instant(&mut self, vs: &VectorSelector, s: &Steps) -> Result<InstantSelection> {
-        let at = self.at_time(&vs.at);
-        let offset = offset_ms(&vs.offset);
-        let lookback = millis(self.opts.lookback_delta);
-        let eff = |t: i64| at.unwrap_or(t) - offset;
-        let series = if s.len() == 0 {
-            SeriesSet::default()
-        } else {
-            let range = TimeRange::new(
-                eff(s.start).saturating_sub(lookback).saturating_add(1),
-                eff(s.end),
-            );
-            self.select(vs, range, false)?
-        };
-        Ok(InstantSelection {
-            series,
-            at,
-            offset,
-            lookback,
-        })
+    /// How the instant vector selector `vs` picks each step's sample.
+    pub fn lookback(&self, vs: &VectorSelector) -> Lookback {
+        Lookback {
+            at: self.at_time(&vs.at),
+            offset: offset_ms(&vs.offset),
+            lookback: millis(self.opts.lookback_delta),
+        }
     }
 
     /// Loads a range-vector argument (a range selector or a subquery, maybe in

@@ -13,7 +13,7 @@ use super::order;
 use super::*;
 use crate::block::{ChunkMeta, LentSeries};
 use std::ops::ControlFlow;
-use strata_core::metadata_of;
+use strata_core::{each_series, metadata_of, SeriesVisitor};
 
 /// Series of at least this many points keep a vector of their own; shorter ones share
 /// their batch's buffer. Short series are the real-time query's shape, where an
@@ -284,12 +284,14 @@ impl ReadPlan {
         Ok(())
     }
 
-    /// Decodes the batches, on two threads when the pool has one to spare, and calls
-    /// `f` with each series that has points in the range, in label order.
-    fn visit(
-        self: Arc<Self>,
-        f: &mut dyn FnMut(&Labels, &mut Vec<Point>) -> ControlFlow<()>,
-    ) -> Result<(), StorageError> {
+    /// Tells `visitor` the series to come, then decodes the batches, on two threads
+    /// when the pool has one to spare, and lends it each series that has points in the
+    /// range, in label order.
+    fn visit(self: Arc<Self>, visitor: &mut dyn SeriesVisitor) -> Result<(), StorageError> {
+        let mut expected = (0..self.series.len()).map(|s| self.series_labels(s));
+        if visitor.expect(&mut expected).is_break() {
+            return Ok(());
+        }
         let plan = Arc::clone(&self);
         let (mut series, mut lent, mut failed) = (0, Vec::new(), None);
         crate::parallel::for_each_in_order(
@@ -304,15 +306,16 @@ impl ReadPlan {
                     }
                 };
                 for span in batch.spans {
-                    let labels = self.series_labels(series);
+                    let index = series;
+                    let labels = self.series_labels(index);
                     series += 1;
                     let flow = match span {
-                        PartPoints::Own(mut points) => f(labels, &mut points),
+                        PartPoints::Own(mut points) => visitor.series(index, labels, &mut points),
                         PartPoints::Shared(r) if r.is_empty() => continue,
                         PartPoints::Shared(r) => {
                             lent.clear();
                             lent.extend_from_slice(&batch.shared[r]);
-                            f(labels, &mut lent)
+                            visitor.series(index, labels, &mut lent)
                         }
                     };
                     flow?;
@@ -414,13 +417,17 @@ impl Inner {
 impl Querier for Tsdb {
     fn select(&self, matchers: &[Matcher], range: TimeRange) -> Result<Vec<Series>, StorageError> {
         let mut out = Vec::new();
-        self.select_each(matchers, range, &mut |labels, points| {
-            out.push(Series {
-                labels: labels.clone(),
-                points: std::mem::take(points),
-            });
-            ControlFlow::Continue(())
-        })?;
+        self.select_each(
+            matchers,
+            range,
+            &mut each_series(|labels, points| {
+                out.push(Series {
+                    labels: labels.clone(),
+                    points: std::mem::take(points),
+                });
+                ControlFlow::Continue(())
+            }),
+        )?;
         Ok(out)
     }
 
@@ -428,9 +435,9 @@ impl Querier for Tsdb {
         &self,
         matchers: &[Matcher],
         range: TimeRange,
-        f: &mut dyn FnMut(&Labels, &mut Vec<Point>) -> ControlFlow<()>,
+        visitor: &mut dyn SeriesVisitor,
     ) -> Result<(), StorageError> {
-        Arc::new(self.inner.plan(matchers, range)?).visit(f)
+        Arc::new(self.inner.plan(matchers, range)?).visit(visitor)
     }
 
     fn series(&self, matchers: &[Matcher], range: TimeRange) -> Result<Vec<Labels>, StorageError> {
@@ -535,17 +542,21 @@ mod tests {
         }
         // A visit stops where the visitor says, having seen what `select` returns.
         let mut seen = Vec::new();
-        db.select_each(&[], range, &mut |l, p| {
-            seen.push(Series {
-                labels: l.clone(),
-                points: p.clone(),
-            });
-            if seen.len() == 7 {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
-            }
-        })
+        db.select_each(
+            &[],
+            range,
+            &mut each_series(|l, p| {
+                seen.push(Series {
+                    labels: l.clone(),
+                    points: p.clone(),
+                });
+                if seen.len() == 7 {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            }),
+        )
         .unwrap();
         assert_eq!(seen, got[..7]);
     }
@@ -577,10 +588,10 @@ mod tests {
             }
             let plan = Arc::new(plan.finish());
             let mut got = Vec::new();
-            plan.visit(&mut |_, points| {
+            plan.visit(&mut each_series(|_, points| {
                 got = std::mem::take(points);
                 ControlFlow::Continue(())
-            }).unwrap();
+            })).unwrap();
             prop_assert_eq!(got, merge_last_wins(lists.clone()));
         }
 
@@ -618,5 +629,47 @@ mod tests {
             .select(&[], TimeRange::new(10_000, 90_000))
             .unwrap()
             .is_empty());
+    }
+
+    /// A visitor first hears of every series with a chunk in the range, then gets those
+    /// with points in it, numbered as they were listed.
+    #[test]
+    fn visitors_get_series_numbered_as_expected() {
+        struct Record(Vec<Labels>, Vec<(usize, Labels, usize)>);
+        impl SeriesVisitor for Record {
+            fn expect(
+                &mut self,
+                labels: &mut dyn ExactSizeIterator<Item = &Labels>,
+            ) -> ControlFlow<()> {
+                self.0 = labels.cloned().collect();
+                ControlFlow::Continue(())
+            }
+            fn series(&mut self, i: usize, l: &Labels, p: &mut Vec<Point>) -> ControlFlow<()> {
+                self.1.push((i, l.clone(), p.len()));
+                ControlFlow::Continue(())
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let db = open_for_test(dir.path());
+        // Series 1 has a chunk over the range but no point in it; 2 and 3 have points.
+        let samples = [(1, 0), (1, 100), (2, 50), (3, 40), (3, 60)]
+            .iter()
+            .map(|&(i, t)| strata_core::Sample {
+                labels: labels(i),
+                t: t * 1000,
+                v: 1.0,
+            })
+            .collect();
+        db.append(&WriteBatch {
+            samples,
+            metadata: vec![],
+        })
+        .unwrap();
+        db.flush().unwrap();
+        let mut seen = Record(Vec::new(), Vec::new());
+        db.select_each(&[], TimeRange::new(10_000, 90_000), &mut seen)
+            .unwrap();
+        assert_eq!(seen.0, vec![labels(1), labels(2), labels(3)]);
+        assert_eq!(seen.1, vec![(1, labels(2), 1), (2, labels(3), 2)]);
     }
 }
