@@ -33,8 +33,9 @@ enum PartSource {
         block: u32,
         chunks: std::ops::Range<u32>,
     },
-    /// Points already read from a frozen head or the head, taken by the decoder.
-    Points(Mutex<Vec<Point>>),
+    /// Points already read from a frozen head or the head (copied out when decoded,
+    /// so that decoding a batch twice reads the same).
+    Points(Vec<Point>),
 }
 
 /// One series' points from one source.
@@ -51,7 +52,7 @@ impl Part {
     fn weight(&self) -> usize {
         match &self.source {
             PartSource::Block { chunks, .. } => chunks.len(),
-            PartSource::Points(points) => 1 + points.lock().len() / 256,
+            PartSource::Points(points) => 1 + points.len() / 256,
         }
     }
 }
@@ -139,7 +140,7 @@ impl ReadPlan {
         if !points.is_empty() {
             self.push(Part {
                 labels: labels.clone(),
-                source: PartSource::Points(Mutex::new(points)),
+                source: PartSource::Points(points),
                 order_key: 0..0,
             });
         }
@@ -263,10 +264,7 @@ impl ReadPlan {
                     let chunks = &self.chunks[chunks.start as usize..chunks.end as usize];
                     self.blocks[*block as usize].read_points(chunks, self.range, out)?;
                 }
-                PartSource::Points(points) if out.is_empty() => {
-                    std::mem::swap(out, &mut points.lock());
-                }
-                PartSource::Points(points) => out.extend_from_slice(&points.lock()),
+                PartSource::Points(points) => out.extend_from_slice(points),
             }
             if start > 0 && start < out.len() && out[start - 1].t >= out[start].t {
                 ascending = false;
