@@ -1,6 +1,6 @@
 //! The head's appendable chunk, compressed as it grows.
 
-use strata_core::Point;
+use strata_core::{Point, TimeRange};
 
 use super::decimal::{Decimal, Trend};
 use super::stream::{best_appendable, StreamEncoder, ValueCodec};
@@ -102,6 +102,11 @@ impl HeadChunk {
     /// Decodes every point in time order.
     pub fn points(&self) -> Vec<Point> {
         self.stream.points()
+    }
+
+    /// Appends the points within `range` to `out`, decoding no further than its end.
+    pub fn points_in(&self, range: TimeRange, out: &mut Vec<Point>) {
+        self.stream.points_in(range, out);
     }
 
     /// Heap bytes owned by the chunk (its bit stream), not counting

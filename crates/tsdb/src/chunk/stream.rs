@@ -329,6 +329,12 @@ impl StreamEncoder {
     /// Decodes this stream's own points.
     pub(crate) fn points(&self) -> Vec<Point> {
         let mut out = Vec::with_capacity(self.len);
+        self.points_in(TimeRange::ALL, &mut out);
+        out
+    }
+
+    /// Appends this stream's points within `range` to `out`.
+    pub(crate) fn points_in(&self, range: TimeRange, out: &mut Vec<Point>) {
         let times = match self.times {
             Times::Grid(grid) => TimeSource::Grid(grid),
             Times::PerPoint(_) => TimeSource::PerPoint,
@@ -340,11 +346,10 @@ impl StreamEncoder {
             times,
             self.len,
             &self.bits.to_bytes(),
-            TimeRange::ALL,
-            &mut out,
+            range,
+            out,
         );
         debug_assert!(decoded.is_ok(), "own stream failed to decode: {decoded:?}");
-        out
     }
 }
 

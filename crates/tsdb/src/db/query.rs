@@ -26,6 +26,10 @@ const OWN_VEC_POINTS: usize = 256;
 /// that handing batches over costs nothing next to decoding them.
 const BATCH_CHUNKS: usize = 64;
 
+/// The head's matching series are read in jobs of this many: a few hundred
+/// microseconds of decoding each.
+const HEAD_JOB_SERIES: usize = 256;
+
 /// Where one part of a series is: its points from one source.
 enum PartSource {
     /// Chunks of the snapshot's block `block`: a range of the plan's chunk list.
@@ -366,15 +370,33 @@ struct ReadSnapshot {
 impl Inner {
     /// The blocks and frozen heads, with the head's matching series read, all under
     /// the cut lock, so no sample is seen twice or missed.
-    fn read_snapshot(&self, matchers: &[Matcher], range: TimeRange) -> ReadSnapshot {
+    fn read_snapshot(self: &Arc<Self>, matchers: &[Matcher], range: TimeRange) -> ReadSnapshot {
         // The head is read under the cut lock, so none of its samples can move to a
         // frozen head we did not snapshot; blocks and frozen heads are immutable and
         // read after releasing it, so a long query never holds up a cut (and appenders).
         let _no_cut = self.cut_lock.read();
         let (blocks, frozen) = self.snapshot();
-        let mut head = Vec::new();
-        self.head
-            .select(matchers, range, |l, p| head.push((l.clone(), p)));
+        // The head's chunks are decoded here, under the lock, on this thread and a
+        // read-pool thread; every job is done before the lock is released.
+        let ids: Arc<[u64]> = self.head.selected_ids(matchers).into();
+        let mut head = Vec::with_capacity(ids.len());
+        let (inner, of_job) = (Arc::clone(self), Arc::clone(&ids));
+        crate::parallel::for_each_in_order(
+            ids.len().div_ceil(HEAD_JOB_SERIES),
+            move |job| {
+                let at = job * HEAD_JOB_SERIES;
+                let ids = &of_job[at..(at + HEAD_JOB_SERIES).min(of_job.len())];
+                let mut part = Vec::with_capacity(ids.len());
+                inner
+                    .head
+                    .select_ids(ids, range, |l, p| part.push((l.clone(), p)));
+                part
+            },
+            |part| {
+                head.extend(part);
+                ControlFlow::Continue(())
+            },
+        );
         ReadSnapshot {
             blocks,
             frozen,
@@ -384,7 +406,11 @@ impl Inner {
 
     /// The plan of a select: every part of every matching series, oldest write first
     /// (blocks, frozen heads, then the head).
-    fn plan(&self, matchers: &[Matcher], range: TimeRange) -> Result<ReadPlan, StorageError> {
+    fn plan(
+        self: &Arc<Self>,
+        matchers: &[Matcher],
+        range: TimeRange,
+    ) -> Result<ReadPlan, StorageError> {
         let ReadSnapshot {
             blocks,
             frozen,

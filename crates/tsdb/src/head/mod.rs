@@ -568,10 +568,10 @@ impl Head {
         }
     }
 
-    /// Calls `f` for each series matching `matchers`, visiting each shard once.
-    /// Regexes scan a snapshot of the label values outside the index lock; the lock is
-    /// held only to read postings.
-    fn for_each_selected(&self, matchers: &[Matcher], mut f: impl FnMut(&MemSeries)) {
+    /// The ids of the series matching `matchers`, ordered by shard. Regexes scan a
+    /// snapshot of the label values outside the index lock; the lock is held only to
+    /// read postings.
+    pub fn selected_ids(&self, matchers: &[Matcher]) -> Vec<u64> {
         let resolved = crate::index::resolve(&UnlockedValues(&self.index), matchers);
         let mut ids: Vec<u64> = {
             let index = self.index.read();
@@ -581,6 +581,12 @@ impl Head {
                 .collect()
         };
         ids.sort_unstable_by_key(|&id| split_id(id));
+        ids
+    }
+
+    /// Calls `f` for each series of `ids` (ordered by shard) still in the head,
+    /// visiting each shard once.
+    fn for_each_of(&self, ids: &[u64], mut f: impl FnMut(&MemSeries)) {
         for group in ids.chunk_by(|a, b| split_id(*a).0 == split_id(*b).0) {
             let s = self.shards[split_id(group[0]).0].read();
             // A series dropped since the index was read is simply not found.
@@ -592,14 +598,15 @@ impl Head {
         }
     }
 
-    /// Calls `f` for each matching series with its points in `range` (non-empty only).
-    pub fn select(
+    /// Calls `f` for each series of `ids` (see [`Head::selected_ids`]) with its points
+    /// in `range` (non-empty only).
+    pub fn select_ids(
         &self,
-        matchers: &[Matcher],
+        ids: &[u64],
         range: TimeRange,
         mut f: impl FnMut(&Labels, Vec<Point>),
     ) {
-        self.for_each_selected(matchers, |series| {
+        self.for_each_of(ids, |series| {
             let pts = series.points_in(range);
             if !pts.is_empty() {
                 f(&series.labels, pts);
@@ -609,7 +616,7 @@ impl Head {
 
     /// Calls `f` with the labels of each matching series with data in `range`.
     pub fn series(&self, matchers: &[Matcher], range: TimeRange, mut f: impl FnMut(&Labels)) {
-        self.for_each_selected(matchers, |series| {
+        self.for_each_of(&self.selected_ids(matchers), |series| {
             if series.has_data_in(range) {
                 f(&series.labels);
             }
@@ -697,6 +704,17 @@ impl Head {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl Head {
+        fn select(
+            &self,
+            matchers: &[Matcher],
+            range: TimeRange,
+            f: impl FnMut(&Labels, Vec<Point>),
+        ) {
+            self.select_ids(&self.selected_ids(matchers), range, f);
+        }
+    }
 
     fn labels(job: &str) -> Labels {
         Labels::new([("__name__", "up"), ("job", job)]).unwrap()

@@ -118,9 +118,7 @@ impl InOrderChunks {
         sealed_points_in(&self.sealed, range, &mut out);
         if let (Some(min), Some(max)) = (self.open.min_t(), self.open.max_t()) {
             if range.overlaps(min, max) {
-                let from = out.len();
-                out.extend(self.open.points());
-                retain_in(&mut out, from, range);
+                self.open.points_in(range, &mut out);
             }
         }
         out
@@ -166,16 +164,6 @@ fn sealed_points_in(sealed: &[SealedChunk], range: TimeRange, out: &mut Vec<Poin
             tracing::error!(error = %e, "undecodable sealed head chunk skipped");
         }
     }
-}
-
-/// Drops the points of `out[from..]` outside `range` (they are sorted by time).
-fn retain_in(out: &mut Vec<Point>, from: usize, range: TimeRange) {
-    let tail = &out[from..];
-    let lo = from + tail.partition_point(|p| p.t < range.start);
-    let hi = from + tail.partition_point(|p| p.t <= range.end);
-    out.truncate(hi);
-    // An empty range (start past end) has `lo > hi`: everything left is before it.
-    out.drain(from..lo.min(hi));
 }
 
 pub struct MemSeries {
