@@ -7,7 +7,8 @@
 #
 # Data: node-exporter-like, 625 hosts (10,000 node_cpu_seconds_total series) × NODE_POINTS
 # at 15 s; random walks, 1,000 series × 2,000 points at 45 s (25 h), both ending at the
-# same minute. Knobs: NODE_POINTS (40) REQUESTS (50) CONCURRENT_REQUESTS (1000) SKIP_STRATA.
+# same minute. Knobs: NODE_POINTS (40) REQUESTS (50) CONCURRENT_REQUESTS (1000) SKIP_STRATA,
+# STRATA_FLUSH (1; 0 leaves Strata's data in its in-memory head, where recent data lives).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -59,7 +60,7 @@ if [[ -z "${SKIP_STRATA:-}" ]]; then
   start_strata --cache-ttl 0s --query-max-series 1000000
   URL[strata]=$SERVER_URL; PID[strata]=$SERVER_PID
   load_http strata "${URL[strata]}"
-  strata_flush "${URL[strata]}"
+  if [[ ${STRATA_FLUSH:-1} == 1 ]]; then strata_flush "${URL[strata]}"; fi
   SERVERS=(strata prometheus vm)
 fi
 while ((SECONDS - PROM_STARTED < 75)); do sleep 1; done  # let Prometheus's first compaction pass run
@@ -113,8 +114,10 @@ for q in "${QUERIES[@]}"; do
     "${QPS[$name,strata]:-n/a}" "${QPS[$name,vm]:-}" "${QPS[$name,prometheus]:-}"
 done
 echo
-echo "Answers compared (the sum of every sample value in the first answer; rate extrapolation"
-echo "and float summation order may differ in the last digits):"
+echo "Answers compared (the sum of every sample value in the first answer). Answers built on rate()"
+echo "differ from both peers in the 4th or 5th digit: Strata follows Prometheus 3, whose range windows"
+echo "leave out the sample exactly at their start, and the peers here count it; float summation order"
+echo "may differ in the last digits:"
 echo
 echo "| query | Strata | VictoriaMetrics | Prometheus |"
 echo "|---|---|---|---|"
