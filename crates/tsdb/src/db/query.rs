@@ -621,16 +621,12 @@ mod tests {
 
     }
 
-    /// `series` reports a series only when it has a point in the range, even when a
-    /// block chunk spans the range without a point inside it.
-    #[test]
-    fn series_needs_a_point_in_the_range() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = open_for_test(dir.path());
-        let samples = [0, 100]
+    /// Writes a sample of value 1 for each (series, second), then flushes them.
+    fn flush_points(db: &Tsdb, points: &[(usize, i64)]) {
+        let samples = points
             .iter()
-            .map(|&t| strata_core::Sample {
-                labels: labels(1),
+            .map(|&(i, t)| strata_core::Sample {
+                labels: labels(i),
                 t: t * 1000,
                 v: 1.0,
             })
@@ -641,6 +637,15 @@ mod tests {
         })
         .unwrap();
         db.flush().unwrap();
+    }
+
+    /// `series` reports a series only when it has a point in the range, even when a
+    /// block chunk spans the range without a point inside it.
+    #[test]
+    fn series_needs_a_point_in_the_range() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = open_for_test(dir.path());
+        flush_points(&db, &[(1, 0), (1, 100)]);
         assert!(db
             .series(&[], TimeRange::new(10_000, 90_000))
             .unwrap()
@@ -676,20 +681,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = open_for_test(dir.path());
         // Series 1 has a chunk over the range but no point in it; 2 and 3 have points.
-        let samples = [(1, 0), (1, 100), (2, 50), (3, 40), (3, 60)]
-            .iter()
-            .map(|&(i, t)| strata_core::Sample {
-                labels: labels(i),
-                t: t * 1000,
-                v: 1.0,
-            })
-            .collect();
-        db.append(&WriteBatch {
-            samples,
-            metadata: vec![],
-        })
-        .unwrap();
-        db.flush().unwrap();
+        flush_points(&db, &[(1, 0), (1, 100), (2, 50), (3, 40), (3, 60)]);
         let mut seen = Record(Vec::new(), Vec::new());
         db.select_each(&[], TimeRange::new(10_000, 90_000), &mut seen)
             .unwrap();
