@@ -61,6 +61,11 @@ impl BitWriter {
         }
     }
 
+    /// The whole words written so far (the latest bits wait in the writer).
+    pub(crate) fn words(&self) -> &[u8] {
+        &self.bytes
+    }
+
     pub(crate) fn heap_bytes(&self) -> usize {
         self.bytes.capacity()
     }

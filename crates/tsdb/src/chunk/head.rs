@@ -104,6 +104,12 @@ impl HeadChunk {
         self.stream.points()
     }
 
+    /// The chunk's bytes in memory, but for its latest bits, which live in the chunk
+    /// itself: a reader about to decode many chunks asks for these ahead.
+    pub fn stored_bytes(&self) -> &[u8] {
+        self.stream.stored_bytes()
+    }
+
     /// Appends the points within `range` to `out`, decoding no further than its end.
     pub fn points_in(&self, range: TimeRange, out: &mut Vec<Point>) {
         self.stream.points_in(range, out);

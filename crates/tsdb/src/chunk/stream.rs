@@ -183,6 +183,11 @@ impl StreamEncoder {
     }
 
     /// Bytes the stream's bits take.
+    /// The stream's bytes in memory, but for its latest bits (see [`BitWriter::words`]).
+    pub(crate) fn stored_bytes(&self) -> &[u8] {
+        self.bits.words()
+    }
+
     pub(crate) fn len_bytes(&self) -> usize {
         self.bits.len_bits().div_ceil(8)
     }

@@ -112,6 +112,11 @@ impl InOrderChunks {
             .or_else(|| self.sealed.last().map(|c| c.max_t))
     }
 
+    /// The open chunk's bytes in memory (see [`HeadChunk::stored_bytes`]).
+    pub fn open_bytes(&self) -> &[u8] {
+        self.open.stored_bytes()
+    }
+
     /// Points within `range`, in time order.
     fn points_in(&self, range: TimeRange) -> Vec<Point> {
         let mut out = Vec::new();
