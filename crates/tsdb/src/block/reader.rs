@@ -578,6 +578,26 @@ mod tests {
         assert!(index::select(&b, &[Matcher::equal("__name__", "empty")]).is_empty());
     }
 
+    /// Readers order a block's series by symbol refs, so symbols out of order (or
+    /// repeated) are damage, refused with the reason; the same symbols in order read.
+    #[test]
+    fn symbols_out_of_order_are_refused() {
+        let file = |symbols: &[&str]| {
+            let mut buf = Vec::new();
+            crate::encoding::put_uvarint(&mut buf, symbols.len() as u64);
+            for s in symbols {
+                crate::encoding::put_bytes(&mut buf, s.as_bytes());
+            }
+            buf
+        };
+        let (text, offsets) = symbol_text(&file(&["a", "ab", "b"])).unwrap();
+        assert_eq!((text.as_str(), offsets), ("aabb", vec![0, 1, 3, 4]));
+        for bad in [&["b", "a"][..], &["a", "a"], &["ab", "a"]] {
+            let e = symbol_text(&file(bad)).unwrap_err();
+            assert_eq!(e.0, "symbols out of order", "{bad:?}");
+        }
+    }
+
     #[test]
     fn corrupt_files_are_errors_not_panics() {
         let dir = tempfile::tempdir().unwrap();
