@@ -20,6 +20,7 @@ mod encoding;
 pub mod head;
 pub mod index;
 mod merge;
+mod order;
 mod parallel;
 pub mod retention;
 pub mod wal;

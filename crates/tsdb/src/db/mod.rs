@@ -14,7 +14,6 @@
 mod append;
 mod discovery;
 mod maintenance;
-mod order;
 mod query;
 
 /// A store for the read path's unit tests: no WAL sync, retention or maintenance.

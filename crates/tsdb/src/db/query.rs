@@ -2,16 +2,18 @@
 //! and merged so that later writes win. Discovery is in `discovery.rs`.
 //!
 //! A select first plans: it reads the series entries of every matching series in
-//! every source, orders these parts by label set (oldest part of a series first) with
-//! a single sort of precomputed byte keys kept in one buffer, and cuts the series into
-//! batches. The batches are then decoded on this thread and a spare pool thread, each
-//! series' parts straight into one vector, while the caller is lent each series in
-//! turn. Short series, the real-time query's shape, share their batch's buffer: a
-//! selection allocates per batch rather than per series.
+//! every source (the head's series are copied under the cut lock as compressed
+//! chunks), orders these parts by label set (oldest part of a series first) by sorting
+//! numbers where it can (a block's symbol refs, the head's places in label order) and
+//! precomputed byte keys where it cannot, and cuts the series into batches. The
+//! batches are then decoded on this thread and a spare pool thread, each series' parts
+//! straight into one vector, while the caller is lent each series in turn. Short
+//! series, the real-time query's shape, share their batch's buffer: a selection
+//! allocates per batch rather than per series.
 
-use super::order;
 use super::*;
 use crate::block::{ChunkMeta, LentSeries};
+use crate::order;
 use std::ops::ControlFlow;
 use strata_core::{each_series, metadata_of, SeriesVisitor};
 
@@ -26,8 +28,8 @@ const OWN_VEC_POINTS: usize = 256;
 /// that handing batches over costs nothing next to decoding them.
 const BATCH_CHUNKS: usize = 64;
 
-/// The head's matching series are read in jobs of this many: a few hundred
-/// microseconds of decoding each.
+/// The head's matching series are copied in jobs of this many: about a hundred
+/// microseconds each.
 const HEAD_JOB_SERIES: usize = 256;
 
 /// Where one part of a series is: its points from one source.
@@ -37,9 +39,24 @@ enum PartSource {
         block: u32,
         chunks: std::ops::Range<u32>,
     },
-    /// Points already read from a frozen head or the head (copied out when decoded,
-    /// so that decoding a batch twice reads the same).
-    Points(Vec<Point>),
+    /// Series `series` of the plan's held list `list`.
+    Held { list: u32, series: u32 },
+}
+
+/// Series held in memory as sealed bytes: a frozen head's, or the head's matching
+/// series copied out under the cut lock.
+enum HeldList {
+    Frozen(Arc<Frozen>),
+    Copied(Vec<FrozenSeries>),
+}
+
+impl HeldList {
+    fn series(&self) -> &[FrozenSeries] {
+        match self {
+            HeldList::Frozen(frozen) => &frozen.series,
+            HeldList::Copied(series) => series,
+        }
+    }
 }
 
 /// One series' points from one source.
@@ -49,16 +66,6 @@ struct Part {
     /// A block part's symbol refs in the plan's `order_keys`: they order the parts of
     /// one block as their labels do (see [`crate::block::LentSeries`]).
     order_key: std::ops::Range<u32>,
-}
-
-impl Part {
-    /// The part's share of a batch, in chunks.
-    fn weight(&self) -> usize {
-        match &self.source {
-            PartSource::Block { chunks, .. } => chunks.len(),
-            PartSource::Points(points) => 1 + points.len() / 256,
-        }
-    }
 }
 
 /// A selection before decoding: every part of every matching series (oldest source
@@ -71,6 +78,7 @@ impl Part {
 /// symbol refs (no strings touched), then the sources are merged by labels.
 struct ReadPlan {
     blocks: Arc<Vec<Arc<Block>>>,
+    held: Vec<HeldList>,
     range: TimeRange,
     parts: Vec<Part>,
     /// Each source's parts, as a range of `parts`, oldest source first.
@@ -90,6 +98,7 @@ impl ReadPlan {
     fn new(blocks: Arc<Vec<Arc<Block>>>, range: TimeRange) -> ReadPlan {
         ReadPlan {
             blocks,
+            held: Vec::new(),
             range,
             parts: Vec::new(),
             sources: Vec::new(),
@@ -139,14 +148,40 @@ impl ReadPlan {
         }
     }
 
-    /// Adds a part whose points are read already, if it has any.
-    fn add_points_part(&mut self, labels: &Labels, points: Vec<Point>) {
-        if !points.is_empty() {
-            self.push(Part {
-                labels: labels.clone(),
-                source: PartSource::Points(points),
-                order_key: 0..0,
-            });
+    /// Adds a source of series held in memory, each a part, matching `matchers`, with
+    /// their places in label order (`ranks`, one per series) or none (empty).
+    fn add_held_source(&mut self, held: HeldList, matchers: &[Matcher], ranks: &[u32]) {
+        self.begin_source();
+        let list = self.held.len() as u32;
+        for (i, s) in held.series().iter().enumerate() {
+            let in_range = s
+                .bounds()
+                .is_some_and(|(min, max)| self.range.overlaps(min, max));
+            if in_range && Matcher::all_match(matchers, &s.labels) {
+                let key_start = self.order_keys.len() as u32;
+                self.order_keys.extend(ranks.get(i));
+                self.push(Part {
+                    labels: s.labels.clone(),
+                    source: PartSource::Held {
+                        list,
+                        series: i as u32,
+                    },
+                    order_key: key_start..self.order_keys.len() as u32,
+                });
+            }
+        }
+        self.held.push(held);
+    }
+
+    fn held_series(&self, list: u32, series: u32) -> &FrozenSeries {
+        &self.held[list as usize].series()[series as usize]
+    }
+
+    /// The part's share of a batch, in chunks.
+    fn weight(&self, part: &Part) -> usize {
+        match &part.source {
+            PartSource::Block { chunks, .. } => chunks.len(),
+            PartSource::Held { list, series } => self.held_series(*list, *series).weight(),
         }
     }
 
@@ -218,7 +253,7 @@ impl ReadPlan {
         for (i, series) in self.series.iter().enumerate() {
             weight += self.order[series.start as usize..series.end as usize]
                 .iter()
-                .map(|&p| self.parts[p as usize].weight())
+                .map(|&p| self.weight(&self.parts[p as usize]))
                 .sum::<usize>();
             if weight >= BATCH_CHUNKS {
                 self.batches.push(start..i + 1);
@@ -268,7 +303,9 @@ impl ReadPlan {
                     let chunks = &self.chunks[chunks.start as usize..chunks.end as usize];
                     self.blocks[*block as usize].read_points(chunks, self.range, out)?;
                 }
-                PartSource::Points(points) => out.extend_from_slice(points),
+                PartSource::Held { list, series } => self
+                    .held_series(*list, *series)
+                    .points_into(self.range, out),
             }
             if start > 0 && start < out.len() && out[start - 1].t >= out[start].t {
                 ascending = false;
@@ -359,16 +396,43 @@ impl Batch {
     }
 }
 
-/// What one select reads: the blocks and frozen heads of the moment, and the head's
-/// matching series.
+/// What one select reads: the blocks and frozen heads of the moment, and a copy of
+/// the head's matching series.
 struct ReadSnapshot {
     blocks: Arc<Vec<Arc<Block>>>,
     frozen: Vec<Arc<Frozen>>,
-    head: Vec<(Labels, Vec<Point>)>,
+    head: HeadCopies,
+}
+
+/// The head's matching series, copied: those with a place in label order (and
+/// their places), and those without.
+#[derive(Default)]
+struct HeadCopies {
+    ranked: Vec<FrozenSeries>,
+    ranks: Vec<u32>,
+    unranked: Vec<FrozenSeries>,
+}
+
+impl HeadCopies {
+    fn push(&mut self, copy: FrozenSeries, rank: Option<u32>) {
+        match rank {
+            Some(rank) => {
+                self.ranked.push(copy);
+                self.ranks.push(rank);
+            }
+            None => self.unranked.push(copy),
+        }
+    }
+
+    fn extend(&mut self, other: HeadCopies) {
+        self.ranked.extend(other.ranked);
+        self.ranks.extend(other.ranks);
+        self.unranked.extend(other.unranked);
+    }
 }
 
 impl Inner {
-    /// The blocks and frozen heads, with the head's matching series read, all under
+    /// The blocks and frozen heads, with the head's matching series copied, all under
     /// the cut lock, so no sample is seen twice or missed.
     fn read_snapshot(self: &Arc<Self>, matchers: &[Matcher], range: TimeRange) -> ReadSnapshot {
         // The head is read under the cut lock, so none of its samples can move to a
@@ -376,31 +440,48 @@ impl Inner {
         // read after releasing it, so a long query never holds up a cut (and appenders).
         let _no_cut = self.cut_lock.read();
         let (blocks, frozen) = self.snapshot();
-        // The head's chunks are decoded here, under the lock, on this thread and a
-        // read-pool thread; every job is done before the lock is released.
+        // Only the head's compressed chunks are copied here, under the lock, on this
+        // thread and a read-pool thread; every job is done before the lock is released.
         let ids: Arc<[u64]> = self.head.selected_ids(matchers).into();
-        let mut head = Vec::with_capacity(ids.len());
+        let mut head = HeadCopies::default();
         let (inner, of_job) = (Arc::clone(self), Arc::clone(&ids));
         crate::parallel::for_each_in_order(
             ids.len().div_ceil(HEAD_JOB_SERIES),
             move |job| {
                 let at = job * HEAD_JOB_SERIES;
                 let ids = &of_job[at..(at + HEAD_JOB_SERIES).min(of_job.len())];
-                let mut part = Vec::with_capacity(ids.len());
+                let mut copies = HeadCopies::default();
                 inner
                     .head
-                    .select_ids(ids, range, |l, p| part.push((l.clone(), p)));
-                part
+                    .copy_ids(ids, range, |s, rank| copies.push(s, rank));
+                copies
             },
-            |part| {
-                head.extend(part);
+            |copies| {
+                head.extend(copies);
                 ControlFlow::Continue(())
             },
         );
+        if !head.unranked.is_empty() {
+            self.rank_head_series();
+        }
         ReadSnapshot {
             blocks,
             frozen,
             head,
+        }
+    }
+
+    /// Places the head's series in label order on a thread of its own, if that is due.
+    fn rank_head_series(self: &Arc<Self>) {
+        if !self.head.ranking_due() {
+            return;
+        }
+        let inner = Arc::clone(self);
+        let spawned = std::thread::Builder::new()
+            .name("head-ranks".into())
+            .spawn(move || inner.head.rank_series());
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "could not start placing head series in label order");
         }
     }
 
@@ -424,15 +505,19 @@ impl Inner {
                 Ok(())
             })?;
         }
-        for fz in &frozen {
-            plan.begin_source();
-            for s in fz.matching(matchers) {
-                plan.add_points_part(&s.labels, s.points_in(range));
-            }
+        for fz in frozen {
+            plan.add_held_source(HeldList::Frozen(fz), matchers, &[]);
         }
-        plan.begin_source();
-        for (labels, points) in head {
-            plan.add_points_part(&labels, points);
+        // The head's copies match already.
+        let HeadCopies {
+            ranked,
+            ranks,
+            unranked,
+        } = head;
+        for (copies, ranks) in [(ranked, ranks), (unranked, Vec::new())] {
+            if !copies.is_empty() {
+                plan.add_held_source(HeldList::Copied(copies), &[], &ranks);
+            }
         }
         Ok(plan.finish())
     }
@@ -585,6 +670,24 @@ mod tests {
         assert_eq!(seen, got[..7]);
     }
 
+    /// Head series with a place in label order and series created since merge into
+    /// label order.
+    #[test]
+    fn placed_and_new_head_series_merge_in_label_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = open_for_test(dir.path());
+        write(&db, 0..200, 0..3, 0.0);
+        assert!(db.inner.head.rank_series());
+        write(&db, 200..260, 1..2, 0.0);
+        let got = db.select(&[], TimeRange::ALL).unwrap();
+        let mut want: Vec<Labels> = (0..260).map(labels).collect();
+        want.sort();
+        assert_eq!(
+            got.iter().map(|s| s.labels.clone()).collect::<Vec<_>>(),
+            want
+        );
+    }
+
     /// Sorted, unique point lists with timestamps in a small range, so that lists
     /// often overlap and often follow one another.
     fn point_lists() -> impl Strategy<Value = Vec<Vec<Point>>> {
@@ -607,8 +710,8 @@ mod tests {
             let range = TimeRange::new(i64::MIN, i64::MAX);
             let mut plan = ReadPlan::new(Arc::new(Vec::new()), range);
             for l in &lists {
-                plan.begin_source();
-                plan.add_points_part(&labels(1), l.clone());
+                let held = FrozenSeries::of_points(labels(1), l);
+                plan.add_held_source(HeldList::Copied(held.into_iter().collect()), &[], &[]);
             }
             let plan = Arc::new(plan.finish());
             let mut got = Vec::new();

@@ -38,6 +38,8 @@ pub(super) struct HeadIndex {
     ids: Vec<u64>,
     /// Refs released since the last compaction.
     released: usize,
+    /// Compactions so far: the refs' numbering changes with each.
+    compactions: u64,
 }
 
 /// The values of one label name.
@@ -195,7 +197,18 @@ impl HeadIndex {
             !values.postings.is_empty()
         });
         self.released = 0;
+        self.compactions += 1;
         Some(renumbered)
+    }
+
+    /// Compactions so far (see [`HeadIndex::compact`]).
+    pub(super) fn compactions(&self) -> u64 {
+        self.compactions
+    }
+
+    /// Refs handed out since the last compaction: every ref is below it.
+    pub(super) fn num_refs(&self) -> usize {
+        self.ids.len()
     }
 
     /// The series id of a ref, unless it was released.

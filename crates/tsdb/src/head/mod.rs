@@ -11,6 +11,7 @@
 //! allocation) for series written in order.
 
 mod index;
+mod ranks;
 mod series;
 mod table;
 
@@ -19,12 +20,13 @@ pub use series::{FrozenSeries, InOrderChunks, MemSeries};
 pub use self::index::SortedValues;
 
 use self::index::{HeadIndex, UnlockedValues, NO_REF};
+use self::ranks::Ranks;
 use self::table::SlotTable;
 use parking_lot::{RwLock, RwLockWriteGuard};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
-use strata_core::{Labels, Matcher, Point, StorageError, TimeRange};
+use strata_core::{Labels, Matcher, StorageError, TimeRange};
 
 pub const SHARD_BITS: u32 = 6;
 pub const SHARDS: usize = 1 << SHARD_BITS;
@@ -282,6 +284,8 @@ pub struct Head {
     shards: Box<[RwLock<Shard>]>,
     /// Taken after a shard's lock, never before, by writers that create or drop series.
     index: RwLock<HeadIndex>,
+    /// The series' places in label order, for reads.
+    ranks: Ranks,
     series: AtomicUsize,
     samples: AtomicU64,
     ooo_samples: AtomicU64,
@@ -351,6 +355,7 @@ impl Default for Head {
         Head {
             shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
             index: RwLock::default(),
+            ranks: Ranks::default(),
             series: AtomicUsize::new(0),
             samples: AtomicU64::new(0),
             ooo_samples: AtomicU64::new(0),
@@ -593,47 +598,90 @@ impl Head {
         ids
     }
 
-    /// Calls `f` for each series of `ids` (ordered by shard) still in the head,
-    /// visiting each shard once. The slots are found first and each series' open
-    /// chunk is asked into the cache a few series ahead: the chunks are separate
-    /// allocations, each a cache miss.
-    fn for_each_of(&self, ids: &[u64], mut f: impl FnMut(&MemSeries)) {
+    /// Calls `f` for each series of `ids` (ordered by shard) still in the head, with
+    /// its place in label order if it has one, visiting each shard once. The slots are
+    /// found first, then asked into the cache a few series ahead, and their open chunk
+    /// and labels a few series after: each is a separate allocation and a cache miss,
+    /// which without asking ahead took most of a read's copying.
+    fn for_each_of(&self, ids: &[u64], mut f: impl FnMut(&MemSeries, Option<u32>)) {
         const AHEAD: usize = 4;
         for group in ids.chunk_by(|a, b| split_id(*a).0 == split_id(*b).0) {
             let s = self.shards[split_id(group[0]).0].read();
+            // Read under the shard lock: no compaction renumbers refs meanwhile.
+            let ranks = self.ranks.table();
             // A series dropped since the index was read is simply not found.
             let slots: Vec<&Slot> = group
                 .iter()
                 .filter_map(|&id| s.get(split_id(id).1))
                 .collect();
             for (i, slot) in slots.iter().enumerate() {
-                if let Some(ahead) = slots.get(i + AHEAD) {
-                    prefetch_lines(ahead.series.chunk.open_bytes());
+                if let Some(far) = slots.get(i + 2 * AHEAD) {
+                    prefetch_bytes(*far);
                 }
-                f(&slot.series);
+                if let Some(near) = slots.get(i + AHEAD) {
+                    prefetch_lines(near.series.chunk.open_bytes());
+                    prefetch_lines(near.series.labels.as_bytes());
+                }
+                f(&slot.series, ranks.rank(slot.head_ref));
             }
         }
     }
 
-    /// Calls `f` for each series of `ids` (see [`Head::selected_ids`]) with its points
-    /// in `range` (non-empty only).
-    pub fn select_ids(
+    /// Calls `f` with a copy of each series of `ids` (see [`Head::selected_ids`]) that
+    /// may have points in `range`, and its place in label order if it has one: its
+    /// chunks overlapping the range, still compressed, to be decoded without the
+    /// head's locks (see [`FrozenSeries::copy_in`]). Places order series as their
+    /// labels do; series created since [`Head::rank_series`] last ran have none.
+    pub fn copy_ids(
         &self,
         ids: &[u64],
         range: TimeRange,
-        mut f: impl FnMut(&Labels, Vec<Point>),
+        mut f: impl FnMut(FrozenSeries, Option<u32>),
     ) {
-        self.for_each_of(ids, |series| {
-            let pts = series.points_in(range);
-            if !pts.is_empty() {
-                f(&series.labels, pts);
+        self.for_each_of(ids, |series, rank| {
+            if let Some(copy) = FrozenSeries::copy_in(series, range) {
+                f(copy, rank);
             }
         });
     }
 
+    /// Whether [`Head::rank_series`] would build now.
+    pub fn ranking_due(&self) -> bool {
+        self.ranks.build_due()
+    }
+
+    /// Places every series in label order for [`Head::copy_ids`], when a read has
+    /// found series without a place and no build has run too recently (see
+    /// [`ranks`]); returns whether it did. It takes about a microsecond per series,
+    /// holding each shard's read lock only to clone its series' labels.
+    pub fn rank_series(&self) -> bool {
+        let Some(_claim) = self.ranks.claim_build() else {
+            return false;
+        };
+        let (epoch, refs) = {
+            let index = self.index.read();
+            (index.compactions(), index.num_refs())
+        };
+        let mut series = Vec::new();
+        for shard in self.shards.iter() {
+            let s = shard.read();
+            series.extend(
+                s.live()
+                    .filter(|slot| (slot.head_ref as usize) < refs)
+                    .map(|slot| (slot.head_ref, slot.series.labels.clone())),
+            );
+        }
+        let order = crate::order::label_order(series.iter().map(|(_, l)| l));
+        let placed: Vec<u32> = order.iter().map(|&i| series[i as usize].0).collect();
+        let index = self.index.read();
+        self.ranks
+            .install(epoch, index.compactions(), refs, &placed);
+        true
+    }
+
     /// Calls `f` with the labels of each matching series with data in `range`.
     pub fn series(&self, matchers: &[Matcher], range: TimeRange, mut f: impl FnMut(&Labels)) {
-        self.for_each_of(&self.selected_ids(matchers), |series| {
+        self.for_each_of(&self.selected_ids(matchers), |series, _| {
             if series.has_data_in(range) {
                 f(&series.labels);
             }
@@ -712,6 +760,7 @@ impl Head {
             for slot in shards.iter_mut().flat_map(|s| s.live_mut()) {
                 slot.head_ref = renumbered[slot.head_ref as usize];
             }
+            self.ranks.renumber(&renumbered, NO_REF);
         }
         self.series.fetch_sub(dropped, Ordering::Relaxed);
         dropped
@@ -721,15 +770,21 @@ impl Head {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use strata_core::Point;
 
     impl Head {
         fn select(
             &self,
             matchers: &[Matcher],
             range: TimeRange,
-            f: impl FnMut(&Labels, Vec<Point>),
+            mut f: impl FnMut(&Labels, Vec<Point>),
         ) {
-            self.select_ids(&self.selected_ids(matchers), range, f);
+            self.copy_ids(&self.selected_ids(matchers), range, |s, _| {
+                let points = s.points_in(range);
+                if !points.is_empty() {
+                    f(&s.labels, points);
+                }
+            });
         }
     }
 
@@ -849,6 +904,56 @@ mod tests {
             assert_eq!(s.lookup(l.hash64(), l).map(|at| at.1), Some(local));
             assert_eq!(s.get(local).map(|x| x.head_ref), Some(local));
         }
+    }
+
+    /// Places follow label order, survive the renumbering of a freeze that drops idle
+    /// series, and series created after a ranking have none until the next.
+    #[test]
+    fn places_follow_label_order_across_freezes() {
+        let head = Head::new();
+        // Created out of label order.
+        let jobs: Vec<String> = (0..300)
+            .map(|i| format!("job-{:03}", i * 7 % 300))
+            .collect();
+        let write = |jobs: &mut dyn Iterator<Item = &String>, t: i64| {
+            for job in jobs {
+                add(&head, &labels(job), t, 1.0);
+            }
+        };
+        let placed = || {
+            let every = Matcher::new(strata_core::MatchOp::Regex, "job", ".+").unwrap();
+            let mut got = Vec::new();
+            head.copy_ids(&head.selected_ids(&[every]), TimeRange::ALL, |s, rank| {
+                got.push((rank, s.labels.get("job").unwrap().to_owned()))
+            });
+            got.sort();
+            got
+        };
+        write(&mut jobs.iter(), 1);
+        assert!(placed().iter().all(|(rank, _)| rank.is_none()));
+        assert!(head.rank_series());
+        let got = placed();
+        assert!(got.iter().all(|(rank, _)| rank.is_some()));
+        let mut sorted = jobs.clone();
+        sorted.sort();
+        assert_eq!(got.into_iter().map(|(_, j)| j).collect::<Vec<_>>(), sorted);
+
+        // The even-numbered series go idle and leave at the second freeze.
+        head.freeze();
+        write(&mut jobs.iter().skip(1).step_by(2), 2);
+        head.freeze();
+        let new = "job-new".to_owned();
+        write(&mut jobs.iter().skip(1).step_by(2).chain([&new]), 3);
+        let got = placed();
+        assert_eq!(got.len(), 151);
+        // Unplaced sort first.
+        assert_eq!(got[0], (None, new));
+        let mut odd: Vec<String> = jobs.iter().skip(1).step_by(2).cloned().collect();
+        odd.sort();
+        assert_eq!(
+            got[1..].iter().map(|(_, j)| j.clone()).collect::<Vec<_>>(),
+            odd
+        );
     }
 
     #[test]

@@ -27,6 +27,14 @@ impl SealedChunk {
         }
         Ok(())
     }
+
+    /// The entries of `sealed` (consecutive, oldest first) that may hold points in `range`.
+    fn overlapping(sealed: &[SealedChunk], range: TimeRange) -> &[SealedChunk] {
+        // Chunks are in time order: start at the first one ending inside the range.
+        let first = sealed.partition_point(|c| c.max_t < range.start);
+        let end = first + sealed[first..].partition_point(|c| c.min_t <= range.end);
+        &sealed[first..end]
+    }
 }
 
 /// Points the open chunk takes before it is sealed: a query of recent data decodes at
@@ -121,12 +129,43 @@ impl InOrderChunks {
     fn points_in(&self, range: TimeRange) -> Vec<Point> {
         let mut out = Vec::new();
         sealed_points_in(&self.sealed, range, &mut out);
-        if let (Some(min), Some(max)) = (self.open.min_t(), self.open.max_t()) {
-            if range.overlaps(min, max) {
-                self.open.points_in(range, &mut out);
-            }
+        if self.open_overlaps(range) {
+            self.open.points_in(range, &mut out);
         }
         out
+    }
+
+    fn open_overlaps(&self, range: TimeRange) -> bool {
+        self.open
+            .min_t()
+            .zip(self.open.max_t())
+            .is_some_and(|(min, max)| range.overlaps(min, max))
+    }
+
+    /// The chunks that may hold points in `range` as one sealed entry, the open chunk
+    /// sealed on the fly (a copy of its bytes), or `None` if none may.
+    fn copy_in(&self, range: TimeRange) -> Option<SealedChunk> {
+        let sealed = SealedChunk::overlapping(&self.sealed, range);
+        let open = self.open_overlaps(range).then(|| self.open.to_bytes());
+        let min_t = sealed.first().map(|c| c.min_t).or(self.open.min_t())?;
+        let max_t = match open {
+            Some(_) => self.open.max_t()?,
+            None => sealed.last()?.max_t,
+        };
+        let size = sealed.iter().map(|c| c.bytes.len()).sum::<usize>()
+            + open.as_ref().map_or(0, |o| o.len() + 10);
+        let mut bytes = Vec::with_capacity(size);
+        for c in sealed {
+            bytes.extend_from_slice(&c.bytes);
+        }
+        if let Some(open) = open {
+            put_bytes(&mut bytes, &open);
+        }
+        Some(SealedChunk {
+            min_t,
+            max_t,
+            bytes: bytes.into_boxed_slice(),
+        })
     }
 
     /// Seals the open chunk and takes every chunk as one entry, leaving the series
@@ -161,9 +200,7 @@ fn join(entries: Vec<SealedChunk>) -> Option<SealedChunk> {
 
 /// Appends the points of the sealed chunks within `range` to `out`, in time order.
 fn sealed_points_in(sealed: &[SealedChunk], range: TimeRange, out: &mut Vec<Point>) {
-    // Chunks are in time order: start at the first one ending inside the range.
-    let first = sealed.partition_point(|c| c.max_t < range.start);
-    for c in sealed[first..].iter().take_while(|c| c.min_t <= range.end) {
+    for c in SealedChunk::overlapping(sealed, range) {
         if let Err(e) = c.decode_into(range, out) {
             // The bytes were sealed in memory from a valid stream: a bug, not data.
             tracing::error!(error = %e, "undecodable sealed head chunk skipped");
@@ -290,15 +327,19 @@ fn bounds_with(chunks: Option<(i64, i64)>, ooo: &[Point]) -> Option<(i64, i64)> 
 
 /// Chunk points within `range` merged with the out-of-order points in it, which win ties.
 fn merge_with_ooo(in_chunks: Vec<Point>, ooo: &[Point], range: TimeRange) -> Vec<Point> {
-    let ooo = normalized(ooo);
-    let lo = ooo.partition_point(|p| p.t < range.start);
-    let hi = ooo.partition_point(|p| p.t <= range.end);
-    merge_sorted(in_chunks, &ooo[lo..hi])
+    merge_sorted(in_chunks, within(&normalized(ooo), range))
 }
 
-/// A series taken out of the head to be written into a block: its labels, its
-/// in-order points as one entry of sealed bytes (no encoder state) and its out-of-order
-/// points, sorted and unique. Frozen series exist by the million during a flush.
+/// The part of sorted `points` within `range`.
+fn within(points: &[Point], range: TimeRange) -> &[Point] {
+    let lo = points.partition_point(|p| p.t < range.start);
+    let hi = points.partition_point(|p| p.t <= range.end);
+    &points[lo..hi]
+}
+
+/// A series held as sealed bytes (no encoder state) and its out-of-order points, sorted
+/// and unique: taken out of the head to be written into a block (frozen series exist by
+/// the million during a flush), or a read's copy of a head series' points in a range.
 pub struct FrozenSeries {
     pub labels: Labels,
     chunks: Option<SealedChunk>,
@@ -317,10 +358,50 @@ impl FrozenSeries {
         }
     }
 
+    /// A copy of what `series` holds that may be in `range`, if anything: the chunks
+    /// overlapping it, compressed (a few bytes a point, against 16 decoded), and its
+    /// out-of-order points in it. A read copies under the head's locks and decodes
+    /// after releasing them.
+    pub(super) fn copy_in(series: &MemSeries, range: TimeRange) -> Option<FrozenSeries> {
+        let chunks = series.chunk.copy_in(range);
+        let ooo: Box<[Point]> = within(&normalized(series.ooo()), range).into();
+        (chunks.is_some() || !ooo.is_empty()).then(|| FrozenSeries {
+            labels: series.labels.clone(),
+            chunks,
+            ooo,
+        })
+    }
+
+    /// The series of `points` (in time order), or `None` if there are none.
+    #[cfg(test)]
+    pub fn of_points(labels: Labels, points: &[Point]) -> Option<FrozenSeries> {
+        let mut series = MemSeries::new(labels);
+        for p in points {
+            series.append(p.t, p.v);
+        }
+        FrozenSeries::copy_in(&series, TimeRange::ALL)
+    }
+
     pub fn points_in(&self, range: TimeRange) -> Vec<Point> {
         let mut in_chunks = Vec::new();
         sealed_points_in(self.chunks.as_slice(), range, &mut in_chunks);
         merge_with_ooo(in_chunks, &self.ooo, range)
+    }
+
+    /// Appends the points within `range` to `out`, in time order.
+    pub fn points_into(&self, range: TimeRange, out: &mut Vec<Point>) {
+        if self.ooo.is_empty() {
+            sealed_points_in(self.chunks.as_slice(), range, out);
+        } else {
+            out.extend(self.points_in(range));
+        }
+    }
+
+    /// About how many chunks' decoding the series' points cost (a chunk takes a few
+    /// hundred bytes), to share a read's decoding out evenly.
+    pub fn weight(&self) -> usize {
+        let bytes = self.chunks.as_ref().map_or(0, |c| c.bytes.len());
+        1 + bytes / 256 + self.ooo.len() / 256
     }
 
     pub fn bounds(&self) -> Option<(i64, i64)> {

@@ -16,7 +16,7 @@ static SPARE_KEYS: SpareBuffers<u8> = SpareBuffers::new(2 << 20);
 const SMALL_GROUP: usize = 16;
 
 /// Indexes `0..n` of `labels` in label order (ties by index).
-pub(super) fn label_order<'a>(labels: impl ExactSizeIterator<Item = &'a Labels>) -> Vec<u32> {
+pub(crate) fn label_order<'a>(labels: impl ExactSizeIterator<Item = &'a Labels>) -> Vec<u32> {
     let n = labels.len();
     let mut keys = SPARE_KEYS.take();
     let mut key_ends = Vec::with_capacity(n);
@@ -59,7 +59,7 @@ fn push_label_order_key(labels: &Labels, key: &mut Vec<u8>) {
 /// ties by id. A group of ids whose keys agree so far skips the prefix they all share,
 /// is sorted by its next element alone, and splits into the groups that agree on it;
 /// small groups are sorted by comparing what is left of their keys.
-pub(super) fn sort_by_keys<'k, T: Copy + Ord + Into<u64> + 'k>(
+pub(crate) fn sort_by_keys<'k, T: Copy + Ord + Into<u64> + 'k>(
     ids: &mut [u32],
     key: impl Fn(u32) -> &'k [T],
 ) {
