@@ -7,7 +7,7 @@
 //! write sequence.
 
 use crate::block::writer::{write_series, NewBlock, SeriesSource};
-use crate::block::{series_order, Block, BlockMeta, SeriesEntry, CHUNK_POINTS};
+use crate::block::{series_order, Block, BlockMeta, FrameCursor, SeriesEntry, CHUNK_POINTS};
 use crate::merge::merge_last_wins;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -75,6 +75,8 @@ struct MergedSeries<'a> {
     inputs: &'a [Arc<Block>],
     /// Per input: the index of its next series, and that series (`None` past the end).
     cursors: Vec<(u32, Option<SeriesEntry>)>,
+    /// Per input: the chunk frames read last.
+    frames: Vec<FrameCursor>,
 }
 
 impl<'a> MergedSeries<'a> {
@@ -83,7 +85,12 @@ impl<'a> MergedSeries<'a> {
             .iter()
             .map(|b| Ok((0, entry_at(b, 0)?)))
             .collect::<Result<_, StorageError>>()?;
-        Ok(MergedSeries { inputs, cursors })
+        let frames = inputs.iter().map(|_| FrameCursor::default()).collect();
+        Ok(MergedSeries {
+            inputs,
+            cursors,
+            frames,
+        })
     }
 }
 
@@ -117,12 +124,17 @@ impl SeriesSource for MergedSeries<'_> {
             return Ok(None);
         };
         let mut lists = Vec::new();
-        for (block, (next, entry)) in self.inputs.iter().zip(&mut self.cursors) {
+        let inputs = self
+            .inputs
+            .iter()
+            .zip(&mut self.cursors)
+            .zip(&mut self.frames);
+        for ((block, (next, entry)), frames) in inputs {
             let Some(e) = entry.take_if(|e| e.labels == labels) else {
                 continue;
             };
             let mut points = Vec::new();
-            block.read_points(&e.chunks, TimeRange::ALL, &mut points)?;
+            block.read_points_with(&e.chunks, TimeRange::ALL, frames, &mut points)?;
             lists.push(points);
             *next += 1;
             *entry = entry_at(block, *next)?;

@@ -17,6 +17,7 @@ use std::cell::RefCell;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// Uncompressed bytes per frame: larger compresses a little better, smaller costs less
@@ -223,8 +224,35 @@ impl RecentFrames {
     }
 }
 
+/// The frame of each stream a reader used last, kept by the reader: chunks read in
+/// series order mostly share a frame, and finding it again (a search of the frame
+/// table, the cache's lock, a count that the reading threads share) cost a tenth of
+/// reading a block's short chunks. Good for any block: it holds frames of one block
+/// at a time.
+#[derive(Default)]
+pub struct FrameCursor([Option<HeldFrame>; 2]);
+
+struct HeldFrame {
+    /// The [`ChunksLayout::id`] of the frame's file.
+    layout: u64,
+    /// The frame's start in its stream.
+    start: u64,
+    data: Arc<[u8]>,
+}
+
+impl FrameCursor {
+    /// The held frame's bytes from `offset` of `stream` on, if it holds that offset.
+    fn bytes_at(&self, layout: &ChunksLayout, stream: usize, offset: u64) -> Option<&[u8]> {
+        let held = self.0[stream].as_ref().filter(|h| h.layout == layout.id)?;
+        let from = usize::try_from(offset.checked_sub(held.start)?).ok()?;
+        held.data.get(from..).filter(|rest| !rest.is_empty())
+    }
+}
+
 /// The frame tables of a chunks file, and the frames decompressed last per stream.
 pub(crate) struct ChunksLayout {
+    /// Unique in the process, so that a [`FrameCursor`] knows its frame's file.
+    id: u64,
     /// Per stream: its frames, then the closing entry.
     streams: [Vec<FrameEntry>; 2],
     cache: Mutex<[RecentFrames; 2]>,
@@ -258,36 +286,51 @@ impl ChunksLayout {
         for s in &streams {
             check_stream(s, table as u64).map_err(bad)?;
         }
+        static OPENED: AtomicU64 = AtomicU64::new(0);
         Ok(ChunksLayout {
+            id: OPENED.fetch_add(1, Ordering::Relaxed),
             streams,
             cache: Mutex::default(),
         })
     }
 
-    /// Calls `f` with the chunk at [`place`] `at`, `len` bytes long.
+    /// Calls `f` with the chunk at [`place`] `at`, `len` bytes long, from the frame
+    /// `cursor` holds if it holds the chunk, else from the frame it then holds.
     pub(crate) fn with_chunk<R>(
         &self,
         file: &[u8],
         at: u64,
         len: u64,
+        cursor: &mut FrameCursor,
         f: impl FnOnce(&[u8]) -> R,
     ) -> Result<R, String> {
         let stream = usize::from(at & STREAM_BIT != 0);
         let offset = at & !STREAM_BIT;
+        if cursor.bytes_at(self, stream, offset).is_none() {
+            cursor.0[stream] = Some(self.frame_of(file, stream, offset)?);
+        }
+        let bytes = cursor
+            .bytes_at(self, stream, offset)
+            .zip(usize::try_from(len).ok())
+            .and_then(|(rest, len)| rest.get(..len))
+            .filter(|b| !b.is_empty())
+            .ok_or_else(|| format!("chunk at {offset}: crosses its frame's end"))?;
+        Ok(f(bytes))
+    }
+
+    /// The frame of `stream` holding `offset`.
+    fn frame_of(&self, file: &[u8], stream: usize, offset: u64) -> Result<HeldFrame, String> {
         let frames = &self.streams[stream];
-        // The frame holding `offset`: the last one starting at or before it.
+        // The last frame starting at or before `offset`.
         let i = frames.partition_point(|fr| fr.start <= offset);
         if i == 0 || i == frames.len() {
             return Err(format!("chunk at {offset}: outside the chunk data"));
         }
-        let frame = self.frame(file, stream, i - 1)?;
-        let from = (offset - frames[i - 1].start) as usize;
-        let bytes = usize::try_from(len)
-            .ok()
-            .and_then(|l| frame.get(from..from.checked_add(l)?))
-            .filter(|b| !b.is_empty())
-            .ok_or_else(|| format!("chunk at {offset}: crosses its frame's end"))?;
-        Ok(f(bytes))
+        Ok(HeldFrame {
+            layout: self.id,
+            start: frames[i - 1].start,
+            data: self.frame(file, stream, i - 1)?,
+        })
     }
 
     /// Frame `i` of `stream`, decompressed (from the cache if it was one of the last).
@@ -359,20 +402,29 @@ mod tests {
         let file = std::fs::read(&path).unwrap();
         let layout = ChunksLayout::open(&file).unwrap();
         let read = |layout: &ChunksLayout, file: &[u8], o: u64, c: &[u8]| {
-            layout.with_chunk(file, o, c.len() as u64, |b| b == c)
+            layout.with_chunk(file, o, c.len() as u64, &mut FrameCursor::default(), |b| {
+                b == c
+            })
         };
-        for (offset, chunk) in placed.iter().rev() {
-            assert_eq!(read(&layout, &file, *offset, chunk), Ok(true));
+        // One cursor for all, going back and forth between the streams and frames.
+        let mut cursor = FrameCursor::default();
+        for (offset, chunk) in placed.iter().rev().chain(&placed) {
+            let got = layout.with_chunk(&file, *offset, chunk.len() as u64, &mut cursor, |b| {
+                b == chunk
+            });
+            assert_eq!(got, Ok(true));
         }
         let [older, latest] = w_offsets;
-        assert!(layout
-            .with_chunk(&file, place(OLDER, older), 1, |_| ())
-            .is_err());
-        assert!(layout
-            .with_chunk(&file, place(LATEST, latest), 1, |_| ())
-            .is_err());
-        assert!(layout.with_chunk(&file, 0, 0, |_| ()).is_err());
-        assert!(layout.with_chunk(&file, u64::MAX, 2, |_| ()).is_err());
+        let fails = |at: u64, len: u64| {
+            let mut cursor = FrameCursor::default();
+            layout
+                .with_chunk(&file, at, len, &mut cursor, |_| ())
+                .is_err()
+        };
+        assert!(fails(place(OLDER, older), 1));
+        assert!(fails(place(LATEST, latest), 1));
+        assert!(fails(0, 0));
+        assert!(fails(u64::MAX, 2));
         for pos in (0..file.len()).step_by(53) {
             let mut bad = file.clone();
             bad[pos] ^= 0x10;
@@ -394,9 +446,36 @@ mod tests {
         ChunksWriter::create(&path).unwrap().finish().unwrap();
         let file = std::fs::read(&path).unwrap();
         let layout = ChunksLayout::open(&file).unwrap();
-        assert!(layout.with_chunk(&file, 0, 1, |_| ()).is_err());
+        let mut cursor = FrameCursor::default();
+        assert!(layout.with_chunk(&file, 0, 1, &mut cursor, |_| ()).is_err());
         assert!(layout
-            .with_chunk(&file, place(LATEST, 0), 1, |_| ())
+            .with_chunk(&file, place(LATEST, 0), 1, &mut cursor, |_| ())
             .is_err());
+    }
+
+    /// A cursor holding a frame of one file reads another file's chunk at the same
+    /// place from that file.
+    #[test]
+    fn a_cursor_keeps_files_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let chunks = [b"first", b"other"];
+        let files: Vec<(Vec<u8>, u64)> = chunks
+            .iter()
+            .enumerate()
+            .map(|(i, chunk)| {
+                let path = dir.path().join(format!("chunks{i}"));
+                let mut w = ChunksWriter::create(&path).unwrap();
+                let at = w.write(LATEST, &chunk[..]).unwrap();
+                w.finish().unwrap();
+                (std::fs::read(&path).unwrap(), at)
+            })
+            .collect();
+        assert_eq!(files[0].1, files[1].1);
+        let mut cursor = FrameCursor::default();
+        for ((file, at), chunk) in files.iter().zip(chunks) {
+            let layout = ChunksLayout::open(file).unwrap();
+            let got = layout.with_chunk(file, *at, 5, &mut cursor, |b| b == chunk);
+            assert_eq!(got, Ok(true));
+        }
     }
 }

@@ -22,6 +22,7 @@ mod reader;
 mod series;
 pub(crate) mod writer;
 
+pub use chunks::FrameCursor;
 pub use reader::{Block, LentSeries, SeriesEntry};
 pub use series::ChunkMeta;
 pub(crate) use writer::series_order;

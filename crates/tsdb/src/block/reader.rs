@@ -2,7 +2,7 @@
 //! decoding errors mean a bug or a file changed underneath us; they are reported as
 //! [`StorageError::Corrupt`] naming the block, never a panic.
 
-use super::chunks::ChunksLayout;
+use super::chunks::{ChunksLayout, FrameCursor};
 use super::packed::{self, PackedError};
 use super::series::{ChunkMeta, EntryCursor, SeriesTable};
 use super::{postings, BlockMeta, CHUNKS, FORMAT_VERSION, META, POSTINGS, SERIES, SYMBOLS};
@@ -338,9 +338,21 @@ impl Block {
         range: TimeRange,
         out: &mut Vec<Point>,
     ) -> Result<(), StorageError> {
+        self.read_points_with(chunks, range, &mut FrameCursor::default(), out)
+    }
+
+    /// [`Block::read_points`] for a reader going through many series in order, which
+    /// keeps `cursor` (one per block) from one call to the next.
+    pub fn read_points_with(
+        &self,
+        chunks: &[ChunkMeta],
+        range: TimeRange,
+        cursor: &mut FrameCursor,
+        out: &mut Vec<Point>,
+    ) -> Result<(), StorageError> {
         for c in chunks.iter().filter(|c| range.overlaps(c.min_t, c.max_t)) {
             self.chunks_layout
-                .with_chunk(&self.chunks, c.offset, c.len, |bytes| {
+                .with_chunk(&self.chunks, c.offset, c.len, cursor, |bytes| {
                     chunk::decode_range_into(bytes, range, out)
                 })
                 .map_err(|e| self.corrupt(e))?

@@ -12,7 +12,7 @@
 //! allocates per batch rather than per series.
 
 use super::*;
-use crate::block::{ChunkMeta, LentSeries};
+use crate::block::{ChunkMeta, FrameCursor, LentSeries};
 use crate::order;
 use std::ops::ControlFlow;
 use strata_core::{each_series, metadata_of, SeriesVisitor};
@@ -278,8 +278,9 @@ impl ReadPlan {
         };
         let mut scratch = Vec::new();
         let mut starts = Vec::new();
+        let mut frames: Vec<FrameCursor> = self.blocks.iter().map(|_| Default::default()).collect();
         for s in series {
-            self.decode_series(s, &mut scratch, &mut starts)?;
+            self.decode_series(s, &mut scratch, &mut starts, &mut frames)?;
             out.close(&mut scratch);
         }
         Ok(out)
@@ -293,6 +294,7 @@ impl ReadPlan {
         s: usize,
         out: &mut Vec<Point>,
         starts: &mut Vec<usize>,
+        frames: &mut [FrameCursor],
     ) -> Result<(), StorageError> {
         starts.clear();
         let mut ascending = true;
@@ -301,7 +303,8 @@ impl ReadPlan {
             match &self.parts[part as usize].source {
                 PartSource::Block { block, chunks } => {
                     let chunks = &self.chunks[chunks.start as usize..chunks.end as usize];
-                    self.blocks[*block as usize].read_points(chunks, self.range, out)?;
+                    let (block, frames) = (*block as usize, &mut frames[*block as usize]);
+                    self.blocks[block].read_points_with(chunks, self.range, frames, out)?;
                 }
                 PartSource::Held { list, series } => self
                     .held_series(*list, *series)
