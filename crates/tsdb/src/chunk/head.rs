@@ -127,6 +127,11 @@ impl HeadChunk {
     pub fn to_bytes(&self) -> Vec<u8> {
         self.stream.to_chunk()
     }
+
+    /// Appends [`Self::to_bytes`] to `out`.
+    pub fn write_chunk(&self, out: &mut Vec<u8>) {
+        self.stream.write_chunk(out);
+    }
 }
 
 #[cfg(test)]

@@ -292,9 +292,15 @@ impl StreamEncoder {
     /// The sealed chunk bytes.
     pub(crate) fn to_chunk(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(24 + self.bits.len_bits().div_ceil(8));
+        self.write_chunk(&mut out);
+        out
+    }
+
+    /// Appends the sealed chunk bytes to `out`.
+    pub(crate) fn write_chunk(&self, out: &mut Vec<u8>) {
         let codec = self.codec();
         out.push(codec.encoding() as u8);
-        put_uvarint(&mut out, self.len as u64);
+        put_uvarint(out, self.len as u64);
         // Order 0 is taken around the base, order 1 along the slope; only that
         // part of the trend is stored.
         let (exp, decimal_params) = match codec {
@@ -319,16 +325,15 @@ impl StreamEncoder {
         };
         out.push(exp | (codec.order() << 4) | flag);
         if let Some((unit, line)) = decimal_params {
-            put_uvarint(&mut out, unit);
+            put_uvarint(out, unit);
             if let Some(line) = line {
-                put_uvarint(&mut out, line);
+                put_uvarint(out, line);
             }
         }
         for x in [t0, step].into_iter().flatten() {
-            put_uvarint(&mut out, zigzag(x));
+            put_uvarint(out, zigzag(x));
         }
-        self.bits.append_to(&mut out);
-        out
+        self.bits.append_to(out);
     }
 
     /// Decodes this stream's own points.

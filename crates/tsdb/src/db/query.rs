@@ -13,6 +13,7 @@
 
 use super::*;
 use crate::block::{ChunkMeta, FrameCursor, LentSeries};
+use crate::head::{HeadCopies, HeadCopy};
 use crate::order;
 use std::ops::ControlFlow;
 use strata_core::{each_series, metadata_of, SeriesVisitor};
@@ -38,6 +39,7 @@ enum PartSource {
     Block {
         block: u32,
         chunks: std::ops::Range<u32>,
+        labels: Labels,
     },
     /// Series `series` of the plan's held list `list`.
     Held { list: u32, series: u32 },
@@ -47,21 +49,49 @@ enum PartSource {
 /// series copied out under the cut lock.
 enum HeldList {
     Frozen(Arc<Frozen>),
-    Copied(Vec<FrozenSeries>),
+    Copied(HeadCopy),
 }
 
 impl HeldList {
-    fn series(&self) -> &[FrozenSeries] {
+    fn len(&self) -> usize {
         match self {
-            HeldList::Frozen(frozen) => &frozen.series,
-            HeldList::Copied(series) => series,
+            HeldList::Frozen(frozen) => frozen.series.len(),
+            HeldList::Copied(copy) => copy.len(),
+        }
+    }
+
+    fn labels(&self, i: usize) -> &Labels {
+        match self {
+            HeldList::Frozen(frozen) => &frozen.series[i].labels,
+            HeldList::Copied(copy) => copy.labels(i),
+        }
+    }
+
+    fn bounds(&self, i: usize) -> Option<(i64, i64)> {
+        match self {
+            HeldList::Frozen(frozen) => frozen.series[i].bounds(),
+            HeldList::Copied(copy) => Some(copy.bounds(i)),
+        }
+    }
+
+    /// About how many chunks' decoding series `i` costs.
+    fn weight(&self, i: usize) -> usize {
+        match self {
+            HeldList::Frozen(frozen) => frozen.series[i].weight(),
+            HeldList::Copied(copy) => copy.weight(i),
+        }
+    }
+
+    fn points_into(&self, i: usize, range: TimeRange, out: &mut Vec<Point>) {
+        match self {
+            HeldList::Frozen(frozen) => out.extend(frozen.series[i].points_in(range)),
+            HeldList::Copied(copy) => copy.points_into(i, range, out),
         }
     }
 }
 
 /// One series' points from one source.
 struct Part {
-    labels: Labels,
     source: PartSource,
     /// A block part's symbol refs in the plan's `order_keys`: they order the parts of
     /// one block as their labels do (see [`crate::block::LentSeries`]).
@@ -138,50 +168,55 @@ impl ReadPlan {
             let key_start = self.order_keys.len() as u32;
             self.order_keys.extend_from_slice(series.order_key);
             self.push(Part {
-                labels: series.labels,
                 source: PartSource::Block {
                     block: block as u32,
                     chunks: start..end,
+                    labels: series.labels,
                 },
                 order_key: key_start..self.order_keys.len() as u32,
             });
         }
     }
 
-    /// Adds a source of series held in memory, each a part, matching `matchers`, with
-    /// their places in label order (`ranks`, one per series) or none (empty).
-    fn add_held_source(&mut self, held: HeldList, matchers: &[Matcher], ranks: &[u32]) {
+    /// Adds a source of the series of `lists` matching `matchers`, each a part, with
+    /// their places in label order (`ranks`, one per series of the lists in turn) or
+    /// none (empty).
+    fn add_held_source(&mut self, lists: Vec<HeldList>, matchers: &[Matcher], ranks: &[u32]) {
         self.begin_source();
-        let list = self.held.len() as u32;
-        for (i, s) in held.series().iter().enumerate() {
-            let in_range = s
-                .bounds()
-                .is_some_and(|(min, max)| self.range.overlaps(min, max));
-            if in_range && Matcher::all_match(matchers, &s.labels) {
-                let key_start = self.order_keys.len() as u32;
-                self.order_keys.extend(ranks.get(i));
-                self.push(Part {
-                    labels: s.labels.clone(),
-                    source: PartSource::Held {
-                        list,
-                        series: i as u32,
-                    },
-                    order_key: key_start..self.order_keys.len() as u32,
-                });
+        let mut ranks = ranks.iter();
+        for held in lists {
+            let list = self.held.len() as u32;
+            for i in 0..held.len() {
+                let rank = ranks.next();
+                let in_range = held
+                    .bounds(i)
+                    .is_some_and(|(min, max)| self.range.overlaps(min, max));
+                if in_range && Matcher::all_match(matchers, held.labels(i)) {
+                    let key_start = self.order_keys.len() as u32;
+                    self.order_keys.extend(rank);
+                    self.push(Part {
+                        source: PartSource::Held {
+                            list,
+                            series: i as u32,
+                        },
+                        order_key: key_start..self.order_keys.len() as u32,
+                    });
+                }
             }
+            self.held.push(held);
         }
-        self.held.push(held);
     }
 
-    fn held_series(&self, list: u32, series: u32) -> &FrozenSeries {
-        &self.held[list as usize].series()[series as usize]
+    /// The label set of part `p`.
+    fn labels(&self, p: u32) -> &Labels {
+        part_labels(&self.parts, &self.held, p)
     }
 
     /// The part's share of a batch, in chunks.
     fn weight(&self, part: &Part) -> usize {
         match &part.source {
             PartSource::Block { chunks, .. } => chunks.len(),
-            PartSource::Held { list, series } => self.held_series(*list, *series).weight(),
+            PartSource::Held { list, series } => self.held[*list as usize].weight(*series as usize),
         }
     }
 
@@ -206,7 +241,7 @@ impl ReadPlan {
     fn run_order(&self, source: &std::ops::Range<u32>) -> Vec<u32> {
         let parts = &self.parts[source.start as usize..source.end as usize];
         if parts.first().is_some_and(|p| p.order_key.is_empty()) {
-            return order::label_order(parts.iter().map(|p| &p.labels))
+            return order::label_order(source.clone().map(|p| self.labels(p)))
                 .into_iter()
                 .map(|i| source.start + i)
                 .collect();
@@ -224,24 +259,24 @@ impl ReadPlan {
     fn merge_runs(&mut self, runs: Vec<Vec<u32>>) {
         use std::cmp::Reverse;
         use std::collections::BinaryHeap;
+        let (parts, held) = (&self.parts, &self.held);
+        let (order, series) = (&mut self.order, &mut self.series);
         // A heap entry: the run's next part's labels, the run, the position in it.
-        let parts = &self.parts;
         let entry = |run: usize, at: usize| {
             runs[run]
                 .get(at)
-                .map(|&p| Reverse((&parts[p as usize].labels, run, at)))
+                .map(|&p| Reverse((part_labels(parts, held, p), run, at)))
         };
         let mut heap: BinaryHeap<_> = (0..runs.len()).filter_map(|r| entry(r, 0)).collect();
         while let Some(Reverse((labels, run, at))) = heap.pop() {
-            let same_series = self
-                .order
+            let same_series = order
                 .last()
-                .is_some_and(|&last| parts[last as usize].labels == *labels);
-            self.order.push(runs[run][at]);
-            let end = self.order.len() as u32;
-            match self.series.last_mut() {
-                Some(series) if same_series => series.end = end,
-                _ => self.series.push(end - 1..end),
+                .is_some_and(|&last| part_labels(parts, held, last) == labels);
+            order.push(runs[run][at]);
+            let end = order.len() as u32;
+            match series.last_mut() {
+                Some(s) if same_series => s.end = end,
+                _ => series.push(end - 1..end),
             }
             heap.extend(entry(run, at + 1));
         }
@@ -266,7 +301,7 @@ impl ReadPlan {
     }
 
     fn series_labels(&self, series: usize) -> &Labels {
-        &self.parts[self.order[self.series[series].start as usize] as usize].labels
+        self.labels(self.order[self.series[series].start as usize])
     }
 
     /// The points of every series of batch `batch`.
@@ -301,14 +336,14 @@ impl ReadPlan {
         for &part in &self.order[self.series[s].start as usize..self.series[s].end as usize] {
             let start = out.len();
             match &self.parts[part as usize].source {
-                PartSource::Block { block, chunks } => {
+                PartSource::Block { block, chunks, .. } => {
                     let chunks = &self.chunks[chunks.start as usize..chunks.end as usize];
                     let (block, frames) = (*block as usize, &mut frames[*block as usize]);
                     self.blocks[block].read_points_with(chunks, self.range, frames, out)?;
                 }
-                PartSource::Held { list, series } => self
-                    .held_series(*list, *series)
-                    .points_into(self.range, out),
+                PartSource::Held { list, series } => {
+                    self.held[*list as usize].points_into(*series as usize, self.range, out)
+                }
             }
             if start > 0 && start < out.len() && out[start - 1].t >= out[start].t {
                 ascending = false;
@@ -369,6 +404,14 @@ impl ReadPlan {
     }
 }
 
+/// The label set of part `p` of `parts`, whose held series are in `held`.
+fn part_labels<'a>(parts: &'a [Part], held: &'a [HeldList], p: u32) -> &'a Labels {
+    match &parts[p as usize].source {
+        PartSource::Block { labels, .. } => labels,
+        PartSource::Held { list, series } => held[*list as usize].labels(*series as usize),
+    }
+}
+
 /// Where a series' decoded points are.
 enum PartPoints {
     Shared(std::ops::Range<usize>),
@@ -404,34 +447,8 @@ impl Batch {
 struct ReadSnapshot {
     blocks: Arc<Vec<Arc<Block>>>,
     frozen: Vec<Arc<Frozen>>,
-    head: HeadCopies,
-}
-
-/// The head's matching series, copied: those with a place in label order (and
-/// their places), and those without.
-#[derive(Default)]
-struct HeadCopies {
-    ranked: Vec<FrozenSeries>,
-    ranks: Vec<u32>,
-    unranked: Vec<FrozenSeries>,
-}
-
-impl HeadCopies {
-    fn push(&mut self, copy: FrozenSeries, rank: Option<u32>) {
-        match rank {
-            Some(rank) => {
-                self.ranked.push(copy);
-                self.ranks.push(rank);
-            }
-            None => self.unranked.push(copy),
-        }
-    }
-
-    fn extend(&mut self, other: HeadCopies) {
-        self.ranked.extend(other.ranked);
-        self.ranks.extend(other.ranks);
-        self.unranked.extend(other.unranked);
-    }
+    /// One per copying job, in job order.
+    head: Vec<HeadCopies>,
 }
 
 impl Inner {
@@ -446,25 +463,21 @@ impl Inner {
         // Only the head's compressed chunks are copied here, under the lock, on this
         // thread and a read-pool thread; every job is done before the lock is released.
         let ids: Arc<[u64]> = self.head.selected_ids(matchers).into();
-        let mut head = HeadCopies::default();
+        let mut head = Vec::new();
         let (inner, of_job) = (Arc::clone(self), Arc::clone(&ids));
         crate::parallel::for_each_in_order(
             ids.len().div_ceil(HEAD_JOB_SERIES),
             move |job| {
                 let at = job * HEAD_JOB_SERIES;
                 let ids = &of_job[at..(at + HEAD_JOB_SERIES).min(of_job.len())];
-                let mut copies = HeadCopies::default();
-                inner
-                    .head
-                    .copy_ids(ids, range, |s, rank| copies.push(s, rank));
-                copies
+                inner.head.copy_ids(ids, range)
             },
             |copies| {
-                head.extend(copies);
+                head.push(copies);
                 ControlFlow::Continue(())
             },
         );
-        if !head.unranked.is_empty() {
+        if head.iter().any(|copies| !copies.unranked.is_empty()) {
             self.rank_head_series();
         }
         ReadSnapshot {
@@ -509,17 +522,19 @@ impl Inner {
             })?;
         }
         for fz in frozen {
-            plan.add_held_source(HeldList::Frozen(fz), matchers, &[]);
+            plan.add_held_source(vec![HeldList::Frozen(fz)], matchers, &[]);
         }
-        // The head's copies match already.
-        let HeadCopies {
-            ranked,
-            ranks,
-            unranked,
-        } = head;
-        for (copies, ranks) in [(ranked, ranks), (unranked, Vec::new())] {
-            if !copies.is_empty() {
-                plan.add_held_source(HeldList::Copied(copies), &[], &ranks);
+        // The head's copies match already: those with places, then those without.
+        let (mut ranked, mut ranks, mut unranked) = (Vec::new(), Vec::new(), Vec::new());
+        for copies in head {
+            ranks.extend(copies.ranks);
+            ranked.extend((!copies.ranked.is_empty()).then_some(HeldList::Copied(copies.ranked)));
+            unranked
+                .extend((!copies.unranked.is_empty()).then_some(HeldList::Copied(copies.unranked)));
+        }
+        for (lists, ranks) in [(ranked, ranks), (unranked, Vec::new())] {
+            if !lists.is_empty() {
+                plan.add_held_source(lists, &[], &ranks);
             }
         }
         Ok(plan.finish())
@@ -588,6 +603,7 @@ impl Inner {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::head::MemSeries;
     use proptest::prelude::*;
 
     fn labels(i: usize) -> Labels {
@@ -713,8 +729,12 @@ mod tests {
             let range = TimeRange::new(i64::MIN, i64::MAX);
             let mut plan = ReadPlan::new(Arc::new(Vec::new()), range);
             for l in &lists {
-                let held = FrozenSeries::of_points(labels(1), l);
-                plan.add_held_source(HeldList::Copied(held.into_iter().collect()), &[], &[]);
+                let mut series = MemSeries::new(labels(1));
+                for p in l {
+                    series.append(p.t, p.v);
+                }
+                let copy = HeadCopy::of(&series, range);
+                plan.add_held_source(vec![HeldList::Copied(copy)], &[], &[]);
             }
             let plan = Arc::new(plan.finish());
             let mut got = Vec::new();

@@ -10,11 +10,13 @@
 //! for the head, postings hold 4-byte refs, and the out-of-order buffer is empty (no
 //! allocation) for series written in order.
 
+mod copy;
 mod index;
 mod ranks;
 mod series;
 mod table;
 
+pub use copy::{HeadCopies, HeadCopy};
 pub use series::{FrozenSeries, InOrderChunks, MemSeries};
 
 pub use self::index::SortedValues;
@@ -627,22 +629,14 @@ impl Head {
         }
     }
 
-    /// Calls `f` with a copy of each series of `ids` (see [`Head::selected_ids`]) that
-    /// may have points in `range`, and its place in label order if it has one: its
-    /// chunks overlapping the range, still compressed, to be decoded without the
-    /// head's locks (see [`FrozenSeries::copy_in`]). Places order series as their
-    /// labels do; series created since [`Head::rank_series`] last ran have none.
-    pub fn copy_ids(
-        &self,
-        ids: &[u64],
-        range: TimeRange,
-        mut f: impl FnMut(FrozenSeries, Option<u32>),
-    ) {
-        self.for_each_of(ids, |series, rank| {
-            if let Some(copy) = FrozenSeries::copy_in(series, range) {
-                f(copy, rank);
-            }
-        });
+    /// Copies each series of `ids` (see [`Head::selected_ids`]) that may have points
+    /// in `range`, to be decoded without the head's locks (see [`HeadCopy`]), apart by
+    /// whether it has a place in label order. Places order series as their labels do;
+    /// series created since [`Head::rank_series`] last ran have none.
+    pub fn copy_ids(&self, ids: &[u64], range: TimeRange) -> HeadCopies {
+        let mut copies = HeadCopies::default();
+        self.for_each_of(ids, |series, rank| copies.push(series, range, rank));
+        copies
     }
 
     /// Whether [`Head::rank_series`] would build now.
@@ -779,12 +773,16 @@ mod tests {
             range: TimeRange,
             mut f: impl FnMut(&Labels, Vec<Point>),
         ) {
-            self.copy_ids(&self.selected_ids(matchers), range, |s, _| {
-                let points = s.points_in(range);
-                if !points.is_empty() {
-                    f(&s.labels, points);
+            let copies = self.copy_ids(&self.selected_ids(matchers), range);
+            for copy in [&copies.ranked, &copies.unranked] {
+                for i in 0..copy.len() {
+                    let mut points = Vec::new();
+                    copy.points_into(i, range, &mut points);
+                    if !points.is_empty() {
+                        f(copy.labels(i), points);
+                    }
                 }
-            });
+            }
         }
     }
 
@@ -922,10 +920,12 @@ mod tests {
         };
         let placed = || {
             let every = Matcher::new(strata_core::MatchOp::Regex, "job", ".+").unwrap();
-            let mut got = Vec::new();
-            head.copy_ids(&head.selected_ids(&[every]), TimeRange::ALL, |s, rank| {
-                got.push((rank, s.labels.get("job").unwrap().to_owned()))
-            });
+            let copies = head.copy_ids(&head.selected_ids(&[every]), TimeRange::ALL);
+            let job = |copy: &HeadCopy, i| copy.labels(i).get("job").unwrap().to_owned();
+            let ranked =
+                (0..copies.ranked.len()).map(|i| (Some(copies.ranks[i]), job(&copies.ranked, i)));
+            let unranked = (0..copies.unranked.len()).map(|i| (None, job(&copies.unranked, i)));
+            let mut got: Vec<_> = ranked.chain(unranked).collect();
             got.sort();
             got
         };

@@ -17,17 +17,24 @@ pub struct SealedChunk {
     bytes: Box<[u8]>,
 }
 
-impl SealedChunk {
-    /// Appends the points within `range` of every chunk in the entry to `out`.
-    fn decode_into(&self, range: TimeRange, out: &mut Vec<Point>) -> Result<(), String> {
-        let mut d = Decoder::new(&self.bytes);
-        while !d.is_empty() {
-            let chunk = d.len_bytes().map_err(|e| e.to_string())?;
-            chunk::decode_range_into(chunk, range, out).map_err(|e| e.to_string())?;
+/// Appends the points within `range` of every chunk of `framed` (chunks each framed by
+/// its length) to `out`. The bytes were sealed in memory from a valid stream, so an
+/// error is a bug, not data: it is logged and the rest skipped.
+pub(super) fn decode_framed(framed: &[u8], range: TimeRange, out: &mut Vec<Point>) {
+    let mut d = Decoder::new(framed);
+    while !d.is_empty() {
+        let decoded = d
+            .len_bytes()
+            .map_err(|e| e.to_string())
+            .and_then(|chunk| chunk::decode_range_into(chunk, range, out).map_err(|e| e.0));
+        if let Err(e) = decoded {
+            tracing::error!(error = %e, "undecodable sealed head chunk skipped");
+            return;
         }
-        Ok(())
     }
+}
 
+impl SealedChunk {
     /// The entries of `sealed` (consecutive, oldest first) that may hold points in `range`.
     fn overlapping(sealed: &[SealedChunk], range: TimeRange) -> &[SealedChunk] {
         // Chunks are in time order: start at the first one ending inside the range.
@@ -142,30 +149,32 @@ impl InOrderChunks {
             .is_some_and(|(min, max)| range.overlaps(min, max))
     }
 
-    /// The chunks that may hold points in `range` as one sealed entry, the open chunk
-    /// sealed on the fly (a copy of its bytes), or `None` if none may.
-    fn copy_in(&self, range: TimeRange) -> Option<SealedChunk> {
+    /// Appends the chunks that may hold points in `range` to `out`, each framed by its
+    /// length (the open chunk sealed on the fly, through `scratch`), and returns the
+    /// time span they cover; nothing and `None` if none may.
+    pub(super) fn copy_framed(
+        &self,
+        range: TimeRange,
+        out: &mut Vec<u8>,
+        scratch: &mut Vec<u8>,
+    ) -> Option<(i64, i64)> {
         let sealed = SealedChunk::overlapping(&self.sealed, range);
-        let open = self.open_overlaps(range).then(|| self.open.to_bytes());
+        let open = self.open_overlaps(range);
         let min_t = sealed.first().map(|c| c.min_t).or(self.open.min_t())?;
-        let max_t = match open {
-            Some(_) => self.open.max_t()?,
-            None => sealed.last()?.max_t,
+        let max_t = if open {
+            self.open.max_t()?
+        } else {
+            sealed.last()?.max_t
         };
-        let size = sealed.iter().map(|c| c.bytes.len()).sum::<usize>()
-            + open.as_ref().map_or(0, |o| o.len() + 10);
-        let mut bytes = Vec::with_capacity(size);
         for c in sealed {
-            bytes.extend_from_slice(&c.bytes);
+            out.extend_from_slice(&c.bytes);
         }
-        if let Some(open) = open {
-            put_bytes(&mut bytes, &open);
+        if open {
+            scratch.clear();
+            self.open.write_chunk(scratch);
+            put_bytes(out, scratch);
         }
-        Some(SealedChunk {
-            min_t,
-            max_t,
-            bytes: bytes.into_boxed_slice(),
-        })
+        Some((min_t, max_t))
     }
 
     /// Seals the open chunk and takes every chunk as one entry, leaving the series
@@ -201,10 +210,7 @@ fn join(entries: Vec<SealedChunk>) -> Option<SealedChunk> {
 /// Appends the points of the sealed chunks within `range` to `out`, in time order.
 fn sealed_points_in(sealed: &[SealedChunk], range: TimeRange, out: &mut Vec<Point>) {
     for c in SealedChunk::overlapping(sealed, range) {
-        if let Err(e) = c.decode_into(range, out) {
-            // The bytes were sealed in memory from a valid stream: a bug, not data.
-            tracing::error!(error = %e, "undecodable sealed head chunk skipped");
-        }
+        decode_framed(&c.bytes, range, out);
     }
 }
 
@@ -261,6 +267,12 @@ impl MemSeries {
     /// Points within `range`, in time order, the out-of-order buffer winning ties.
     pub fn points_in(&self, range: TimeRange) -> Vec<Point> {
         merge_with_ooo(self.chunk.points_in(range), self.ooo(), range)
+    }
+
+    /// The out-of-order points within `range`, sorted and unique (empty, without
+    /// allocating, for a series written in order).
+    pub(super) fn ooo_in(&self, range: TimeRange) -> Box<[Point]> {
+        within(&normalized(self.ooo()), range).into()
     }
 
     fn ooo(&self) -> &[Point] {
@@ -337,9 +349,9 @@ fn within(points: &[Point], range: TimeRange) -> &[Point] {
     &points[lo..hi]
 }
 
-/// A series held as sealed bytes (no encoder state) and its out-of-order points, sorted
-/// and unique: taken out of the head to be written into a block (frozen series exist by
-/// the million during a flush), or a read's copy of a head series' points in a range.
+/// A series taken out of the head to be written into a block: its labels, its
+/// in-order points as one entry of sealed bytes (no encoder state) and its out-of-order
+/// points, sorted and unique. Frozen series exist by the million during a flush.
 pub struct FrozenSeries {
     pub labels: Labels,
     chunks: Option<SealedChunk>,
@@ -358,47 +370,14 @@ impl FrozenSeries {
         }
     }
 
-    /// A copy of what `series` holds that may be in `range`, if anything: the chunks
-    /// overlapping it, compressed (a few bytes a point, against 16 decoded), and its
-    /// out-of-order points in it. A read copies under the head's locks and decodes
-    /// after releasing them.
-    pub(super) fn copy_in(series: &MemSeries, range: TimeRange) -> Option<FrozenSeries> {
-        let chunks = series.chunk.copy_in(range);
-        let ooo: Box<[Point]> = within(&normalized(series.ooo()), range).into();
-        (chunks.is_some() || !ooo.is_empty()).then(|| FrozenSeries {
-            labels: series.labels.clone(),
-            chunks,
-            ooo,
-        })
-    }
-
-    /// The series of `points` (in time order), or `None` if there are none.
-    #[cfg(test)]
-    pub fn of_points(labels: Labels, points: &[Point]) -> Option<FrozenSeries> {
-        let mut series = MemSeries::new(labels);
-        for p in points {
-            series.append(p.t, p.v);
-        }
-        FrozenSeries::copy_in(&series, TimeRange::ALL)
-    }
-
     pub fn points_in(&self, range: TimeRange) -> Vec<Point> {
         let mut in_chunks = Vec::new();
         sealed_points_in(self.chunks.as_slice(), range, &mut in_chunks);
         merge_with_ooo(in_chunks, &self.ooo, range)
     }
 
-    /// Appends the points within `range` to `out`, in time order.
-    pub fn points_into(&self, range: TimeRange, out: &mut Vec<Point>) {
-        if self.ooo.is_empty() {
-            sealed_points_in(self.chunks.as_slice(), range, out);
-        } else {
-            out.extend(self.points_in(range));
-        }
-    }
-
     /// About how many chunks' decoding the series' points cost (a chunk takes a few
-    /// hundred bytes), to share a read's decoding out evenly.
+    /// hundred bytes).
     pub fn weight(&self) -> usize {
         let bytes = self.chunks.as_ref().map_or(0, |c| c.bytes.len());
         1 + bytes / 256 + self.ooo.len() / 256
