@@ -646,8 +646,10 @@ impl Head {
 
     /// Places every series in label order for [`Head::copy_ids`], when a read has
     /// found series without a place and no build has run too recently (see
-    /// [`ranks`]); returns whether it did. It takes about a microsecond per series,
-    /// holding each shard's read lock only to clone its series' labels.
+    /// [`ranks`]); returns whether it did. It holds each shard's read lock only to
+    /// clone its series' labels, and sorts them by comparing them: slower than a
+    /// read's sort of byte keys, but the keys of every head series would take a
+    /// hundred bytes each.
     pub fn rank_series(&self) -> bool {
         let Some(_claim) = self.ranks.claim_build() else {
             return false;
@@ -665,8 +667,8 @@ impl Head {
                     .map(|slot| (slot.head_ref, slot.series.labels.clone())),
             );
         }
-        let order = crate::order::label_order(series.iter().map(|(_, l)| l));
-        let placed: Vec<u32> = order.iter().map(|&i| series[i as usize].0).collect();
+        series.sort_unstable_by(|a, b| a.1.cmp(&b.1));
+        let placed: Vec<u32> = series.iter().map(|&(r, _)| r).collect();
         let index = self.index.read();
         self.ranks
             .install(epoch, index.compactions(), refs, &placed);

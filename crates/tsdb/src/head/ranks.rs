@@ -17,8 +17,9 @@ use std::time::{Duration, Instant};
 const UNPLACED: u32 = u32::MAX;
 
 /// A build may start when the last one ended at least this many times its own duration
-/// ago: building keeps to about a tenth of one core however fast series come.
-const IDLE_PER_BUILD: u32 = 10;
+/// ago: building keeps to a fiftieth of one core however fast series come. Between
+/// builds, reads merge the few series created since into the placed ones.
+const IDLE_PER_BUILD: u32 = 50;
 
 /// The places of the head's series by head ref.
 #[derive(Default)]
