@@ -97,6 +97,34 @@ pub(crate) fn sort_by_keys<'k, T: Copy + Ord + Into<u64> + 'k>(
     }
 }
 
+/// Sorts `ids` by `rank(id)` (ties keep their order), a byte of the ranks at a time
+/// from the lowest: the head's places in label order are numbers, and thousands of
+/// them sort in a few passes over the ids rather than a comparison sort's many.
+pub(crate) fn sort_by_rank(ids: &mut Vec<u32>, rank: impl Fn(u32) -> u32) {
+    let top = ids.iter().map(|&i| rank(i)).max().unwrap_or(0);
+    let mut from = std::mem::take(ids);
+    let mut to = vec![0; from.len()];
+    let mut shift = 0;
+    while shift < 32 && (shift == 0 || top >> shift != 0) {
+        let digit = |i: u32| (rank(i) >> shift) as usize & 0xff;
+        let mut starts = [0usize; 257];
+        for &i in &from {
+            starts[digit(i) + 1] += 1;
+        }
+        for d in 0..256 {
+            starts[d + 1] += starts[d];
+        }
+        for &i in &from {
+            let at = &mut starts[digit(i)];
+            to[*at] = i;
+            *at += 1;
+        }
+        std::mem::swap(&mut from, &mut to);
+        shift += 8;
+    }
+    *ids = from;
+}
+
 /// How many leading elements `a` and `b` share, compared 16 at a time (a memcmp for
 /// bytes and integers) while they agree.
 fn common_prefix<T: PartialEq>(a: &[T], b: &[T]) -> usize {
@@ -142,6 +170,17 @@ mod tests {
             let mut want: Vec<u32> = (0..sets.len() as u32).collect();
             want.sort_by(|&a, &b| sets[a as usize].cmp(&sets[b as usize]));
             prop_assert_eq!(label_order(sets.iter()), want);
+        }
+
+        #[test]
+        fn sorting_by_rank_is_a_stable_sort_by_rank(
+            ranks in proptest::collection::vec(prop_oneof![0u32..300, any::<u32>()], 0..300),
+        ) {
+            let mut want: Vec<u32> = (0..ranks.len() as u32).collect();
+            want.sort_by_key(|&i| ranks[i as usize]);
+            let mut got: Vec<u32> = (0..ranks.len() as u32).collect();
+            sort_by_rank(&mut got, |i| ranks[i as usize]);
+            prop_assert_eq!(got, want);
         }
 
         /// Keys of few distinct elements, with shared prefixes longer than the prefix

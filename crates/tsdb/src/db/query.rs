@@ -247,10 +247,16 @@ impl ReadPlan {
                 .collect();
         }
         let mut order: Vec<u32> = source.clone().collect();
-        order::sort_by_keys(&mut order, |i| {
+        let key = |i: u32| {
             let k = &self.parts[i as usize].order_key;
             &self.order_keys[k.start as usize..k.end as usize]
-        });
+        };
+        // The head's parts have one number each, their place.
+        if parts.iter().all(|p| p.order_key.len() == 1) {
+            order::sort_by_rank(&mut order, |i| key(i)[0]);
+        } else {
+            order::sort_by_keys(&mut order, key);
+        }
         order
     }
 
