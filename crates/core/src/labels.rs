@@ -154,6 +154,31 @@ impl Labels {
         })
     }
 
+    /// `sets` in turn, each asked into the cache a few sets ahead: a pass over the
+    /// label sets of thousands of series (grouping, naming) otherwise waits on a cache
+    /// miss for each, their buffers being separate allocations. A hint only.
+    pub fn prefetching(sets: &[Labels]) -> impl Iterator<Item = &Labels> {
+        const AHEAD: usize = 8;
+        sets.iter().enumerate().map(move |(i, l)| {
+            if let Some(ahead) = sets.get(i + AHEAD) {
+                ahead.prefetch();
+            }
+            l
+        })
+    }
+
+    /// Asks the CPU to start loading the set's first bytes: a hint, no effect on results.
+    #[inline(always)]
+    fn prefetch(&self) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            // SAFETY: SSE is part of every x86-64 CPU, and a prefetch never faults nor
+            // reads into the program: any address is allowed.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(self.buf.as_ptr().cast::<i8>()) };
+        }
+    }
+
     /// The value of label `name`, if present.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.iter().find(|l| l.name == name).map(|l| l.value)

@@ -192,7 +192,7 @@ pub(super) fn eval(
 
 fn same_metric_name(series: &[Labels]) -> bool {
     let first = series.first().and_then(raw_metric_name);
-    series.iter().all(|l| raw_metric_name(l) == first)
+    Labels::prefetching(series).all(|l| raw_metric_name(l) == first)
 }
 
 /// Prometheus's info annotation for `rate`/`increase` over names that do not look like
@@ -202,7 +202,7 @@ fn warn_non_counters(ev: &mut Evaluator<'_>, m: &MatrixArg) {
         return;
     }
     let mut checked = None;
-    for l in &m.series {
+    for l in Labels::prefetching(&m.series) {
         let name = raw_metric_name(l);
         if name == checked {
             continue;

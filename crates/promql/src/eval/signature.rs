@@ -52,8 +52,7 @@ impl LabelSubset {
     /// The hash of the subset's names and values, for each label set.
     pub fn hashes(&self, series: &[Labels]) -> Vec<u64> {
         let mut buf = Vec::new();
-        series
-            .iter()
+        Labels::prefetching(series)
             .map(|l| {
                 buf.clear();
                 for (name, value) in l.byte_pairs().filter(|(n, _)| self.includes(n)) {
