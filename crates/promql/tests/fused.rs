@@ -1,6 +1,7 @@
-//! Aggregations straight over a vector selector are folded series by series, without
-//! the selector's step vectors; they must answer exactly as the general fold does. The
-//! general fold is reached by wrapping the selector (`x + 0` keeps every value).
+//! Aggregations straight over a vector selector, or over a range function of a range
+//! selector, are folded series by series, without the selector's step vectors; they
+//! must answer exactly as the general fold does. The general fold is reached by
+//! wrapping the argument (`x + 0` and `f(x[1m]) * 1` keep every value).
 
 use proptest::prelude::*;
 use strata_core::{Appender, Labels, MemStorage, Sample, WriteBatch, STALE_NAN};
@@ -76,6 +77,13 @@ proptest! {
             Just("group"), Just("stddev"), Just("stdvar"), Just("quantile(0.3,"),
         ],
         modifier in prop_oneof![Just(""), Just(" by (g)"), Just(" without (g)"), Just(" by (i)")],
+        function in prop_oneof![
+            Just(""), Just("rate"), Just("increase"), Just("delta"), Just("irate"),
+            Just("idelta"), Just("changes"), Just("resets"), Just("deriv"),
+            Just("avg_over_time"), Just("sum_over_time"), Just("count_over_time"),
+            Just("min_over_time"), Just("max_over_time"), Just("stddev_over_time"),
+            Just("present_over_time"),
+        ],
         range in any::<bool>(),
     ) {
         let store = store(series, groups, &cells);
@@ -83,6 +91,10 @@ proptest! {
             Some((name, param)) => format!("{name}{modifier} ({param} {arg})"),
             None => format!("{op}{modifier} ({arg})"),
         };
-        prop_assert_eq!(answer(&store, &call("x"), range), answer(&store, &call("x + 0"), range));
+        let (fused, general) = match function {
+            "" => ("x".to_owned(), "x + 0".to_owned()),
+            f => (format!("{f}(x[1m] offset 20s)"), format!("{f}(x[1m] offset 20s) * 1")),
+        };
+        prop_assert_eq!(answer(&store, &call(&fused), range), answer(&store, &call(&general), range));
     }
 }

@@ -4,6 +4,7 @@
 //! step then only folds values into per-group accumulators.
 
 use super::math::{format_float, nan_first, quantile, quantile_warning, KahanSum, Mean, Variance};
+use super::range_functions::RangeWalk;
 use super::selector::{Lookback, SeriesSink};
 use super::signature::{LabelSubset, SigMap};
 use super::{expected_step_buffers, Evaluator, Result, SeriesTable, StepVectors, Steps};
@@ -11,7 +12,7 @@ use crate::error::QueryError;
 use promql_parser::parser::token::*;
 use promql_parser::parser::{AggregateExpr, Expr, LabelModifier, VectorSelector};
 use std::collections::HashMap;
-use strata_core::{is_valid_label_name, Labels, Point, METRIC_NAME};
+use strata_core::{is_valid_label_name, Labels, Point, TimeRange, METRIC_NAME};
 
 /// The fold of one group at one step.
 #[derive(Debug, Clone)]
@@ -120,13 +121,23 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, a: &AggregateExpr, s: &Steps) -> Resu
             op,
             T_TOPK | T_BOTTOMK | T_LIMITK | T_LIMIT_RATIO | T_COUNT_VALUES
         ) {
-            return fold_selector(ev, op, p, vs, &a.modifier, s);
+            let lookback = ev.lookback(vs);
+            return fold_selector(ev, op, p, vs, Walk::Instant(lookback), &a.modifier, s);
+        }
+    }
+    // Grouping by `__name__` reads the names a range function drops.
+    let by_name = matches!(&a.modifier, Some(LabelModifier::Include(l)) if l.labels.iter().any(|n| n == METRIC_NAME));
+    if let (Param::Scalar(p), Some((walk, vs)), false) = (&param, range_walk(&a.expr), by_name) {
+        if !matches!(
+            op,
+            T_TOPK | T_BOTTOMK | T_LIMITK | T_LIMIT_RATIO | T_COUNT_VALUES
+        ) {
+            return fold_selector(ev, op, p, vs, Walk::Range(walk), &a.modifier, s);
         }
     }
     // Only grouping by `__name__` and `limit_ratio` (which hashes whole label sets)
     // read the input's metric names; the others may get series that still carry the
     // names their expression dropped.
-    let by_name = matches!(&a.modifier, Some(LabelModifier::Include(l)) if l.labels.iter().any(|n| n == METRIC_NAME));
     let (input, names_left) = if by_name || op == T_LIMIT_RATIO {
         (ev.eval_vector(&a.expr, s)?, false)
     } else {
@@ -209,10 +220,47 @@ fn plain_selector(e: &Expr) -> Option<&VectorSelector> {
     }
 }
 
-/// [`fold`] over a vector selector, each series folded as the store lends it into
-/// per-group, per-step accumulators: neither the selector's points nor its step vectors
-/// are ever held whole, and the folding overlaps the store's decoding of the next
-/// series. Each accumulator sees its samples in series order, as in `fold`, and each
+/// The walk of the range function call `e` is, inside any parentheses, if it can be
+/// folded as its series come (see [`RangeWalk`]).
+fn range_walk(e: &Expr) -> Option<(RangeWalk, &VectorSelector)> {
+    match e {
+        Expr::Paren(p) => range_walk(&p.expr),
+        Expr::Call(c) => RangeWalk::of(
+            c.func.name,
+            &c.args.args.iter().map(|a| &**a).collect::<Vec<_>>(),
+        ),
+        _ => None,
+    }
+}
+
+/// How [`fold_selector`] turns a series' points into its value at each step.
+enum Walk {
+    /// An instant vector selector's pick.
+    Instant(Lookback),
+    /// A range function of the series' window.
+    Range(RangeWalk),
+}
+
+impl Walk {
+    fn range(&self, s: &Steps) -> TimeRange {
+        match self {
+            Walk::Instant(lookback) => lookback.range(s),
+            Walk::Range(walk) => walk.range(s),
+        }
+    }
+
+    fn each_step(&mut self, points: &mut Vec<Point>, s: &Steps, mut f: impl FnMut(usize, f64)) {
+        match self {
+            Walk::Instant(lookback) => lookback.each_step(points, s, |i, p| f(i, p.v)),
+            Walk::Range(walk) => walk.each_step(points, s, f),
+        }
+    }
+}
+
+/// [`fold`] over a vector selector, or a range function of a range selector (`walk`),
+/// each series folded as the store lends it into per-group, per-step accumulators:
+/// neither the selector's points nor its step vectors are ever held whole, and the
+/// folding overlaps the store's decoding of the next series. Each accumulator sees its samples in series order, as in `fold`, and each
 /// step lists its groups in the order `fold` would: by the first series that reached
 /// them. When there are nearly as many groups as series, accumulators for every group
 /// and step would outweigh the step vectors: then those are built and folded as usual.
@@ -221,15 +269,16 @@ fn fold_selector(
     op: TokenId,
     param: &[f64],
     vs: &VectorSelector,
+    walk: Walk,
     modifier: &Option<LabelModifier>,
     s: &Steps,
 ) -> Result<StepVectors> {
-    let lookback = ev.lookback(vs);
     let mut sink = FoldSink {
         op,
         modifier,
-        lookback,
+        walk,
         steps: *s,
+        lent: 0,
         series: Vec::new(),
         groups: Groups::default(),
         folded: Folded::Rows {
@@ -238,7 +287,11 @@ fn fold_selector(
         },
     };
     if s.len() > 0 {
-        ev.select_into(vs, lookback.range(s), &mut sink)?;
+        let range = sink.walk.range(s);
+        ev.select_into(vs, range, &mut sink)?;
+    }
+    if let Walk::Range(walk) = sink.walk {
+        walk.finish(ev, vs, sink.lent > 0)?;
     }
     let (n, groups) = (s.len(), sink.groups);
     let (mut accs, first) = match sink.folded {
@@ -299,8 +352,10 @@ enum Folded {
 struct FoldSink<'m> {
     op: TokenId,
     modifier: &'m Option<LabelModifier>,
-    lookback: Lookback,
+    walk: Walk,
     steps: Steps,
+    /// How many series came.
+    lent: usize,
     series: Vec<Labels>,
     groups: Groups,
     folded: Folded,
@@ -327,17 +382,18 @@ impl SeriesSink for FoldSink<'_> {
 
     fn series(&mut self, index: usize, _: &Labels, points: &mut Vec<Point>) {
         let (n, op, id) = (self.steps.len(), self.op, index as u32);
+        self.lent += 1;
         match &mut self.folded {
             Folded::Steps(steps) => self
-                .lookback
-                .each_step(points, &self.steps, |i, p| steps[i].push((id, p.v))),
+                .walk
+                .each_step(points, &self.steps, |i, v| steps[i].push((id, v))),
             Folded::Rows { accs, first } => {
                 let row = self.groups.of_series[index] as usize * n;
-                self.lookback
-                    .each_step(points, &self.steps, |i, p| match &mut accs[row + i] {
-                        Some(acc) => acc.add(p.v),
+                self.walk
+                    .each_step(points, &self.steps, |i, v| match &mut accs[row + i] {
+                        Some(acc) => acc.add(v),
                         slot => {
-                            *slot = Some(Acc::new(op, p.v));
+                            *slot = Some(Acc::new(op, v));
                             first[row + i] = id;
                         }
                     });

@@ -209,16 +209,111 @@ fn warn_non_counters(ev: &mut Evaluator<'_>, m: &MatrixArg) {
         }
         checked = name;
         if let Some(name) = name {
-            if !["_total", "_sum", "_count", "_bucket"]
-                .iter()
-                .any(|s| name.ends_with(s.as_bytes()))
-            {
-                let name = String::from_utf8_lossy(name);
-                ev.info(format!(
-                    "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {name:?}"
-                ));
+            info_if_not_counter(ev, name);
+        }
+    }
+}
+
+fn info_if_not_counter(ev: &mut Evaluator<'_>, name: &[u8]) {
+    if !["_total", "_sum", "_count", "_bucket"]
+        .iter()
+        .any(|s| name.ends_with(s.as_bytes()))
+    {
+        let name = String::from_utf8_lossy(name);
+        ev.info(format!(
+            "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {name:?}"
+        ));
+    }
+}
+
+/// A range function of one plain range selector, applied to each series as the store
+/// lends it, for an aggregation that folds the values at once (see
+/// `aggregate::fold_selector`) rather than holding the selection's points and the
+/// function's step vectors whole. Only for what that cannot change: a function of the
+/// selector alone that drops the metric name, over one metric name (so the series stay
+/// distinct without it), without `@`.
+pub(super) struct RangeWalk {
+    f: RangeFn,
+    is_rate: bool,
+    range: i64,
+    offset: i64,
+    warnings: Vec<String>,
+    error: Option<QueryError>,
+}
+
+impl RangeWalk {
+    /// The walk of `name(args)` and its selector, if it is such a call.
+    pub fn of<'e>(name: &str, args: &[&'e Expr]) -> Option<(RangeWalk, &'e VectorSelector)> {
+        let (f, 0) = lookup(name)? else {
+            return None;
+        };
+        if args.len() != 1 || name == "last_over_time" {
+            return None;
+        }
+        let Expr::MatrixSelector(ms) = args[0] else {
+            return None;
+        };
+        let vs = &ms.vs;
+        if vs.name.is_none() || vs.at.is_some() {
+            return None;
+        }
+        let walk = RangeWalk {
+            f,
+            is_rate: matches!(name, "rate" | "increase"),
+            range: super::selector::millis(ms.range),
+            offset: super::selector::offset_ms(&vs.offset),
+            warnings: Vec::new(),
+            error: None,
+        };
+        Some((walk, vs))
+    }
+
+    /// The points the windows of the steps of `s` take.
+    pub fn range(&self, s: &Steps) -> strata_core::TimeRange {
+        strata_core::TimeRange::new(s.start - self.offset - self.range + 1, s.end - self.offset)
+    }
+
+    /// Calls `f(step index, value)` for each step where the function of the series'
+    /// window has a value. Staleness markers are left out of `points`, as from every
+    /// range vector. The first error stops the walk for good (see [`Self::finish`]).
+    pub fn each_step(&mut self, points: &mut Vec<Point>, s: &Steps, mut f: impl FnMut(usize, f64)) {
+        if self.error.is_some() {
+            return;
+        }
+        points.retain(|p| !strata_core::is_stale_nan(p.v));
+        let (func, warnings) = (self.f, &mut self.warnings);
+        let end = |t| t - self.offset;
+        let walked = super::selector::each_window(points, s, self.range, end, |i, pts| {
+            let w = Window {
+                pts,
+                t: s.time(i),
+                end: end(s.time(i)),
+                range: self.range,
+                args: &[],
+            };
+            if let Some(v) = func(&w, warnings)? {
+                f(i, v);
+            }
+            Ok(())
+        });
+        self.error = walked.err();
+    }
+
+    /// Reports the walk's warnings, the counter check of `rate` and `increase` on the
+    /// selector's name if any series came, and its first error.
+    pub fn finish(self, ev: &mut Evaluator<'_>, vs: &VectorSelector, any: bool) -> Result<()> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        if self.is_rate && any {
+            if let Some(name) = &vs.name {
+                info_if_not_counter(ev, name.as_bytes());
             }
         }
+        for w in self.warnings {
+            ev.warn(w);
+        }
+        Ok(())
     }
 }
 

@@ -158,8 +158,7 @@ impl MatrixArg {
         self.call_time(t) - self.offset
     }
 
-    /// Calls `f(series id, step index, window)` for every non-empty window, walking each
-    /// series once with two cursors.
+    /// Calls `f(series id, step index, window)` for every non-empty window.
     pub fn for_each_window(
         &self,
         ev: &mut Evaluator<'_>,
@@ -168,22 +167,37 @@ impl MatrixArg {
     ) -> Result<()> {
         for (id, pts) in self.points.iter().enumerate() {
             ev.check()?;
-            let (mut lo, mut hi) = (0, 0);
-            for i in 0..steps.len() {
-                let end = self.range_end(steps.time(i));
-                while hi < pts.len() && pts[hi].t <= end {
-                    hi += 1;
-                }
-                while lo < hi && pts[lo].t <= end - self.range {
-                    lo += 1;
-                }
-                if lo < hi {
-                    f(id, i, &pts[lo..hi])?;
-                }
-            }
+            let end = |t| self.range_end(t);
+            each_window(pts, steps, self.range, end, |i, window| f(id, i, window))?;
         }
         Ok(())
     }
+}
+
+/// Calls `f(step index, window)` for each step of `steps` whose window of `pts`,
+/// `(end - range, end]` with `end = range_end(step time)`, holds points: one walk over
+/// the points with two cursors.
+pub(crate) fn each_window(
+    pts: &[Point],
+    steps: &Steps,
+    range: i64,
+    range_end: impl Fn(i64) -> i64,
+    mut f: impl FnMut(usize, &[Point]) -> Result<()>,
+) -> Result<()> {
+    let (mut lo, mut hi) = (0, 0);
+    for i in 0..steps.len() {
+        let end = range_end(steps.time(i));
+        while hi < pts.len() && pts[hi].t <= end {
+            hi += 1;
+        }
+        while lo < hi && pts[lo].t <= end - range {
+            lo += 1;
+        }
+        if lo < hi {
+            f(i, &pts[lo..hi])?;
+        }
+    }
+    Ok(())
 }
 
 /// How an instant vector selector picks each step's sample: a series' latest point
