@@ -28,11 +28,16 @@ impl Inner {
                 if *stop {
                     return;
                 }
-                self.wake
-                    .wait_for(&mut stop, self.options.maintenance_interval);
+                if !self.ranks_wanted.load(Ordering::Relaxed) {
+                    self.wake
+                        .wait_for(&mut stop, self.options.maintenance_interval);
+                }
                 if *stop {
                     return;
                 }
+            }
+            if self.ranks_wanted.swap(false, Ordering::Relaxed) {
+                self.head.rank_series();
             }
             let due_retention = last_retention.elapsed() >= self.options.retention_interval;
             let result = self.maintain(due_retention);
@@ -45,6 +50,17 @@ impl Inner {
                     .fetch_add(1, Ordering::Relaxed);
                 tracing::error!(error = %e, "tsdb maintenance failed; will retry");
             }
+        }
+    }
+
+    /// Asks the maintenance thread to place the head's series in label order, if a
+    /// build is due: it runs off the reads' path, and is waited for at shutdown.
+    pub(super) fn want_ranks(&self) {
+        if self.head.ranking_due() {
+            // Under the lock the thread checks the flag with, so the wake is not lost.
+            let _stop = self.stop.lock();
+            self.ranks_wanted.store(true, Ordering::Relaxed);
+            self.wake.notify_all();
         }
     }
 

@@ -38,7 +38,7 @@ use parking_lot::{Condvar, Mutex, RwLock};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -182,6 +182,9 @@ struct Inner {
     counters: Counters,
     stop: Mutex<bool>,
     wake: Condvar,
+    /// A read met head series without a place in label order: the maintenance thread
+    /// places them (see [`Head::rank_series`]) when it next wakes.
+    ranks_wanted: AtomicBool,
 }
 
 /// The embedded store. `Send + Sync`; share it in an `Arc`.
@@ -289,6 +292,7 @@ impl Tsdb {
             counters,
             stop: Mutex::new(false),
             wake: Condvar::new(),
+            ranks_wanted: AtomicBool::new(false),
         });
         let bg = inner.clone();
         let background = std::thread::Builder::new()

@@ -484,26 +484,12 @@ impl Inner {
             },
         );
         if head.iter().any(|copies| !copies.unranked.is_empty()) {
-            self.rank_head_series();
+            self.want_ranks();
         }
         ReadSnapshot {
             blocks,
             frozen,
             head,
-        }
-    }
-
-    /// Places the head's series in label order on a thread of its own, if that is due.
-    fn rank_head_series(self: &Arc<Self>) {
-        if !self.head.ranking_due() {
-            return;
-        }
-        let inner = Arc::clone(self);
-        let spawned = std::thread::Builder::new()
-            .name("head-ranks".into())
-            .spawn(move || inner.head.rank_series());
-        if let Err(e) = spawned {
-            tracing::warn!(error = %e, "could not start placing head series in label order");
         }
     }
 
