@@ -116,22 +116,18 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, a: &AggregateExpr, s: &Steps) -> Resu
         (Some(p), _) => Param::Scalar(ev.eval_scalar(p, s)?),
         (None, _) => Param::Scalar(vec![f64::NAN; s.len()]),
     };
-    if let (Param::Scalar(p), Some(vs)) = (&param, plain_selector(&a.expr)) {
-        if !matches!(
-            op,
-            T_TOPK | T_BOTTOMK | T_LIMITK | T_LIMIT_RATIO | T_COUNT_VALUES
-        ) {
+    let by_name = matches!(&a.modifier, Some(LabelModifier::Include(l)) if l.labels.iter().any(|n| n == METRIC_NAME));
+    let folds = !matches!(
+        op,
+        T_TOPK | T_BOTTOMK | T_LIMITK | T_LIMIT_RATIO | T_COUNT_VALUES
+    );
+    if let (Param::Scalar(p), true) = (&param, folds) {
+        if let Some(vs) = plain_selector(&a.expr) {
             let lookback = ev.lookback(vs);
             return fold_selector(ev, op, p, vs, Walk::Instant(lookback), &a.modifier, s);
         }
-    }
-    // Grouping by `__name__` reads the names a range function drops.
-    let by_name = matches!(&a.modifier, Some(LabelModifier::Include(l)) if l.labels.iter().any(|n| n == METRIC_NAME));
-    if let (Param::Scalar(p), Some((walk, vs)), false) = (&param, range_walk(&a.expr), by_name) {
-        if !matches!(
-            op,
-            T_TOPK | T_BOTTOMK | T_LIMITK | T_LIMIT_RATIO | T_COUNT_VALUES
-        ) {
+        // Grouping by `__name__` reads the names a range function drops.
+        if let Some((walk, vs)) = range_walk(&a.expr).filter(|_| !by_name) {
             return fold_selector(ev, op, p, vs, Walk::Range(walk), &a.modifier, s);
         }
     }

@@ -270,7 +270,7 @@ impl RangeWalk {
 
     /// The points the windows of the steps of `s` take.
     pub fn range(&self, s: &Steps) -> strata_core::TimeRange {
-        strata_core::TimeRange::new(s.start - self.offset - self.range + 1, s.end - self.offset)
+        super::selector::windows_span(s, None, self.offset, self.range)
     }
 
     /// Calls `f(step index, value)` for each step where the function of the series'

@@ -174,6 +174,14 @@ impl MatrixArg {
     }
 }
 
+/// What the windows `(end - range, end]` of the steps of `s` span, each ending at the
+/// step's time (or `at`) moved back by `offset`.
+pub(crate) fn windows_span(s: &Steps, at: Option<i64>, offset: i64, range: i64) -> TimeRange {
+    let first = at.unwrap_or(s.start) - offset;
+    let last = at.unwrap_or(s.end) - offset;
+    TimeRange::new(first - range + 1, last)
+}
+
 /// Calls `f(step index, window)` for each step of `steps` whose window of `pts`,
 /// `(end - range, end]` with `end = range_end(step time)`, holds points: one walk over
 /// the points with two cursors.
@@ -493,9 +501,7 @@ impl Evaluator<'_> {
                 let at = self.at_time(&vs.at);
                 let offset = offset_ms(&vs.offset);
                 let range = millis(ms.range);
-                let first = at.unwrap_or(s.start) - offset;
-                let last = at.unwrap_or(s.end) - offset;
-                let set = self.select(vs, TimeRange::new(first - range + 1, last), true)?;
+                let set = self.select(vs, windows_span(s, at, offset, range), true)?;
                 Ok(MatrixArg {
                     series: set.labels,
                     points: set.points,

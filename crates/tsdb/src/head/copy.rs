@@ -4,8 +4,7 @@
 //! into one buffer per copy (rather than an allocation per series), and decodes after
 //! releasing it, on whichever thread takes the series' batch.
 
-use super::series::{decode_framed, MemSeries};
-use crate::merge::merge_sorted;
+use super::series::{bounds_with, decode_framed, decode_weight, merge_with_ooo, MemSeries};
 use std::ops::Range;
 use strata_core::{Labels, Point, TimeRange};
 
@@ -37,11 +36,8 @@ impl HeadCopy {
             .chunk
             .copy_framed(range, &mut self.bytes, &mut self.scratch);
         let ooo = series.ooo_in(range);
-        let ooo_span = ooo.first().zip(ooo.last()).map(|(a, b)| (a.t, b.t));
-        let (min_t, max_t) = match (span, ooo_span) {
-            (Some(c), Some(o)) => (c.0.min(o.0), c.1.max(o.1)),
-            (Some(span), None) | (None, Some(span)) => span,
-            (None, None) => return,
+        let Some((min_t, max_t)) = bounds_with(span, &ooo) else {
+            return;
         };
         self.series.push(CopiedSeries {
             labels: series.labels.clone(),
@@ -77,11 +73,10 @@ impl HeadCopy {
         (self.series[i].min_t, self.series[i].max_t)
     }
 
-    /// About how many chunks' decoding series `i` costs (a chunk takes a few hundred
-    /// bytes), to share a read's decoding out evenly.
+    /// About how many chunks' decoding series `i` costs.
     pub fn weight(&self, i: usize) -> usize {
         let s = &self.series[i];
-        1 + s.chunks.len() / 256 + s.ooo.len() / 256
+        decode_weight(s.chunks.len(), s.ooo.len())
     }
 
     /// Appends the points of series `i` within `range` to `out`, in time order, the
@@ -94,9 +89,7 @@ impl HeadCopy {
         } else {
             let mut in_chunks = Vec::new();
             decode_framed(chunks, range, &mut in_chunks);
-            let lo = s.ooo.partition_point(|p| p.t < range.start);
-            let hi = s.ooo.partition_point(|p| p.t <= range.end);
-            out.extend(merge_sorted(in_chunks, &s.ooo[lo..hi]));
+            out.extend(merge_with_ooo(in_chunks, &s.ooo, range));
         }
     }
 }

@@ -325,7 +325,7 @@ fn normalized(ooo: &[Point]) -> Cow<'_, [Point]> {
 }
 
 /// The time range of chunk bounds and out-of-order points together.
-fn bounds_with(chunks: Option<(i64, i64)>, ooo: &[Point]) -> Option<(i64, i64)> {
+pub(super) fn bounds_with(chunks: Option<(i64, i64)>, ooo: &[Point]) -> Option<(i64, i64)> {
     let o = ooo
         .iter()
         .map(|p| p.t)
@@ -338,8 +338,14 @@ fn bounds_with(chunks: Option<(i64, i64)>, ooo: &[Point]) -> Option<(i64, i64)> 
 }
 
 /// Chunk points within `range` merged with the out-of-order points in it, which win ties.
-fn merge_with_ooo(in_chunks: Vec<Point>, ooo: &[Point], range: TimeRange) -> Vec<Point> {
+pub(super) fn merge_with_ooo(in_chunks: Vec<Point>, ooo: &[Point], range: TimeRange) -> Vec<Point> {
     merge_sorted(in_chunks, within(&normalized(ooo), range))
+}
+
+/// About how many chunks' decoding `bytes` of sealed chunks and `ooo` out-of-order
+/// points cost (a chunk takes a few hundred bytes), to share a read's decoding evenly.
+pub(super) fn decode_weight(bytes: usize, ooo: usize) -> usize {
+    1 + bytes / 256 + ooo / 256
 }
 
 /// The part of sorted `points` within `range`.
@@ -376,11 +382,12 @@ impl FrozenSeries {
         merge_with_ooo(in_chunks, &self.ooo, range)
     }
 
-    /// About how many chunks' decoding the series' points cost (a chunk takes a few
-    /// hundred bytes).
+    /// About how many chunks' decoding the series' points cost (see [`decode_weight`]).
     pub fn weight(&self) -> usize {
-        let bytes = self.chunks.as_ref().map_or(0, |c| c.bytes.len());
-        1 + bytes / 256 + self.ooo.len() / 256
+        decode_weight(
+            self.chunks.as_ref().map_or(0, |c| c.bytes.len()),
+            self.ooo.len(),
+        )
     }
 
     pub fn bounds(&self) -> Option<(i64, i64)> {
